@@ -1,0 +1,120 @@
+// Package notification defines the value that flows through fluxrelay: a
+// verified payment notification, its core payload and its delivery state.
+package notification
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"time"
+)
+
+// State is where a notification is in its life.
+type State string
+
+// The states of a notification. Pending ones are waiting to be delivered;
+// dead ones wait for a person; delivered and ignored ones are kept until the
+// retention period ends.
+const (
+	Pending   State = "pending"
+	Delivered State = "delivered"
+	Ignored   State = "ignored"
+	Dead      State = "dead"
+)
+
+// Header is one request header kept for audit. Credential-bearing headers
+// are stored redacted.
+type Header struct {
+	Name  string `json:"name"`
+	Value string `json:"value"`
+}
+
+// Record is a stored notification with what it came from and how its
+// delivery is going.
+type Record struct {
+	ID         string    `json:"id"`
+	Source     string    `json:"source"`
+	Provider   string    `json:"provider"`
+	Tenant     string    `json:"tenant"`
+	DedupKey   string    `json:"dedupKey"`
+	State      State     `json:"state"`
+	ReceivedAt time.Time `json:"receivedAt"`
+	Peer       string    `json:"peer,omitempty"`
+	Terminal   string    `json:"terminal,omitempty"`
+	Headers    []Header  `json:"headers,omitempty"`
+	Raw        []byte    `json:"raw,omitempty"`
+	Payload    *Payload  `json:"payload,omitempty"`
+	// Reason says why a record is ignored or dead.
+	Reason string `json:"reason,omitempty"`
+
+	Attempts    int       `json:"attempts,omitempty"`
+	NextAttempt time.Time `json:"nextAttempt"`
+	LastAttempt time.Time `json:"lastAttempt"`
+	// FailingFor is how long this notification has failed with retryable
+	// answers while other notifications were delivered (core.max_age).
+	FailingFor  time.Duration `json:"failingFor,omitempty"`
+	LastStatus  int           `json:"lastStatus,omitempty"`
+	LastError   string        `json:"lastError,omitempty"`
+	DeliveredAt time.Time     `json:"deliveredAt"`
+	DeadAt      time.Time     `json:"deadAt"`
+}
+
+// Fingerprint is what the dedup index keeps: the payload's fingerprint, or
+// the reason for an ignored notification with no payload.
+func (r *Record) Fingerprint() []byte {
+	if r.Payload != nil {
+		return r.Payload.Fingerprint()
+	}
+	return []byte(`{"ignored":` + fmt.Sprintf("%q", r.Reason) + `}`)
+}
+
+// TransactionRef returns the payload's transactionRef, or the dedup key.
+func (r *Record) TransactionRef() string {
+	if r.Payload != nil && r.Payload.TransactionRef != "" {
+		return r.Payload.TransactionRef
+	}
+	return r.DedupKey
+}
+
+// NewID derives a notification's id from its provider, tenant and dedup key,
+// so that two gateways give the same notification the same id.
+func NewID(provider, tenant, dedupKey string) string {
+	h := sha256.New()
+	for _, s := range []string{provider, tenant, dedupKey} {
+		fmt.Fprintf(h, "%d:%s;", len(s), s)
+	}
+	return hex.EncodeToString(h.Sum(nil)[:16])
+}
+
+// Status is how an enqueue ended.
+type Status string
+
+// Enqueue results.
+const (
+	Queued    Status = "queued"
+	Duplicate Status = "duplicate"
+	IgnoredSt Status = "ignored"
+)
+
+// ErrFull means the disk budget or free space is exhausted: new input is
+// refused (never dropped) until space is freed.
+var ErrFull = errors.New("the gateway's disk budget is used up (store.max_disk) or the disk is nearly full; nothing was stored, send again later")
+
+// ErrClosed means the store is shutting down.
+var ErrClosed = errors.New("fluxrelay is shutting down; send again shortly")
+
+// ErrNotFound means no notification has that id.
+var ErrNotFound = errors.New("no such notification")
+
+// ConflictError is returned when a notification reuses a known dedup key
+// with different content.
+type ConflictError struct {
+	ID       string
+	DedupKey string
+	Diff     string
+}
+
+func (e *ConflictError) Error() string {
+	return fmt.Sprintf("%q was already received (id %s) with different content: %s", e.DedupKey, e.ID, e.Diff)
+}

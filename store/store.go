@@ -1,0 +1,264 @@
+// Package store is fluxrelay's durable queue: notifications in Badger, with a
+// dedup index, a retry schedule, dead letters and an age index. One writer
+// goroutine owns every write and commits whatever is waiting in a single
+// synced transaction (group commit); a caller is answered only after its
+// transaction is on disk.
+package store
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/dgraph-io/badger/v4"
+	"github.com/dgraph-io/badger/v4/options"
+
+	"github.com/fluxrelay/fluxrelay/notification"
+)
+
+// Options configure a Store.
+type Options struct {
+	// Dir is the Badger directory.
+	Dir string
+	// MaxDisk is the most the store may use on disk; past it new input is
+	// refused. Zero means no budget.
+	MaxDisk int64
+	// MinFree is the free space below which new input is refused. Zero
+	// means DefaultMinFree.
+	MinFree int64
+	// DedupWindow is how long a notification's fingerprint is remembered.
+	DedupWindow time.Duration
+	// Retention is how long delivered and ignored records are kept.
+	Retention time.Duration
+	// EncryptionKey, when set (16, 24 or 32 bytes), encrypts the files.
+	EncryptionKey []byte
+	Logger        *slog.Logger
+	// Now is the clock; nil means time.Now.
+	Now func() time.Time
+}
+
+// Badger's small-device profile (DEPENDENCIES.md §1.2). Never shrink
+// memTableSize from one release to the next: replaying a larger WAL into a
+// smaller arena kills the process.
+const (
+	memTableSize     = 8 << 20
+	valueLogFileSize = 16 << 20
+)
+
+// DefaultMinFree is the free space kept in reserve so that Badger's flushes
+// and compactions never meet a full disk (it dies with SIGBUS there).
+const DefaultMinFree = 2*memTableSize + 2*valueLogFileSize + 64<<20
+
+// Batch limits stay well under Badger's per-transaction limit (15 % of the
+// memtable, about 1.2 MB).
+const (
+	maxBatchOps   = 512
+	maxBatchBytes = 768 << 10
+)
+
+// Store is the Badger-backed queue. Its methods are safe for concurrent use.
+type Store struct {
+	db    *badger.DB
+	opts  Options
+	log   *slog.Logger
+	space *space
+
+	mu     sync.RWMutex // guards closed and sends on ops
+	closed bool
+	ops    chan *op
+	wake   chan struct{}
+	done   chan struct{}
+	stop   chan struct{}
+
+	pending atomic.Int64
+	dead    atomic.Int64
+	// MovedAside names the directory an unreadable store was moved to at
+	// open, or is empty.
+	MovedAside string
+}
+
+// Open opens (or creates) the store in opts.Dir. A store Badger cannot open
+// is moved aside, named with the time, and a fresh one is started; the
+// caller should say so loudly (MovedAside).
+func Open(opts Options) (*Store, error) {
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	if opts.MinFree == 0 {
+		opts.MinFree = DefaultMinFree
+	}
+	if err := os.MkdirAll(opts.Dir, 0o700); err != nil {
+		return nil, fmt.Errorf("create store directory: %w", err)
+	}
+	s := &Store{
+		opts:  opts,
+		log:   opts.Logger,
+		ops:   make(chan *op, 1024),
+		wake:  make(chan struct{}, 1),
+		done:  make(chan struct{}),
+		stop:  make(chan struct{}),
+		space: newSpace(opts.Dir, opts.MaxDisk, opts.MinFree),
+	}
+	db, err := openBadger(opts, s.log)
+	if err != nil {
+		if isLockError(err) {
+			return nil, fmt.Errorf("open store %s: another fluxrelay is using it (%w)", opts.Dir, err)
+		}
+		aside := fmt.Sprintf("%s.unreadable-%s", strings.TrimRight(opts.Dir, `/\`), opts.Now().UTC().Format("20060102T150405Z"))
+		s.log.Error("STORE UNREADABLE: moving it aside and starting on an empty store; run the recovery step to re-queue what can be read",
+			"dir", opts.Dir, "moved_to", aside, "err", err)
+		if rerr := os.Rename(opts.Dir, aside); rerr != nil {
+			return nil, fmt.Errorf("open store %s: %w (and moving it aside failed: %v)", opts.Dir, err, rerr)
+		}
+		if err := os.MkdirAll(opts.Dir, 0o700); err != nil {
+			return nil, fmt.Errorf("create store directory: %w", err)
+		}
+		if db, err = openBadger(opts, s.log); err != nil {
+			return nil, fmt.Errorf("open fresh store %s: %w", opts.Dir, err)
+		}
+		s.MovedAside = aside
+	}
+	s.db = db
+	if err := s.countIndexes(); err != nil {
+		db.Close()
+		return nil, err
+	}
+	s.space.measure()
+	go s.writer()
+	go s.maintain()
+	return s, nil
+}
+
+func openBadger(opts Options, log *slog.Logger) (db *badger.DB, err error) {
+	bo := badger.DefaultOptions(opts.Dir).
+		WithSyncWrites(true).
+		WithMemTableSize(memTableSize).WithNumMemtables(2).
+		WithNumLevelZeroTables(2).WithNumLevelZeroTablesStall(8).
+		WithBaseTableSize(2 << 20).WithBaseLevelSize(8 << 20).
+		WithValueLogFileSize(valueLogFileSize).WithValueLogMaxEntries(100000).
+		WithValueThreshold(64 << 10).
+		WithNumCompactors(2).WithNumGoroutines(2).
+		WithCompression(options.None).WithBlockCacheSize(0).
+		WithIndexCacheSize(2 << 20).
+		WithMetricsEnabled(false).
+		WithDetectConflicts(false). // one writer goroutine owns every key
+		WithLogger(badgerLogger{log.With("component", "badger")})
+	if len(opts.EncryptionKey) > 0 {
+		// Badger refuses encryption without a block cache.
+		bo = bo.WithEncryptionKey(opts.EncryptionKey).WithBlockCacheSize(4 << 20).
+			WithEncryptionKeyRotationDuration(30 * 24 * time.Hour)
+	}
+	// Badger panics on some kinds of damage instead of returning an error.
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("badger panicked while opening: %v", r)
+		}
+	}()
+	return badger.Open(bo)
+}
+
+func isLockError(err error) bool {
+	return strings.Contains(err.Error(), "Cannot acquire directory lock")
+}
+
+// Close stops accepting writes, commits what is already queued and closes
+// Badger.
+func (s *Store) Close() error {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return nil
+	}
+	s.closed = true
+	close(s.ops)
+	s.mu.Unlock()
+	<-s.done
+	close(s.stop)
+	return s.db.Close()
+}
+
+// Wake is signalled after a commit that made notifications due.
+func (s *Store) Wake() <-chan struct{} { return s.wake }
+
+// Keys. Times are big-endian nanoseconds so byte order is time order.
+const (
+	pRecord = "n/"
+	pDedup  = "d/"
+	pDue    = "r/"
+	pAge    = "a/"
+	pDead   = "x/"
+)
+
+func recordKey(id string) []byte { return []byte(pRecord + id) }
+func dedupKey(id string) []byte  { return []byte(pDedup + id) }
+func deadKey(id string) []byte   { return []byte(pDead + id) }
+
+func timeKey(prefix string, t time.Time, id string) []byte {
+	k := make([]byte, len(prefix)+8+len(id))
+	copy(k, prefix)
+	binary.BigEndian.PutUint64(k[len(prefix):], uint64(max(t.UnixNano(), 0)))
+	copy(k[len(prefix)+8:], id)
+	return k
+}
+
+func splitTimeKey(prefix string, k []byte) (time.Time, string) {
+	n := int64(binary.BigEndian.Uint64(k[len(prefix):]))
+	return time.Unix(0, n), string(k[len(prefix)+8:])
+}
+
+// countIndexes sets the in-memory counters from the indexes at open.
+func (s *Store) countIndexes() error {
+	return s.db.View(func(txn *badger.Txn) error {
+		for prefix, c := range map[string]*atomic.Int64{pDue: &s.pending, pDead: &s.dead} {
+			it := txn.NewIterator(badger.IteratorOptions{Prefix: []byte(prefix)})
+			var n int64
+			for it.Rewind(); it.Valid(); it.Next() {
+				n++
+			}
+			it.Close()
+			c.Store(n)
+		}
+		return nil
+	})
+}
+
+// maintain measures disk use and collects the value log now and then.
+func (s *Store) maintain() {
+	measure := time.NewTicker(5 * time.Second)
+	gc := time.NewTicker(10 * time.Minute)
+	defer measure.Stop()
+	defer gc.Stop()
+	for {
+		select {
+		case <-s.stop:
+			return
+		case <-measure.C:
+			s.space.measure()
+		case <-gc.C:
+			for s.db.RunValueLogGC(0.5) == nil {
+			}
+		}
+	}
+}
+
+// ErrAmbiguous is returned by Find when a prefix matches several records.
+var ErrAmbiguous = errors.New("that id prefix matches more than one notification; give more of it")
+
+type badgerLogger struct{ l *slog.Logger }
+
+func (b badgerLogger) Errorf(f string, a ...any)   { b.l.Error(strings.TrimSpace(fmt.Sprintf(f, a...))) }
+func (b badgerLogger) Warningf(f string, a ...any) { b.l.Warn(strings.TrimSpace(fmt.Sprintf(f, a...))) }
+func (b badgerLogger) Infof(f string, a ...any)    { b.l.Debug(strings.TrimSpace(fmt.Sprintf(f, a...))) }
+func (b badgerLogger) Debugf(f string, a ...any)   { b.l.Debug(strings.TrimSpace(fmt.Sprintf(f, a...))) }
+
+// errFull wraps notification.ErrFull so errors.Is finds it.
+var errFull = notification.ErrFull

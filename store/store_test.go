@@ -1,0 +1,118 @@
+package store_test
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/fluxrelay/fluxrelay/notification"
+	"github.com/fluxrelay/fluxrelay/store"
+	"github.com/fluxrelay/fluxrelay/store/storetest"
+)
+
+func openBadger(t *testing.T, dir string) *store.Store {
+	t.Helper()
+	s, err := store.Open(store.Options{Dir: dir, DedupWindow: 24 * time.Hour, Retention: 24 * time.Hour, MinFree: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+func TestConformance(t *testing.T) {
+	t.Run("Badger", func(t *testing.T) {
+		storetest.Run(t, func(t *testing.T) storetest.Queue {
+			s := openBadger(t, t.TempDir())
+			t.Cleanup(func() { s.Close() })
+			return s
+		})
+	})
+	t.Run("Memory", func(t *testing.T) {
+		storetest.Run(t, func(t *testing.T) storetest.Queue { return storetest.NewMemory() })
+	})
+}
+
+// TestReopen checks that everything committed survives a close and reopen,
+// with its schedule, counters and dead letters.
+func TestReopen(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	s := openBadger(t, dir)
+	var ids []string
+	for i := range 300 {
+		r := storetest.NewRecord("ref-"+string(rune('a'+i%26))+string(rune('a'+i/26)), notification.Amount(100+i), storetest.T0.Add(time.Duration(i)*time.Millisecond))
+		if _, err := s.Enqueue(ctx, r); err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, r.ID)
+	}
+	if err := s.Update(ctx, ids[0], func(r *notification.Record) error {
+		r.State, r.Reason = notification.Dead, "test"
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	s = openBadger(t, dir)
+	defer s.Close()
+	st := s.Stats()
+	if st.Pending != 299 || st.Dead != 1 {
+		t.Fatalf("after reopen stats = %+v; want 299 pending, 1 dead", st)
+	}
+	for i, id := range ids {
+		r, err := s.Get(id)
+		if err != nil {
+			t.Fatalf("record %d lost after reopen: %v", i, err)
+		}
+		if r.Payload.Amount != notification.Amount(100+i) {
+			t.Fatalf("record %d amount = %v", i, r.Payload.Amount)
+		}
+	}
+}
+
+// TestFullDiskRefusesInput checks the guard: with a budget smaller than what
+// is stored, new input is refused with ErrFull and nothing is written, while
+// delivery bookkeeping still works.
+func TestFullDiskRefusesInput(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	s, err := store.Open(store.Options{Dir: dir, MaxDisk: 1, MinFree: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	_, err = s.Enqueue(ctx, storetest.NewRecord("ref-full", 100, storetest.T0))
+	if err == nil || !errorsIs(err, notification.ErrFull) {
+		t.Fatalf("enqueue over budget err = %v; want ErrFull", err)
+	}
+	if st := s.Stats(); st.Pending != 0 || st.Full == "" {
+		t.Errorf("stats = %+v; want nothing pending and Full explained", st)
+	}
+}
+
+// TestUnreadableStoreMovedAside checks that a store Badger cannot open is
+// moved aside and a fresh one starts.
+func TestUnreadableStoreMovedAside(t *testing.T) {
+	dir := t.TempDir() + "/store"
+	s := openBadger(t, dir)
+	if _, err := s.Enqueue(context.Background(), storetest.NewRecord("ref-1", 100, storetest.T0)); err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	if err := writeGarbage(dir + "/MANIFEST"); err != nil {
+		t.Fatal(err)
+	}
+	s = openBadger(t, dir)
+	defer s.Close()
+	if s.MovedAside == "" {
+		t.Fatal("a store with a garbled MANIFEST opened without being moved aside")
+	}
+	if _, err := s.Get(notification.NewID("core", "t1", "ref-1")); err == nil {
+		t.Error("the fresh store holds the old record")
+	}
+	if st := statDir(s.MovedAside); !st {
+		t.Errorf("moved-aside directory %s does not exist", s.MovedAside)
+	}
+}

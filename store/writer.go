@@ -1,0 +1,334 @@
+package store
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+
+	"github.com/dgraph-io/badger/v4"
+
+	"github.com/fluxrelay/fluxrelay/notification"
+)
+
+// op is one mutation waiting for the writer. apply runs inside the batch's
+// transaction and must do its reads before its writes.
+type op struct {
+	ingest bool // new input: refused when the disk budget is exhausted
+	size   int
+	apply  func(txn *badger.Txn, d *delta) error
+	done   chan error
+}
+
+// delta counts index changes in a batch; applied after the commit.
+type delta struct {
+	pending, dead int64
+	wake          bool
+}
+
+// submit hands o to the writer and waits until its batch is committed.
+// Once handed over, the result is waited for even if ctx ends, so the
+// caller never answers before the outcome is known.
+func (s *Store) submit(ctx context.Context, o *op) error {
+	o.done = make(chan error, 1)
+	s.mu.RLock()
+	if s.closed {
+		s.mu.RUnlock()
+		return notification.ErrClosed
+	}
+	select {
+	case s.ops <- o:
+	case <-ctx.Done():
+		s.mu.RUnlock()
+		return ctx.Err()
+	}
+	s.mu.RUnlock()
+	return <-o.done
+}
+
+// writer is the one goroutine that writes. It takes whatever ops are
+// waiting (up to the batch limits) and commits them in one synced
+// transaction: while one batch is being fsynced the next one gathers.
+func (s *Store) writer() {
+	defer close(s.done)
+	batch := make([]*op, 0, maxBatchOps)
+	for o := range s.ops {
+		batch = append(batch[:0], o)
+		size := o.size
+	gather:
+		for len(batch) < maxBatchOps && size < maxBatchBytes {
+			select {
+			case o, ok := <-s.ops:
+				if !ok {
+					break gather
+				}
+				batch = append(batch, o)
+				size += o.size
+			default:
+				break gather
+			}
+		}
+		s.commit(batch)
+	}
+}
+
+func (s *Store) commit(batch []*op) {
+	var spaceErr error
+	for _, o := range batch {
+		if o.ingest {
+			spaceErr = s.space.check()
+			break
+		}
+	}
+	errs := make([]error, len(batch))
+	var d delta
+	err := s.db.Update(func(txn *badger.Txn) error {
+		for i, o := range batch {
+			if o.ingest && spaceErr != nil {
+				errs[i] = spaceErr
+				continue
+			}
+			if err := o.apply(txn, &d); err != nil {
+				if isResult(err) {
+					errs[i] = err
+					continue
+				}
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil && len(batch) > 1 {
+		// One op broke the transaction (too big, or a Badger error): it
+		// was discarded whole, so commit each op on its own.
+		for _, o := range batch {
+			s.commit([]*op{o})
+		}
+		return
+	}
+	if err == nil {
+		s.pending.Add(d.pending)
+		s.dead.Add(d.dead)
+		s.space.wrote(batch)
+		if d.wake {
+			select {
+			case s.wake <- struct{}{}:
+			default:
+			}
+		}
+	}
+	for i, o := range batch {
+		if err != nil {
+			o.done <- fmt.Errorf("store commit: %w", err)
+		} else {
+			o.done <- errs[i]
+		}
+	}
+}
+
+// resultError carries an answer that is not a failure of the transaction.
+type resultError struct{ err error }
+
+func (r resultError) Error() string { return r.err.Error() }
+func (r resultError) Unwrap() error { return r.err }
+
+func isResult(err error) bool {
+	var r resultError
+	return errors.As(err, &r)
+}
+
+// errDuplicate is the op-level form of notification.Duplicate.
+var errDuplicate = errors.New("duplicate")
+
+// Enqueue stores a new notification (pending or ignored) and answers once it
+// is on disk. A repeat of a known notification (same id, same fingerprint)
+// is a Duplicate and changes nothing; the same id with other content is a
+// *notification.ConflictError. When the disk budget is exhausted it returns
+// notification.ErrFull and stores nothing.
+func (s *Store) Enqueue(ctx context.Context, r *notification.Record) (notification.Status, error) {
+	val, err := json.Marshal(r)
+	if err != nil {
+		return "", err
+	}
+	fp := r.Fingerprint()
+	o := &op{ingest: true, size: len(val) + len(fp) + 128}
+	o.apply = func(txn *badger.Txn, d *delta) error {
+		known, err := s.knownFingerprint(txn, r.ID)
+		if err != nil {
+			return err
+		}
+		if known != nil {
+			if bytes.Equal(known, fp) {
+				return resultError{errDuplicate}
+			}
+			return resultError{&notification.ConflictError{ID: r.ID, DedupKey: r.DedupKey, Diff: notification.DiffFields(known, fp)}}
+		}
+		e := badger.NewEntry(dedupKey(r.ID), fp)
+		if s.opts.DedupWindow > 0 {
+			e = e.WithTTL(s.opts.DedupWindow)
+		}
+		if err := txn.SetEntry(e); err != nil {
+			return err
+		}
+		return s.put(txn, nil, r, val, d)
+	}
+	switch err := s.submit(ctx, o); {
+	case errors.Is(err, errDuplicate):
+		return notification.Duplicate, nil
+	case err != nil:
+		var ce *notification.ConflictError
+		if errors.As(err, &ce) {
+			return "", ce
+		}
+		return "", err
+	case r.State == notification.Ignored:
+		return notification.IgnoredSt, nil
+	default:
+		return notification.Queued, nil
+	}
+}
+
+// knownFingerprint returns the fingerprint of a known notification with this
+// id: from its record while it is kept, else from the dedup index.
+func (s *Store) knownFingerprint(txn *badger.Txn, id string) ([]byte, error) {
+	old, err := getRecord(txn, id)
+	if err == nil {
+		return old.Fingerprint(), nil
+	}
+	if !errors.Is(err, notification.ErrNotFound) {
+		return nil, err
+	}
+	item, err := txn.Get(dedupKey(id))
+	if errors.Is(err, badger.ErrKeyNotFound) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	return item.ValueCopy(nil)
+}
+
+// Update changes a stored notification: fn edits a copy, and the indexes
+// follow its state and next attempt. If fn returns an error nothing changes.
+func (s *Store) Update(ctx context.Context, id string, fn func(*notification.Record) error) error {
+	o := &op{size: 4 << 10}
+	o.apply = func(txn *badger.Txn, d *delta) error {
+		old, err := getRecord(txn, id)
+		if err != nil {
+			if errors.Is(err, notification.ErrNotFound) {
+				return resultError{err}
+			}
+			return err
+		}
+		r := *old
+		if err := fn(&r); err != nil {
+			return resultError{err}
+		}
+		val, err := json.Marshal(&r)
+		if err != nil {
+			return resultError{err}
+		}
+		return s.put(txn, old, &r, val, d)
+	}
+	return s.submit(ctx, o)
+}
+
+// Drop deletes a notification and its indexes. Its dedup entry stays, so a
+// resend is still answered "duplicate".
+func (s *Store) Drop(ctx context.Context, id string) error {
+	o := &op{size: 256}
+	o.apply = func(txn *badger.Txn, d *delta) error {
+		old, err := getRecord(txn, id)
+		if err != nil {
+			if errors.Is(err, notification.ErrNotFound) {
+				return resultError{err}
+			}
+			return err
+		}
+		if err := s.unindex(txn, old, nil, d); err != nil {
+			return err
+		}
+		return txn.Delete(recordKey(id))
+	}
+	return s.submit(ctx, o)
+}
+
+// put writes r (encoded as val) and moves its index entries from where old
+// had them. old is nil for a new record.
+func (s *Store) put(txn *badger.Txn, old, r *notification.Record, val []byte, d *delta) error {
+	if err := s.unindex(txn, old, r, d); err != nil {
+		return err
+	}
+	e := badger.NewEntry(recordKey(r.ID), val)
+	if (r.State == notification.Delivered || r.State == notification.Ignored) && s.opts.Retention > 0 {
+		e = e.WithTTL(s.opts.Retention)
+	}
+	if err := txn.SetEntry(e); err != nil {
+		return err
+	}
+	wasPending := old != nil && old.State == notification.Pending
+	wasDead := old != nil && old.State == notification.Dead
+	switch r.State {
+	case notification.Pending:
+		if !wasPending || !old.NextAttempt.Equal(r.NextAttempt) {
+			if err := txn.Set(timeKey(pDue, r.NextAttempt, r.ID), nil); err != nil {
+				return err
+			}
+			d.wake = true
+		}
+		if !wasPending {
+			d.pending++
+			return txn.Set(timeKey(pAge, r.ReceivedAt, r.ID), nil)
+		}
+	case notification.Dead:
+		if !wasDead {
+			d.dead++
+			return txn.Set(deadKey(r.ID), nil)
+		}
+	}
+	return nil
+}
+
+// unindex removes the index entries old has that r (nil when the record is
+// being deleted) will not keep.
+func (s *Store) unindex(txn *badger.Txn, old, r *notification.Record, d *delta) error {
+	if old == nil {
+		return nil
+	}
+	stillPending := r != nil && r.State == notification.Pending
+	switch old.State {
+	case notification.Pending:
+		if !stillPending || !old.NextAttempt.Equal(r.NextAttempt) {
+			if err := txn.Delete(timeKey(pDue, old.NextAttempt, old.ID)); err != nil {
+				return err
+			}
+		}
+		if !stillPending {
+			d.pending--
+			return txn.Delete(timeKey(pAge, old.ReceivedAt, old.ID))
+		}
+	case notification.Dead:
+		if r == nil || r.State != notification.Dead {
+			d.dead--
+			return txn.Delete(deadKey(old.ID))
+		}
+	}
+	return nil
+}
+
+func getRecord(txn *badger.Txn, id string) (*notification.Record, error) {
+	item, err := txn.Get(recordKey(id))
+	if errors.Is(err, badger.ErrKeyNotFound) {
+		return nil, notification.ErrNotFound
+	}
+	if err != nil {
+		return nil, err
+	}
+	r := new(notification.Record)
+	err = item.Value(func(v []byte) error { return json.Unmarshal(v, r) })
+	if err != nil {
+		return nil, fmt.Errorf("decode notification %s: %w", id, err)
+	}
+	return r, nil
+}
