@@ -1,0 +1,224 @@
+// Package config is fluxrelay's configuration file: its schema, defaults,
+// strict loading and validation. Every problem is reported at once, as
+// FILE:LINE:COL: key.path: what is wrong (got …, want …), in the words of
+// the file, and secrets are never shown.
+package config
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"runtime"
+	"slices"
+)
+
+// Config mirrors the TOML file.
+type Config struct {
+	Version int      `toml:"version"`
+	DataDir string   `toml:"data_dir"`
+	Core    Core     `toml:"core"`
+	Store   Store    `toml:"store"`
+	HTTP    HTTP     `toml:"http"`
+	MQTT    MQTT     `toml:"mqtt"`
+	Admin   Admin    `toml:"admin"`
+	Log     Log      `toml:"log"`
+	Sources []Source `toml:"source"`
+
+	// Path is the file the config was loaded from.
+	Path string `toml:"-"`
+	// Warnings are the non-fatal problems found while loading.
+	Warnings Problems `toml:"-"`
+}
+
+// Core is the Fluxvend core webhook.
+type Core struct {
+	URL          string   `toml:"url"`
+	TenantID     string   `toml:"tenant_id"`
+	APIKey       Secret   `toml:"api_key"`
+	APISecret    Secret   `toml:"api_secret"`
+	SignatureKey string   `toml:"signature_key"`
+	Timeout      Duration `toml:"timeout"`
+	Concurrency  int      `toml:"concurrency"`
+	RetryMaxWait Duration `toml:"retry_max_wait"`
+	MaxAge       Duration `toml:"max_age"`
+}
+
+// Store is the durable queue.
+type Store struct {
+	MaxDisk           Size     `toml:"max_disk"`
+	DedupWindow       Duration `toml:"dedup_window"`
+	Retention         Duration `toml:"retention"`
+	EncryptionKeyFile string   `toml:"encryption_key_file"`
+}
+
+// HTTP is the ingest listener.
+type HTTP struct {
+	Listen         string   `toml:"listen"`
+	MaxBody        Size     `toml:"max_body"`
+	TrustedProxies []string `toml:"trusted_proxies"`
+	TLSCertFile    string   `toml:"tls_cert_file"`
+	TLSKeyFile     string   `toml:"tls_key_file"`
+}
+
+// MQTT is the embedded broker or the external broker subscription.
+type MQTT struct {
+	Mode        string     `toml:"mode"`
+	Listen      string     `toml:"listen"`
+	Broker      string     `toml:"broker"`
+	TopicPrefix string     `toml:"topic_prefix"`
+	ClientID    string     `toml:"client_id"`
+	Username    string     `toml:"username"`
+	Password    Secret     `toml:"password"`
+	SharedGroup string     `toml:"shared_group"`
+	TLSCertFile string     `toml:"tls_cert_file"`
+	TLSKeyFile  string     `toml:"tls_key_file"`
+	CAFile      string     `toml:"ca_file"`
+	Users       []MQTTUser `toml:"user"`
+}
+
+// MQTTUser is one terminal's login on the embedded broker.
+type MQTTUser struct {
+	Username string `toml:"username"`
+	Password Secret `toml:"password"`
+}
+
+// Admin is the CLI back end, metrics and status page.
+type Admin struct {
+	Socket     string `toml:"socket"`
+	Listen     string `toml:"listen"`
+	Token      Secret `toml:"token"`
+	PageListen string `toml:"page_listen"`
+}
+
+// Log sets the log output.
+type Log struct {
+	Level  string `toml:"level"`
+	Format string `toml:"format"`
+}
+
+// Source is one [[source]] table: where notifications come from and how
+// they are checked and forwarded.
+type Source struct {
+	Name       string   `toml:"name"`
+	Provider   string   `toml:"provider"`
+	Secret     Secret   `toml:"secret"`
+	Allow      []string `toml:"allow"`
+	Forward    string   `toml:"forward"`
+	ForwardURL string   `toml:"forward_url"`
+
+	// Provider-specific keys.
+	MerchantID    string   `toml:"merchant_id"`    // opay-pos
+	BusinessID    string   `toml:"business_id"`    // vesicash
+	SignatureMode string   `toml:"signature_mode"` // vesicash
+	MaxSkew       Duration `toml:"max_skew"`       // moniepoint-pos
+
+	// A source of another Fluxvend tenant: all four together.
+	CoreURL   string `toml:"core_url"`
+	TenantID  string `toml:"tenant_id"`
+	APIKey    Secret `toml:"api_key"`
+	APISecret Secret `toml:"api_secret"`
+}
+
+// Providers are the accepted values of source.provider.
+var Providers = []string{"core", "monnify", "opay", "opay-pos", "moniepoint-pos", "vesicash"}
+
+// Default returns the configuration used for every key the file leaves out.
+func Default() *Config {
+	return &Config{
+		Version: 1,
+		DataDir: defaultDataDir(),
+		Core: Core{
+			SignatureKey: "secret",
+			Timeout:      Duration(15e9),
+			Concurrency:  4,
+			RetryMaxWait: Duration(5 * 60e9),
+			MaxAge:       Duration(7 * 24 * 3600e9),
+		},
+		Store: Store{MaxDisk: 1 << 30, DedupWindow: Duration(30 * 24 * 3600e9), Retention: Duration(30 * 24 * 3600e9)},
+		HTTP:  HTTP{Listen: "0.0.0.0:8088", MaxBody: 256 << 10},
+		MQTT:  MQTT{Mode: "embedded", Listen: "0.0.0.0:1883", TopicPrefix: "fluxrelay"},
+		Admin: Admin{Socket: defaultSocket(), Listen: "127.0.0.1:8089"},
+		Log:   Log{Level: "info", Format: "text"},
+	}
+}
+
+// DefaultPath is the config file used when neither -c nor $FLUXRELAY_CONFIG
+// names one.
+func DefaultPath() string {
+	if runtime.GOOS == "windows" {
+		return filepath.Join(programData(), "fluxrelay", "fluxrelay.toml")
+	}
+	return "/etc/fluxrelay/fluxrelay.toml"
+}
+
+func defaultDataDir() string {
+	if runtime.GOOS == "windows" {
+		return filepath.Join(programData(), "fluxrelay", "data")
+	}
+	return "/var/lib/fluxrelay"
+}
+
+func defaultSocket() string {
+	if runtime.GOOS == "linux" {
+		return "/run/fluxrelay/admin.sock"
+	}
+	return ""
+}
+
+func programData() string {
+	if p := os.Getenv("ProgramData"); p != "" {
+		return p
+	}
+	return `C:\ProgramData`
+}
+
+// ErrNoConfig means the config file does not exist.
+var ErrNoConfig = errors.New("config file not found")
+
+// Load reads, decodes and validates the file at path. An invalid file gives
+// Problems holding every error; warnings are in Config.Warnings.
+func Load(path string) (*Config, error) {
+	data, err := os.ReadFile(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, fmt.Errorf("%s: %w (give another with -c FILE or $FLUXRELAY_CONFIG, or copy the example from packaging/fluxrelay.example.toml)", path, ErrNoConfig)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	c, problems := Parse(path, data)
+	if fi, err := os.Stat(path); err == nil && fi.Mode().Perm()&0o004 != 0 && runtime.GOOS != "windows" {
+		problems = append(problems, Problem{File: path, Msg: fmt.Sprintf("the file is readable by every user (mode %04o) and may hold secrets; run chmod 640 %s", fi.Mode().Perm(), path), Warn: true})
+	}
+	for _, p := range problems {
+		if !p.Warn {
+			return nil, problems
+		}
+	}
+	c.Warnings = problems
+	return c, nil
+}
+
+// Parse decodes and validates a config document. Relative paths are taken
+// from the file's folder. It returns every error and warning found.
+func Parse(path string, data []byte) (*Config, Problems) {
+	c := Default()
+	c.Path = path
+	root, prob := parseTree(data)
+	if prob != nil {
+		prob.File = path
+		return c, Problems{*prob}
+	}
+	d := &decoder{file: path, dir: filepath.Dir(path), pos: map[string]Pos{}, elems: map[string][]string{}}
+	d.decodeConfig(root, c)
+	v := &validator{decoder: d, c: c}
+	v.validate(root)
+	slices.SortStableFunc(d.problems, func(a, b Problem) int {
+		if a.Pos.Line != b.Pos.Line {
+			return a.Pos.Line - b.Pos.Line
+		}
+		return a.Pos.Col - b.Pos.Col
+	})
+	return c, d.problems
+}
