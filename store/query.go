@@ -15,9 +15,10 @@ import (
 const maxScan = 4096
 
 // Due returns up to limit pending notifications whose next attempt is at or
-// before now, oldest schedule first, leaving out those skip says to. next is
+// before now, oldest schedule first, leaving out those skip says to (skip
+// is called in schedule order, once per record, and may keep state). next is
 // the time of the first later attempt (zero when none is scheduled).
-func (s *Store) Due(now time.Time, limit int, skip func(id string) bool) (due []*notification.Record, next time.Time, err error) {
+func (s *Store) Due(now time.Time, limit int, skip func(*notification.Record) bool) (due []*notification.Record, next time.Time, err error) {
 	err = s.db.View(func(txn *badger.Txn) error {
 		it := txn.NewIterator(badger.IteratorOptions{Prefix: []byte(pDue)})
 		defer it.Close()
@@ -29,9 +30,6 @@ func (s *Store) Due(now time.Time, limit int, skip func(id string) bool) (due []
 				next = at
 				return nil
 			}
-			if skip != nil && skip(id) {
-				continue
-			}
 			r, err := getRecord(txn, id)
 			if errors.Is(err, notification.ErrNotFound) {
 				continue // dropped between the index read and now
@@ -39,7 +37,9 @@ func (s *Store) Due(now time.Time, limit int, skip func(id string) bool) (due []
 			if err != nil {
 				return err
 			}
-			due = append(due, r)
+			if skip == nil || !skip(r) {
+				due = append(due, r)
+			}
 		}
 		return nil
 	})

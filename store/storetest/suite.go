@@ -18,7 +18,7 @@ type Queue interface {
 	Enqueue(ctx context.Context, r *notification.Record) (notification.Status, error)
 	Update(ctx context.Context, id string, fn func(*notification.Record) error) error
 	Drop(ctx context.Context, id string) error
-	Due(now time.Time, limit int, skip func(id string) bool) ([]*notification.Record, time.Time, error)
+	Due(now time.Time, limit int, skip func(*notification.Record) bool) ([]*notification.Record, time.Time, error)
 	Get(id string) (*notification.Record, error)
 	Find(prefix string) (*notification.Record, error)
 	DeadLetters() ([]*notification.Record, error)
@@ -100,7 +100,7 @@ func Run(t *testing.T, open func(t *testing.T) Queue) {
 		if !next.Equal(T0.Add(3 * time.Second)) {
 			t.Errorf("next = %v; want T0+3s", next)
 		}
-		skip := func(id string) bool { return id == due[0].ID }
+		skip := func(r *notification.Record) bool { return r.ID == due[0].ID }
 		if got, _, _ := q.Due(T0.Add(2*time.Second), 1, skip); len(got) != 1 || got[0].TransactionRef() != "ref-1" {
 			t.Errorf("Due with skip = %v; want ref-1", refs(got))
 		}

@@ -1,0 +1,273 @@
+// Package ingest takes notifications in: it checks where each comes from,
+// has its provider verify and map it, and hands it to the Sink, answering
+// only once the Sink has it on disk. The HTTP and MQTT listeners share it.
+package ingest
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"net/http"
+	"net/netip"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/fluxrelay/fluxrelay/notification"
+	"github.com/fluxrelay/fluxrelay/provider"
+)
+
+// Sink stores notifications durably. Enqueue returns only after the record
+// is on disk; notification.ErrFull means it was refused, not dropped.
+type Sink interface {
+	Enqueue(ctx context.Context, r *notification.Record) (notification.Status, error)
+}
+
+// Source is one configured source as the listeners see it.
+type Source struct {
+	Name     string
+	Provider string // the provider's name, e.g. "core", "monnify"
+	Verifier provider.Provider
+	// Allow lists the addresses it may send from; empty allows any.
+	Allow []netip.Prefix
+}
+
+// Allowed reports whether addr may send for this source.
+func (s *Source) Allowed(addr netip.Addr) bool {
+	if len(s.Allow) == 0 {
+		return true
+	}
+	addr = addr.Unmap()
+	for _, p := range s.Allow {
+		if p.Contains(addr) {
+			return true
+		}
+	}
+	return false
+}
+
+// Answer is the outcome of one notification, as the listener will tell it.
+type Answer struct {
+	Code       int    `json:"-"`
+	Status     string `json:"status,omitempty"`
+	ID         string `json:"id,omitempty"`
+	Reason     string `json:"reason,omitempty"`
+	Error      string `json:"error,omitempty"`
+	RetryAfter int    `json:"-"` // seconds, with 503
+}
+
+// Intake runs notifications from any listener through the same steps.
+type Intake struct {
+	sink    Sink
+	log     *slog.Logger
+	now     func() time.Time
+	sources atomic.Pointer[map[string]*Source]
+	Stats   *Stats
+}
+
+// NewIntake returns an Intake that stores into sink.
+func NewIntake(sink Sink, log *slog.Logger, now func() time.Time) *Intake {
+	in := &Intake{sink: sink, log: log, now: now, Stats: NewStats()}
+	in.SetSources(nil)
+	return in
+}
+
+// SetSources replaces the configured sources (at start and on reload).
+func (in *Intake) SetSources(srcs []*Source) {
+	m := make(map[string]*Source, len(srcs))
+	for _, s := range srcs {
+		m[s.Name] = s
+	}
+	in.sources.Store(&m)
+}
+
+// Source returns the named source, or nil.
+func (in *Intake) Source(name string) *Source { return (*in.sources.Load())[name] }
+
+// Meta is what is known of a notification's arrival besides its body.
+type Meta struct {
+	Peer     netip.Addr
+	Terminal string // MQTT only
+}
+
+// Accept verifies, maps and stores one notification for the named source.
+// A refused notification stores nothing; it is counted and remembered.
+func (in *Intake) Accept(ctx context.Context, name string, req *provider.Request, meta Meta) Answer {
+	src := in.Source(name)
+	if src == nil {
+		return in.reject(name, meta, Answer{Code: http.StatusNotFound, Error: "no source named " + quote(name) + " is configured; add a [[source]] with this name or fix the URL"})
+	}
+	in.Stats.source(name).Received.Add(1)
+	if meta.Peer.IsValid() && !src.Allowed(meta.Peer) {
+		return in.reject(name, meta, Answer{Code: http.StatusForbidden, Error: "address " + meta.Peer.String() + " is not in this source's allow list; add it to allow if it is genuine"})
+	}
+	if err := src.Verifier.Verify(req); err != nil {
+		return in.reject(name, meta, refusal(err))
+	}
+	parsed, err := src.Verifier.Parse(req)
+	if err != nil {
+		return in.reject(name, meta, refusal(err))
+	}
+	r := &notification.Record{
+		ID:          notification.NewID(src.Provider, parsed.Tenant, parsed.DedupKey),
+		Source:      name,
+		Provider:    src.Provider,
+		Tenant:      parsed.Tenant,
+		DedupKey:    parsed.DedupKey,
+		State:       notification.Pending,
+		ReceivedAt:  req.Received,
+		NextAttempt: req.Received,
+		Terminal:    meta.Terminal,
+		Headers:     Redact(req.Header),
+		Raw:         req.Body,
+		Payload:     parsed.Payload,
+	}
+	if meta.Peer.IsValid() {
+		r.Peer = meta.Peer.String()
+	}
+	if parsed.Ignored != "" {
+		r.State, r.Reason, r.Payload = notification.Ignored, parsed.Ignored, nil
+	}
+	st, err := in.sink.Enqueue(ctx, r)
+	counts := in.Stats.source(name)
+	var conflict *notification.ConflictError
+	switch {
+	case errors.As(err, &conflict):
+		return in.reject(name, meta, Answer{Code: http.StatusConflict, ID: r.ID, Error: conflict.Error()})
+	case errors.Is(err, notification.ErrFull):
+		in.log.Warn("notification refused: disk budget exhausted", "source", name, "err", err)
+		return in.reject(name, meta, Answer{Code: http.StatusServiceUnavailable, Error: err.Error(), RetryAfter: 60})
+	case err != nil:
+		in.log.Error("notification not stored", "source", name, "err", err)
+		return in.reject(name, meta, Answer{Code: http.StatusServiceUnavailable, Error: "the store is unavailable: " + err.Error(), RetryAfter: 10})
+	case st == notification.Duplicate:
+		counts.Duplicates.Add(1)
+		return Answer{Code: http.StatusOK, Status: "duplicate", ID: r.ID}
+	case st == notification.IgnoredSt:
+		counts.Ignored.Add(1)
+		return Answer{Code: http.StatusOK, Status: "ignored", ID: r.ID, Reason: r.Reason}
+	default:
+		counts.Queued.Add(1)
+		return Answer{Code: http.StatusOK, Status: "queued", ID: r.ID}
+	}
+}
+
+func refusal(err error) Answer {
+	var pe *provider.Error
+	if errors.As(err, &pe) {
+		return Answer{Code: pe.Status, Error: pe.Msg}
+	}
+	return Answer{Code: http.StatusBadRequest, Error: err.Error()}
+}
+
+func (in *Intake) reject(name string, meta Meta, a Answer) Answer {
+	if in.Source(name) != nil {
+		in.Stats.source(name).Rejected.Add(1)
+	}
+	in.Stats.remember(Rejection{At: in.now().UTC(), Source: name, Peer: addrString(meta.Peer), Terminal: meta.Terminal, Code: a.Code, Error: a.Error})
+	return a
+}
+
+func addrString(a netip.Addr) string {
+	if !a.IsValid() {
+		return ""
+	}
+	return a.String()
+}
+
+func quote(s string) string {
+	if len(s) > 40 {
+		s = s[:40] + "…"
+	}
+	return `"` + s + `"`
+}
+
+// credentialHeader tells headers that carry a credential; they are kept
+// for audit with their value replaced.
+func credentialHeader(name string) bool {
+	n := strings.ToLower(name)
+	for _, w := range []string{"secret", "password", "token", "authorization", "cookie", "api-key", "apikey", "vesi_sec", "vesi-sec"} {
+		if strings.Contains(n, w) {
+			return true
+		}
+	}
+	return false
+}
+
+// Redact copies the headers worth keeping with a notification, with
+// credential-bearing values replaced by "[redacted]".
+func Redact(h http.Header) []notification.Header {
+	var out []notification.Header
+	for name, vals := range h {
+		for _, v := range vals {
+			if credentialHeader(name) {
+				v = "[redacted]"
+			}
+			out = append(out, notification.Header{Name: name, Value: v})
+		}
+	}
+	slices.SortStableFunc(out, func(a, b notification.Header) int { return strings.Compare(a.Name, b.Name) })
+	return out
+}
+
+// Counts are one source's counters since the daemon started.
+type Counts struct {
+	Received, Queued, Duplicates, Ignored, Rejected atomic.Int64
+}
+
+// Rejection is a refused request, kept in memory for status.
+type Rejection struct {
+	At       time.Time `json:"at"`
+	Source   string    `json:"source"`
+	Peer     string    `json:"peer,omitempty"`
+	Terminal string    `json:"terminal,omitempty"`
+	Code     int       `json:"code"`
+	Error    string    `json:"error"`
+}
+
+// Stats holds the per-source counters and the last 100 rejections.
+type Stats struct {
+	mu       sync.Mutex
+	sources  map[string]*Counts
+	rejected []Rejection
+	next     int
+}
+
+// NewStats returns empty Stats.
+func NewStats() *Stats { return &Stats{sources: map[string]*Counts{}} }
+
+func (s *Stats) source(name string) *Counts {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	c, ok := s.sources[name]
+	if !ok {
+		c = new(Counts)
+		s.sources[name] = c
+	}
+	return c
+}
+
+// Source returns the counters of one source.
+func (s *Stats) Source(name string) *Counts { return s.source(name) }
+
+const keepRejections = 100
+
+func (s *Stats) remember(r Rejection) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if len(s.rejected) < keepRejections {
+		s.rejected = append(s.rejected, r)
+		return
+	}
+	s.rejected[s.next] = r
+	s.next = (s.next + 1) % keepRejections
+}
+
+// Rejections returns the remembered rejections, oldest first.
+func (s *Stats) Rejections() []Rejection {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append(append([]Rejection{}, s.rejected[s.next:]...), s.rejected[:s.next]...)
+}

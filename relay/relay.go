@@ -1,0 +1,350 @@
+// Package relay delivers stored notifications to the Fluxvend core webhook:
+// it renders and signs each one at send time, posts it with a short burst
+// of retries, sorts the answer (delivered, retry later, dead letter, or
+// pause for a person) and records the outcome in the queue.
+package relay
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/hashicorp/go-retryablehttp"
+
+	"github.com/fluxrelay/fluxrelay/notification"
+)
+
+// Queue is what the relay needs from the store.
+type Queue interface {
+	Due(now time.Time, limit int, skip func(*notification.Record) bool) ([]*notification.Record, time.Time, error)
+	Update(ctx context.Context, id string, fn func(*notification.Record) error) error
+	CapSchedule(ctx context.Context, limit time.Time) (int, error)
+	Wake() <-chan struct{}
+}
+
+// Options configure a Relay.
+type Options struct {
+	Concurrency  int
+	Timeout      time.Duration
+	RetryMaxWait time.Duration
+	MaxAge       time.Duration
+	// PauseProbe is how often a paused target is tried again (default 3m).
+	PauseProbe time.Duration
+	Version    string
+	Now        func() time.Time
+	Logger     *slog.Logger
+}
+
+// Relay delivers notifications. Its methods are safe for concurrent use.
+type Relay struct {
+	q      Queue
+	opts   Options
+	log    *slog.Logger
+	client *retryablehttp.Client
+
+	mu        sync.Mutex
+	def       *gate
+	bySource  map[string]*gate
+	delivered map[string]int64 // by source
+	lastOK    time.Time
+	changed   chan struct{}
+}
+
+// New returns a Relay over q. Call SetTargets before Run.
+func New(q Queue, opts Options) *Relay {
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	if opts.PauseProbe == 0 {
+		opts.PauseProbe = 3 * time.Minute
+	}
+	return &Relay{
+		q: q, opts: opts, log: opts.Logger,
+		client:    newClient(opts.Timeout, opts.Concurrency),
+		def:       newGate(Target{}),
+		bySource:  map[string]*gate{},
+		delivered: map[string]int64{},
+		changed:   make(chan struct{}, 1),
+	}
+}
+
+// SetTargets sets the default target and the sources that deliver to
+// another tenant's webhook. Called at start and on every successful reload:
+// credentials apply to everything still queued, and a pause is lifted so
+// the new settings are tried at once.
+func (r *Relay) SetTargets(def Target, bySource map[string]Target) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.def = r.refresh(r.def, def)
+	next := map[string]*gate{}
+	for src, t := range bySource {
+		next[src] = r.refresh(r.bySource[src], t)
+	}
+	r.bySource = next
+	select {
+	case r.changed <- struct{}{}:
+	default:
+	}
+}
+
+func (r *Relay) refresh(g *gate, t Target) *gate {
+	if g == nil || g.cfg.URL != t.URL || g.mode == ModeNotConfigured || t.URL == "" {
+		return newGate(t)
+	}
+	g.cfg = t
+	if g.mode == ModePaused {
+		r.log.Info("deliveries resumed after a reload", "was", g.reason)
+		g.mode, g.reason, g.probing, g.streak = ModeOK, "", false, nil
+	}
+	return g
+}
+
+func (r *Relay) gateFor(source string) *gate {
+	if g, ok := r.bySource[source]; ok {
+		return g
+	}
+	return r.def
+}
+
+// Run delivers until ctx ends. Deliveries in flight when it ends are
+// abandoned and stay queued (at-least-once).
+func (r *Relay) Run(ctx context.Context) error {
+	now := r.opts.Now()
+	// A schedule saved under a wrong clock must not strand the queue.
+	if n, err := r.q.CapSchedule(ctx, now.Add(r.opts.RetryMaxWait)); err != nil {
+		return fmt.Errorf("cap the retry schedule: %w", err)
+	} else if n > 0 {
+		r.log.Warn("retry times in the future were brought forward (was the clock wrong?)", "count", n)
+	}
+	done := make(chan string, r.opts.Concurrency)
+	inflight := map[string]bool{}
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	timer := time.NewTimer(time.Hour)
+	defer timer.Stop()
+	for {
+		wake := r.dispatch(ctx, inflight, done, &wg)
+		timer.Reset(max(wake.Sub(r.opts.Now()), time.Millisecond))
+		select {
+		case <-ctx.Done():
+			return nil
+		case id := <-done:
+			delete(inflight, id)
+		case <-r.q.Wake():
+		case <-r.changed:
+		case <-timer.C:
+		}
+	}
+}
+
+// dispatch starts deliveries for what is due and returns when to look
+// again if nothing else happens first.
+func (r *Relay) dispatch(ctx context.Context, inflight map[string]bool, done chan<- string, wg *sync.WaitGroup) time.Time {
+	now := r.opts.Now()
+	wake := now.Add(time.Minute)
+	free := r.opts.Concurrency - len(inflight)
+	if free <= 0 {
+		return wake
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if !r.anyAdmits(now) {
+		return r.nextProbe(wake)
+	}
+	due, next, err := r.q.Due(now, free, func(rec *notification.Record) bool {
+		return inflight[rec.ID] || !r.gateFor(rec.Source).admit(now)
+	})
+	if err != nil {
+		r.log.Error("reading the queue failed", "err", err)
+		return now.Add(time.Second)
+	}
+	if !next.IsZero() && next.Before(wake) {
+		wake = next
+	}
+	for _, rec := range due {
+		inflight[rec.ID] = true
+		g := r.gateFor(rec.Source)
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			r.deliver(ctx, rec, g)
+			done <- rec.ID
+		}()
+	}
+	return r.nextProbe(wake)
+}
+
+func (r *Relay) gates() []*gate {
+	gs := []*gate{r.def}
+	for _, g := range r.bySource {
+		gs = append(gs, g)
+	}
+	return gs
+}
+
+// anyAdmits reports whether any target could take a delivery now, so that
+// an outage does not scan the queue for nothing.
+func (r *Relay) anyAdmits(now time.Time) bool {
+	for _, g := range r.gates() {
+		if g.mode == ModeOK || (g.mode != ModeNotConfigured && !g.probing && !now.Before(g.nextProbe)) {
+			return true
+		}
+	}
+	return false
+}
+
+func (r *Relay) nextProbe(wake time.Time) time.Time {
+	for _, g := range r.gates() {
+		if (g.mode == ModeOutage || g.mode == ModePaused) && !g.probing && g.nextProbe.Before(wake) {
+			wake = g.nextProbe
+		}
+	}
+	return wake
+}
+
+// deliver makes one attempt and records its outcome.
+func (r *Relay) deliver(ctx context.Context, rec *notification.Record, g *gate) {
+	r.mu.Lock()
+	t := g.cfg
+	r.mu.Unlock()
+	res := r.send(ctx, rec, t)
+	if ctx.Err() != nil && res.kind != delivered {
+		r.mu.Lock()
+		g.probing = false
+		r.mu.Unlock()
+		return // shutting down: the notification stays queued as it was
+	}
+	fn, requeue := r.settle(rec, g, res)
+	// Record a delivery even while shutting down: the store closes last.
+	bg := context.WithoutCancel(ctx)
+	if err := r.q.Update(bg, rec.ID, fn); err != nil {
+		r.log.Error("recording a delivery outcome failed; it will be attempted again", "id", rec.ID, "err", err)
+	}
+	for _, id := range requeue {
+		err := r.q.Update(bg, id, func(x *notification.Record) error {
+			if x.State == notification.Dead && x.LastStatus == res.status {
+				x.State, x.Reason, x.NextAttempt, x.DeadAt = notification.Pending, "", r.opts.Now(), time.Time{}
+			}
+			return nil
+		})
+		if err != nil {
+			r.log.Error("re-queueing a notification failed", "id", id, "err", err)
+		}
+	}
+}
+
+// settle updates the target's state for one outcome and returns the change
+// to make to the notification, and notifications to take back from the
+// dead letters.
+func (r *Relay) settle(rec *notification.Record, g *gate, res result) (func(*notification.Record) error, []string) {
+	now := r.opts.Now()
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	g.probing = false
+	reachable := res.err == nil
+	g.reachable = &reachable
+	if res.kind != delivered {
+		g.lastError = res.describe()
+	}
+	if res.kind == delivered || res.kind == reject {
+		g.failures = 0
+		if g.mode == ModeOutage {
+			r.log.Info("Fluxvend reachable again", "after", now.Sub(g.since).Round(time.Second).String(), "url", g.cfg.URL)
+			g.mode, g.reason, g.probes = ModeOK, "", 0
+		}
+	}
+	switch res.kind {
+	case delivered:
+		if g.mode == ModePaused {
+			r.log.Info("deliveries resumed", "was", g.reason)
+			g.mode, g.reason = ModeOK, ""
+		}
+		g.streak, g.lastSuccess, r.lastOK = nil, now, now
+		r.delivered[rec.Source]++
+		return func(x *notification.Record) error {
+			x.State, x.DeliveredAt, x.LastAttempt, x.LastStatus, x.LastError = notification.Delivered, now, now, res.status, ""
+			x.Attempts++
+			return nil
+		}, nil
+	case retry, unreachable:
+		g.streak = nil
+		g.failures++
+		if g.mode == ModeOutage {
+			g.probes++
+			g.nextProbe = now.Add(max(backoff(g.probes, r.opts.RetryMaxWait), min(res.retryAfter, r.opts.RetryMaxWait)))
+		} else if g.mode == ModeOK && (res.kind == unreachable || g.failures >= 3) {
+			g.mode, g.since, g.probes, g.reason = ModeOutage, now, 1, "Fluxvend is not taking notifications ("+res.describe()+"); they are kept and will be delivered when it is back"
+			g.nextProbe = now.Add(max(backoff(1, r.opts.RetryMaxWait), min(res.retryAfter, r.opts.RetryMaxWait)))
+			r.log.Warn("Fluxvend unreachable; deliveries wait", "url", g.cfg.URL, "last", res.describe())
+		}
+		return r.retryLater(res, g.lastSuccess, now), nil
+	case pause:
+		r.pause(g, now, pauseReason(res))
+		return noteAttempt(res, now), nil
+	default: // reject
+		if res.status != g.streakCode {
+			g.streak, g.streakCode = nil, res.status
+		}
+		g.streak = append(g.streak, rec.ID)
+		if len(g.streak) >= 3 {
+			requeue := g.streak[:len(g.streak)-1]
+			g.streak = nil
+			r.pause(g, now, fmt.Sprintf("Fluxvend answered %d to 3 different notifications in a row (%s): the webhook is refusing everything, not one notification — check core.tenant_id, core.url and the webhook in the portal, then reload", res.status, res.body))
+			return noteAttempt(res, now), requeue
+		}
+		return func(x *notification.Record) error {
+			x.State, x.DeadAt, x.LastAttempt, x.LastStatus = notification.Dead, now, now, res.status
+			x.Attempts++
+			x.Reason, x.LastError = res.describe(), res.describe()
+			return nil
+		}, nil
+	}
+}
+
+func (r *Relay) pause(g *gate, now time.Time, reason string) {
+	if g.mode != ModePaused {
+		r.log.Error("deliveries paused: ACTION NEEDED", "reason", reason)
+		g.since = now
+	}
+	g.mode, g.reason, g.nextProbe, g.streak = ModePaused, reason, now.Add(r.opts.PauseProbe), nil
+}
+
+// noteAttempt records an attempt that says nothing about the notification
+// itself: no attempt is counted and its schedule stays.
+func noteAttempt(res result, now time.Time) func(*notification.Record) error {
+	return func(x *notification.Record) error {
+		x.LastAttempt, x.LastStatus, x.LastError = now, res.status, res.describe()
+		return nil
+	}
+}
+
+// retryLater schedules the next attempt. Time spent failing counts toward
+// core.max_age only while other notifications were delivered meanwhile,
+// and only while the clock is plausible.
+func (r *Relay) retryLater(res result, lastSuccess, now time.Time) func(*notification.Record) error {
+	return func(x *notification.Record) error {
+		if !x.LastAttempt.IsZero() && lastSuccess.After(x.LastAttempt) && now.After(x.LastAttempt) {
+			x.FailingFor += now.Sub(x.LastAttempt)
+		}
+		x.Attempts++
+		x.LastAttempt, x.LastStatus, x.LastError = now, res.status, res.describe()
+		if x.FailingFor >= r.opts.MaxAge && ClockOK(now) {
+			x.State, x.DeadAt = notification.Dead, now
+			x.Reason = fmt.Sprintf("failed for %s while other notifications were delivered (core.max_age); last: %s", x.FailingFor.Round(time.Minute), res.describe())
+			return nil
+		}
+		x.NextAttempt = now.Add(max(backoff(x.Attempts, r.opts.RetryMaxWait), min(res.retryAfter, r.opts.RetryMaxWait)))
+		return nil
+	}
+}
+
+// ClockOK reports whether the clock reads a plausible date. Before the
+// gateway has synced its clock it may read 1970 or its build date.
+func ClockOK(now time.Time) bool {
+	return now.Year() >= 2025 && now.Year() < 2100
+}

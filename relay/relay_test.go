@@ -1,0 +1,327 @@
+package relay
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/fluxrelay/fluxrelay/notification"
+	"github.com/fluxrelay/fluxrelay/relay/relaytest"
+	"github.com/fluxrelay/fluxrelay/store/storetest"
+)
+
+const apiKey, apiSecret = "FXK_test", "FXS_test_secret"
+
+// clock is the real clock plus an offset a test can move forward.
+type clock struct{ offset atomic.Int64 }
+
+func newClock() *clock               { return &clock{} }
+func (c *clock) Now() time.Time      { return time.Now().Add(time.Duration(c.offset.Load())) }
+func (c *clock) Add(d time.Duration) { c.offset.Add(int64(d)) }
+
+type harness struct {
+	t     *testing.T
+	q     *storetest.Memory
+	core  *relaytest.Core
+	srv   *httptest.Server
+	relay *Relay
+	clock *clock
+	stop  func()
+}
+
+func start(t *testing.T, answer func(n int, d relaytest.Delivery) int, tweak func(*Options)) *harness {
+	t.Helper()
+	h := &harness{t: t, q: storetest.NewMemory(), clock: newClock()}
+	h.core = &relaytest.Core{APIKey: apiKey, APISecret: apiSecret, Answer: answer}
+	h.srv = httptest.NewServer(h.core)
+	opts := Options{Concurrency: 2, Timeout: 2 * time.Second, RetryMaxWait: 100 * time.Millisecond, MaxAge: time.Hour,
+		PauseProbe: time.Hour, Version: "test", Now: h.clock.Now}
+	if tweak != nil {
+		tweak(&opts)
+	}
+	h.relay = New(h.q, opts)
+	h.relay.SetTargets(Target{URL: h.srv.URL + "/webhooks/api/v1/i/acme/core", Tenant: "acme", SigningKey: apiSecret}, nil)
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() { defer wg.Done(); h.relay.Run(ctx) }()
+	h.stop = func() { cancel(); wg.Wait() }
+	t.Cleanup(func() { h.stop(); h.srv.Close() })
+	return h
+}
+
+func (h *harness) enqueue(ref string) *notification.Record {
+	h.t.Helper()
+	r := storetest.NewRecord(ref, 150050, h.clock.Now())
+	r.Payload.TenantID = ""
+	if _, err := h.q.Enqueue(context.Background(), r); err != nil {
+		h.t.Fatal(err)
+	}
+	return r
+}
+
+// waitState waits until the record reaches state.
+func (h *harness) waitState(id string, state notification.State) *notification.Record {
+	h.t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		r, err := h.q.Get(id)
+		if err == nil && r.State == state {
+			return r
+		}
+		if time.Now().After(deadline) {
+			h.t.Fatalf("notification %s: state %v, want %s (err %v)", id, r, state, err)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+func TestDeliverSigned(t *testing.T) {
+	h := start(t, nil, nil)
+	r := h.enqueue("R1")
+	got := h.waitState(r.ID, notification.Delivered)
+	acc := h.core.Accepted()
+	if len(acc) != 1 {
+		t.Fatalf("core accepted %d deliveries; want 1", len(acc))
+	}
+	d := acc[0]
+	if d.IdempotencyKey != r.ID || d.UserAgent != "fluxrelay/test" || d.ContentType != "application/json" {
+		t.Errorf("headers: %+v", d)
+	}
+	var body map[string]any
+	if err := json.Unmarshal(d.Body, &body); err != nil || body["tenantId"] != "acme" || !strings.Contains(string(d.Body), `"amount":1500.50,`) {
+		t.Errorf("body %s: tenant not filled or amount not two decimals", d.Body)
+	}
+	if got.Attempts != 1 || got.DeliveredAt.IsZero() || got.LastStatus != 200 {
+		t.Errorf("record after delivery: %+v", got)
+	}
+}
+
+func TestRetryThenDeliver(t *testing.T) {
+	h := start(t, func(n int, _ relaytest.Delivery) int {
+		if n <= 4 {
+			return http.StatusServiceUnavailable
+		}
+		return http.StatusOK
+	}, nil)
+	r := h.enqueue("R1")
+	h.waitState(r.ID, notification.Delivered)
+	recv := h.core.Received()
+	if len(recv) != 5 {
+		t.Errorf("core saw %d requests; want 5 (4 refused, 1 accepted)", len(recv))
+	}
+	for _, d := range recv {
+		if string(d.Body) != string(recv[0].Body) || d.IdempotencyKey != r.ID || !d.Valid {
+			t.Fatalf("a retry differs from the first attempt: %s vs %s", d.Body, recv[0].Body)
+		}
+	}
+}
+
+func TestRejectIsDeadLetter(t *testing.T) {
+	h := start(t, func(int, relaytest.Delivery) int { return http.StatusUnprocessableEntity }, nil)
+	r := h.enqueue("R1")
+	got := h.waitState(r.ID, notification.Dead)
+	if got.LastStatus != 422 || !strings.Contains(got.Reason, "Fluxvend answered 422") {
+		t.Errorf("dead letter: status %d reason %q", got.LastStatus, got.Reason)
+	}
+	if n := len(h.core.Received()); n != 1 {
+		t.Errorf("a 422 was retried: %d requests", n)
+	}
+}
+
+func TestUnauthorizedPausesUntilReload(t *testing.T) {
+	var refuse atomic.Bool
+	refuse.Store(true)
+	h := start(t, func(int, relaytest.Delivery) int {
+		if refuse.Load() {
+			return http.StatusForbidden
+		}
+		return http.StatusOK
+	}, nil)
+	a, b := h.enqueue("R1"), h.enqueue("R2")
+	deadline := time.Now().Add(5 * time.Second)
+	for h.relay.Status().Targets[0].Mode != ModePaused && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	st := h.relay.Status().Targets[0]
+	if st.Mode != ModePaused || !strings.Contains(st.Reason, "not whitelisted") {
+		t.Fatalf("after a 403: %+v", st)
+	}
+	sent := len(h.core.Received())
+	time.Sleep(200 * time.Millisecond)
+	if n := len(h.core.Received()); n > 2 || n != sent {
+		t.Errorf("paused, yet %d requests were sent; want only those already in flight (at most 2)", n)
+	}
+	for _, id := range []string{a.ID, b.ID} {
+		if r, _ := h.q.Get(id); r.State != notification.Pending {
+			t.Errorf("%s is %s; a 403 must not dead-letter", id, r.State)
+		}
+	}
+	refuse.Store(false)
+	h.relay.SetTargets(Target{URL: h.srv.URL, Tenant: "acme", SigningKey: apiSecret}, nil) // a reload
+	h.waitState(a.ID, notification.Delivered)
+	h.waitState(b.ID, notification.Delivered)
+}
+
+func TestSameRefusalThreeTimesPauses(t *testing.T) {
+	h := start(t, func(int, relaytest.Delivery) int { return http.StatusBadRequest }, func(o *Options) { o.Concurrency = 1 })
+	ids := []string{h.enqueue("R1").ID, h.enqueue("R2").ID, h.enqueue("R3").ID, h.enqueue("R4").ID}
+	deadline := time.Now().Add(5 * time.Second)
+	for h.relay.Status().Targets[0].Mode != ModePaused && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if st := h.relay.Status().Targets[0]; st.Mode != ModePaused || !strings.Contains(st.Reason, "3 different notifications") {
+		t.Fatalf("after three 400s: %+v", st)
+	}
+	time.Sleep(50 * time.Millisecond)
+	for _, id := range ids {
+		if r, _ := h.q.Get(id); r.State != notification.Pending {
+			t.Errorf("%s is %s (%s); the same refusal for 3 notifications must dead-letter none", id, r.State, r.Reason)
+		}
+	}
+}
+
+func TestOutageDeadLettersNothing(t *testing.T) {
+	h := start(t, nil, func(o *Options) { o.MaxAge = time.Minute; o.Timeout = 200 * time.Millisecond })
+	h.srv.Close() // Fluxvend unreachable
+	var recs []*notification.Record
+	for _, ref := range []string{"R1", "R2", "R3"} {
+		recs = append(recs, h.enqueue(ref))
+	}
+	// Three simulated days pass while nothing can be delivered.
+	for range 30 {
+		h.clock.Add(3 * time.Hour)
+		time.Sleep(60 * time.Millisecond)
+	}
+	if st := h.relay.Status().Targets[0]; st.Mode != ModeOutage || *st.Reachable {
+		t.Errorf("target state %+v; want an outage, unreachable", st)
+	}
+	for _, r := range recs {
+		got, _ := h.q.Get(r.ID)
+		if got.State != notification.Pending || got.FailingFor != 0 {
+			t.Errorf("%s after 90 h of outage: state %s, failing for %v; an outage must count nothing", r.TransactionRef(), got.State, got.FailingFor)
+		}
+	}
+}
+
+func TestMaxAgeCountsOnlyWhileOthersDeliver(t *testing.T) {
+	h := start(t, func(_ int, d relaytest.Delivery) int {
+		if strings.Contains(string(d.Body), `"POISON"`) {
+			return http.StatusInternalServerError
+		}
+		return http.StatusOK
+	}, func(o *Options) { o.MaxAge = 2 * time.Hour; o.Concurrency = 1 })
+	poison := h.enqueue("POISON")
+	for i := 0; i < 200; i++ {
+		if r, _ := h.q.Get(poison.ID); r.State == notification.Dead {
+			if !strings.Contains(r.Reason, "while other notifications were delivered") {
+				t.Errorf("reason %q", r.Reason)
+			}
+			return
+		}
+		h.enqueue("OK" + string(rune('A'+i%26)) + string(rune('a'+i/26)))
+		h.clock.Add(20 * time.Minute)
+		time.Sleep(40 * time.Millisecond)
+	}
+	r, _ := h.q.Get(poison.ID)
+	t.Fatalf("a notification refused with 500 for days while others were delivered is %s (failing for %v)", r.State, r.FailingFor)
+}
+
+func TestRetryAfterIsCapped(t *testing.T) {
+	var calls atomic.Int32
+	core := &relaytest.Core{APIKey: apiKey, APISecret: apiSecret}
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if calls.Add(1) == 1 {
+			w.Header().Set("Retry-After", "3600")
+			w.WriteHeader(http.StatusTooManyRequests)
+			return
+		}
+		core.ServeHTTP(w, r)
+	}))
+	defer srv.Close()
+	q := storetest.NewMemory()
+	clk := newClock()
+	rl := New(q, Options{Concurrency: 1, Timeout: time.Second, RetryMaxWait: 300 * time.Millisecond, MaxAge: time.Hour, Version: "t", Now: clk.Now})
+	rl.SetTargets(Target{URL: srv.URL, SigningKey: apiSecret}, nil)
+	r := storetest.NewRecord("R1", 100, clk.Now())
+	q.Enqueue(context.Background(), r)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go rl.Run(ctx)
+	start := time.Now()
+	for time.Since(start) < 5*time.Second {
+		if got, _ := q.Get(r.ID); got.State == notification.Delivered {
+			return
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	t.Fatal("Retry-After: 3600 held the notification past retry_max_wait")
+}
+
+func TestRotatedSecretSignsQueued(t *testing.T) {
+	var refuse atomic.Bool
+	refuse.Store(true)
+	h := start(t, func(int, relaytest.Delivery) int {
+		if refuse.Load() {
+			return http.StatusServiceUnavailable
+		}
+		return http.StatusOK
+	}, nil)
+	r := h.enqueue("R1")
+	for len(h.core.Received()) == 0 {
+		time.Sleep(5 * time.Millisecond)
+	}
+	h.core.SetSecret("FXS_rotated") // rotated in the portal…
+	h.relay.SetTargets(Target{URL: h.srv.URL, Tenant: "acme", SigningKey: "FXS_rotated"}, nil) // …and in the config
+	refuse.Store(false)
+	h.waitState(r.ID, notification.Delivered)
+	acc := h.core.Accepted()
+	if !notification.Verify("FXS_rotated", acc[len(acc)-1].Body, acc[len(acc)-1].Signature) {
+		t.Error("the queued notification was not signed with the rotated secret")
+	}
+}
+
+func TestNotConfiguredStoresOnly(t *testing.T) {
+	q := storetest.NewMemory()
+	rl := New(q, Options{Concurrency: 1, Timeout: time.Second, RetryMaxWait: time.Second, MaxAge: time.Hour})
+	rl.SetTargets(Target{}, nil)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { rl.Run(ctx); close(done) }()
+	r := storetest.NewRecord("R1", 100, time.Now())
+	q.Enqueue(ctx, r)
+	time.Sleep(100 * time.Millisecond)
+	cancel()
+	<-done
+	if got, _ := q.Get(r.ID); got.State != notification.Pending || got.Attempts != 0 {
+		t.Errorf("with no core.url the notification is %s after %d attempts", got.State, got.Attempts)
+	}
+	if st := rl.Status().Targets[0]; st.Mode != ModeNotConfigured || !strings.Contains(st.Reason, "core.url is empty") {
+		t.Errorf("status %+v", st)
+	}
+}
+
+func TestClassify(t *testing.T) {
+	for code, want := range map[int]kind{200: delivered, 204: delivered, 409: delivered, 408: retry, 425: retry, 429: retry, 500: retry, 503: retry,
+		401: pause, 403: pause, 404: pause, 410: pause, 301: pause, 400: reject, 422: reject} {
+		if got := classify(code); got != want {
+			t.Errorf("classify(%d) = %d; want %d", code, got, want)
+		}
+	}
+}
+
+func TestBackoff(t *testing.T) {
+	for attempt, want := range map[int]time.Duration{1: time.Second, 3: 4 * time.Second, 20: 5 * time.Minute} {
+		for range 20 {
+			if got := backoff(attempt, 5*time.Minute); got < want/2 || got > want {
+				t.Fatalf("backoff(%d) = %v; want within [%v, %v]", attempt, got, want/2, want)
+			}
+		}
+	}
+}
