@@ -14,7 +14,7 @@ import (
 type decoder struct {
 	file     string
 	dir      string
-	pos      map[string]Pos // key path as shown to the technician → where it is
+	pos      map[string]Pos      // key path as shown to the technician → where it is
 	elems    map[string][]string // array of tables → each element's key path
 	problems Problems
 }

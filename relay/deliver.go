@@ -131,7 +131,7 @@ func retryAfter(resp *http.Response, now time.Time) time.Duration {
 // send posts one notification to its target and classifies the answer.
 // The body is rendered and signed here, at send time, so a rotated secret
 // applies to everything still queued.
-func (r *Relay) send(ctx context.Context, rec *notification.Record, t Target) result {
+func (r *Relay) send(ctx context.Context, client *retryablehttp.Client, rec *notification.Record, t Target) result {
 	p := *rec.Payload
 	if p.TenantID == "" {
 		p.TenantID = t.Tenant
@@ -145,7 +145,7 @@ func (r *Relay) send(ctx context.Context, rec *notification.Record, t Target) re
 	req.Header.Set("Signature", notification.Sign(t.SigningKey, body))
 	req.Header.Set("Idempotency-Key", rec.ID)
 	req.Header.Set("User-Agent", "fluxrelay/"+r.opts.Version)
-	resp, err := r.client.Do(req)
+	resp, err := client.Do(req)
 	if resp == nil {
 		if err == nil {
 			err = errors.New("no response")

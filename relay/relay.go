@@ -24,6 +24,9 @@ type Queue interface {
 	Wake() <-chan struct{}
 }
 
+// maxConcurrency is the most deliveries in flight that a config may ask for.
+const maxConcurrency = 64
+
 // Options configure a Relay.
 type Options struct {
 	Concurrency  int
@@ -73,6 +76,24 @@ func New(q Queue, opts Options) *Relay {
 	}
 }
 
+// Limits are the delivery settings a reload may change.
+type Limits struct {
+	Concurrency  int
+	Timeout      time.Duration
+	RetryMaxWait time.Duration
+	MaxAge       time.Duration
+}
+
+// SetLimits applies new delivery settings to everything from now on.
+func (r *Relay) SetLimits(l Limits) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if l.Timeout != r.opts.Timeout || l.Concurrency != r.opts.Concurrency {
+		r.client = newClient(l.Timeout, l.Concurrency)
+	}
+	r.opts.Concurrency, r.opts.Timeout, r.opts.RetryMaxWait, r.opts.MaxAge = l.Concurrency, l.Timeout, l.RetryMaxWait, l.MaxAge
+}
+
 // SetTargets sets the default target and the sources that deliver to
 // another tenant's webhook. Called at start and on every successful reload:
 // credentials apply to everything still queued, and a pause is lifted so
@@ -97,6 +118,7 @@ func (r *Relay) refresh(g *gate, t Target) *gate {
 		return newGate(t)
 	}
 	g.cfg = t
+	g.gen++
 	if g.mode == ModePaused {
 		r.log.Info("deliveries resumed after a reload", "was", g.reason)
 		g.mode, g.reason, g.probing, g.streak = ModeOK, "", false, nil
@@ -116,12 +138,15 @@ func (r *Relay) gateFor(source string) *gate {
 func (r *Relay) Run(ctx context.Context) error {
 	now := r.opts.Now()
 	// A schedule saved under a wrong clock must not strand the queue.
-	if n, err := r.q.CapSchedule(ctx, now.Add(r.opts.RetryMaxWait)); err != nil {
+	r.mu.Lock()
+	limit := now.Add(r.opts.RetryMaxWait)
+	r.mu.Unlock()
+	if n, err := r.q.CapSchedule(ctx, limit); err != nil {
 		return fmt.Errorf("cap the retry schedule: %w", err)
 	} else if n > 0 {
 		r.log.Warn("retry times in the future were brought forward (was the clock wrong?)", "count", n)
 	}
-	done := make(chan string, r.opts.Concurrency)
+	done := make(chan string, maxConcurrency)
 	inflight := map[string]bool{}
 	var wg sync.WaitGroup
 	defer wg.Wait()
@@ -147,12 +172,12 @@ func (r *Relay) Run(ctx context.Context) error {
 func (r *Relay) dispatch(ctx context.Context, inflight map[string]bool, done chan<- string, wg *sync.WaitGroup) time.Time {
 	now := r.opts.Now()
 	wake := now.Add(time.Minute)
-	free := r.opts.Concurrency - len(inflight)
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	free := min(r.opts.Concurrency, maxConcurrency) - len(inflight)
 	if free <= 0 {
 		return wake
 	}
-	r.mu.Lock()
-	defer r.mu.Unlock()
 	if !r.anyAdmits(now) {
 		return r.nextProbe(wake)
 	}
@@ -210,16 +235,16 @@ func (r *Relay) nextProbe(wake time.Time) time.Time {
 // deliver makes one attempt and records its outcome.
 func (r *Relay) deliver(ctx context.Context, rec *notification.Record, g *gate) {
 	r.mu.Lock()
-	t := g.cfg
+	t, gen, client := g.cfg, g.gen, r.client
 	r.mu.Unlock()
-	res := r.send(ctx, rec, t)
+	res := r.send(ctx, client, rec, t)
 	if ctx.Err() != nil && res.kind != delivered {
 		r.mu.Lock()
 		g.probing = false
 		r.mu.Unlock()
 		return // shutting down: the notification stays queued as it was
 	}
-	fn, requeue := r.settle(rec, g, res)
+	fn, requeue := r.settle(rec, g, gen, res)
 	// Record a delivery even while shutting down: the store closes last.
 	bg := context.WithoutCancel(ctx)
 	if err := r.q.Update(bg, rec.ID, fn); err != nil {
@@ -241,11 +266,16 @@ func (r *Relay) deliver(ctx context.Context, rec *notification.Record, g *gate) 
 // settle updates the target's state for one outcome and returns the change
 // to make to the notification, and notifications to take back from the
 // dead letters.
-func (r *Relay) settle(rec *notification.Record, g *gate, res result) (func(*notification.Record) error, []string) {
+func (r *Relay) settle(rec *notification.Record, g *gate, gen int, res result) (func(*notification.Record) error, []string) {
 	now := r.opts.Now()
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	g.probing = false
+	if res.kind == pause && gen != g.gen {
+		// Sent with the settings a reload has since replaced (a rotated
+		// secret, say): it says nothing about the new ones. Try again.
+		return noteAttempt(res, now), nil
+	}
 	reachable := res.err == nil
 	g.reachable = &reachable
 	if res.kind != delivered {
@@ -325,20 +355,21 @@ func noteAttempt(res result, now time.Time) func(*notification.Record) error {
 
 // retryLater schedules the next attempt. Time spent failing counts toward
 // core.max_age only while other notifications were delivered meanwhile,
-// and only while the clock is plausible.
+// and only while the clock is plausible. Call it with r.mu held.
 func (r *Relay) retryLater(res result, lastSuccess, now time.Time) func(*notification.Record) error {
+	maxAge, maxWait := r.opts.MaxAge, r.opts.RetryMaxWait // read under r.mu; the closure runs later
 	return func(x *notification.Record) error {
 		if !x.LastAttempt.IsZero() && lastSuccess.After(x.LastAttempt) && now.After(x.LastAttempt) {
 			x.FailingFor += now.Sub(x.LastAttempt)
 		}
 		x.Attempts++
 		x.LastAttempt, x.LastStatus, x.LastError = now, res.status, res.describe()
-		if x.FailingFor >= r.opts.MaxAge && ClockOK(now) {
+		if x.FailingFor >= maxAge && ClockOK(now) {
 			x.State, x.DeadAt = notification.Dead, now
 			x.Reason = fmt.Sprintf("failed for %s while other notifications were delivered (core.max_age); last: %s", x.FailingFor.Round(time.Minute), res.describe())
 			return nil
 		}
-		x.NextAttempt = now.Add(max(backoff(x.Attempts, r.opts.RetryMaxWait), min(res.retryAfter, r.opts.RetryMaxWait)))
+		x.NextAttempt = now.Add(max(backoff(x.Attempts, maxWait), min(res.retryAfter, maxWait)))
 		return nil
 	}
 }

@@ -277,7 +277,7 @@ func TestRotatedSecretSignsQueued(t *testing.T) {
 	for len(h.core.Received()) == 0 {
 		time.Sleep(5 * time.Millisecond)
 	}
-	h.core.SetSecret("FXS_rotated") // rotated in the portal…
+	h.core.SetSecret("FXS_rotated")                                                            // rotated in the portal…
 	h.relay.SetTargets(Target{URL: h.srv.URL, Tenant: "acme", SigningKey: "FXS_rotated"}, nil) // …and in the config
 	refuse.Store(false)
 	h.waitState(r.ID, notification.Delivered)

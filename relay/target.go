@@ -28,6 +28,7 @@ const (
 // gate is one target's delivery state; guarded by Relay.mu.
 type gate struct {
 	cfg         Target
+	gen         int // bumped when cfg changes, to tell answers to older settings
 	mode        Mode
 	reason      string
 	since       time.Time

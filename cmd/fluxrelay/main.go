@@ -1,0 +1,134 @@
+// Command fluxrelay is the store-and-forward relay for payment
+// notifications. `fluxrelay run` is what the service runs; see
+// `fluxrelay help` for the other commands.
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"runtime"
+	"runtime/debug"
+
+	"github.com/fluxrelay/fluxrelay/config"
+)
+
+// Set at build time with -ldflags "-X main.version=… -X main.commit=…".
+var (
+	version = "dev"
+	commit  = ""
+)
+
+// Exit codes.
+const (
+	exitOK      = 0
+	exitFailure = 1
+	exitUsage   = 2
+)
+
+func main() { os.Exit(run(os.Args[1:], os.Stdout, os.Stderr)) }
+
+const usage = `usage: fluxrelay COMMAND [-c FILE] [flags]
+
+commands:
+  run           run in the foreground (what the service runs); SIGHUP reloads the config
+  check-config  validate the config file; exit 0 valid, 2 invalid
+  mock-core     a local stand-in for the Fluxvend core webhook (see mock-core -h)
+  version       print the version
+
+The config file is -c FILE, else $FLUXRELAY_CONFIG, else ` + "%s.\n"
+
+func run(args []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 {
+		fmt.Fprintf(stderr, usage, config.DefaultPath())
+		return exitUsage
+	}
+	cmd, rest := args[0], args[1:]
+	switch cmd {
+	case "run":
+		return cmdRun(rest, stderr)
+	case "check-config":
+		return cmdCheckConfig(rest, stdout, stderr)
+	case "mock-core":
+		return cmdMockCore(rest, stdout, stderr)
+	case "version", "--version", "-v":
+		fmt.Fprintln(stdout, versionString())
+		return exitOK
+	case "help", "-h", "--help":
+		fmt.Fprintf(stdout, usage, config.DefaultPath())
+		return exitOK
+	default:
+		fmt.Fprintf(stderr, "fluxrelay: unknown command %q\n"+usage, cmd, config.DefaultPath())
+		return exitUsage
+	}
+}
+
+func versionString() string {
+	c := commit
+	if c == "" {
+		c = "unknown"
+		if bi, ok := debug.ReadBuildInfo(); ok {
+			for _, s := range bi.Settings {
+				if s.Key == "vcs.revision" {
+					c = s.Value
+				}
+			}
+		}
+	}
+	return fmt.Sprintf("fluxrelay %s (commit %s, %s, %s/%s)", version, c, runtime.Version(), runtime.GOOS, runtime.GOARCH)
+}
+
+// configFlag adds -c to a command's flags.
+func configFlag(fs *flag.FlagSet) *string {
+	return fs.String("c", "", "config file (default $FLUXRELAY_CONFIG, else "+config.DefaultPath()+")")
+}
+
+func configPath(flagValue string) string {
+	if flagValue != "" {
+		return flagValue
+	}
+	if p := os.Getenv("FLUXRELAY_CONFIG"); p != "" {
+		return p
+	}
+	return config.DefaultPath()
+}
+
+// loadConfig loads and validates the config, printing every problem. It
+// returns the exit code to use when the config cannot be used.
+func loadConfig(path string, out io.Writer) (*config.Config, int) {
+	cfg, err := config.Load(path)
+	var problems config.Problems
+	switch {
+	case errors.As(err, &problems):
+		for _, p := range problems {
+			fmt.Fprintln(out, p.String())
+		}
+		return nil, exitUsage
+	case err != nil:
+		fmt.Fprintln(out, err)
+		return nil, exitUsage
+	}
+	for _, w := range cfg.Warnings {
+		fmt.Fprintln(out, w.String())
+	}
+	return cfg, exitOK
+}
+
+func cmdCheckConfig(args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("check-config", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	c := configFlag(fs)
+	if err := fs.Parse(args); err != nil {
+		return exitUsage
+	}
+	path := configPath(*c)
+	cfg, code := loadConfig(path, stdout)
+	if cfg == nil {
+		fmt.Fprintf(stdout, "%s: not valid; nothing was changed\n", path)
+		return code
+	}
+	fmt.Fprintf(stdout, "%s: valid\n", path)
+	return exitOK
+}

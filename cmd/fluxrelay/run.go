@@ -1,0 +1,70 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"runtime/debug"
+	"syscall"
+
+	"github.com/fluxrelay/fluxrelay/daemon"
+)
+
+// defaultMemoryLimit matches the GOMEMLIMIT the shipped unit sets: a soft
+// ceiling that keeps Badger's buffers and the Go heap inside a small box.
+const defaultMemoryLimit = 112 << 20
+
+func cmdRun(args []string, stderr io.Writer) int {
+	fs := flag.NewFlagSet("run", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	c := configFlag(fs)
+	if err := fs.Parse(args); err != nil {
+		return exitUsage
+	}
+	cfg, code := loadConfig(configPath(*c), stderr)
+	if cfg == nil {
+		return code
+	}
+	if os.Getenv("GOMEMLIMIT") == "" {
+		debug.SetMemoryLimit(defaultMemoryLimit)
+	}
+	level := new(slog.LevelVar)
+	log := newLogger(stderr, cfg.Log.Format, level)
+
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	reload := make(chan struct{}, 1)
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	go func() {
+		for range hup {
+			select {
+			case reload <- struct{}{}:
+			default:
+			}
+		}
+	}()
+
+	d, err := daemon.New(cfg, daemon.Options{Version: version, Logger: log, Level: level})
+	if err != nil {
+		log.Error("cannot start", "err", err)
+		return exitUsage
+	}
+	if err := d.Run(ctx, reload); err != nil {
+		log.Error("fluxrelay failed", "err", err)
+		return exitFailure
+	}
+	return exitOK
+}
+
+func newLogger(w io.Writer, format string, level *slog.LevelVar) *slog.Logger {
+	opts := &slog.HandlerOptions{Level: level}
+	if format == "json" {
+		return slog.New(slog.NewJSONHandler(w, opts))
+	}
+	return slog.New(slog.NewTextHandler(w, opts))
+}
+

@@ -1,0 +1,306 @@
+// Package daemon wires fluxrelay together: it opens the store, starts the
+// relay, then the listeners, and stops them in reverse order. It applies
+// reloads and answers for the daemon's state. It never touches signals.
+package daemon
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"net/netip"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"golang.org/x/sync/errgroup"
+
+	"github.com/fluxrelay/fluxrelay/config"
+	"github.com/fluxrelay/fluxrelay/ingest"
+	"github.com/fluxrelay/fluxrelay/ingest/httpingest"
+	"github.com/fluxrelay/fluxrelay/notification"
+	"github.com/fluxrelay/fluxrelay/provider"
+	"github.com/fluxrelay/fluxrelay/relay"
+	"github.com/fluxrelay/fluxrelay/store"
+)
+
+// Options are what the daemon takes besides its config.
+type Options struct {
+	Version string
+	Logger  *slog.Logger
+	// Level, when set, is changed on reload to follow log.level.
+	Level *slog.LevelVar
+	// Now is the clock; nil means time.Now.
+	Now func() time.Time
+	// PauseProbe overrides how often a paused webhook is tried (tests).
+	PauseProbe time.Duration
+}
+
+// Daemon is one running fluxrelay.
+type Daemon struct {
+	opts Options
+	log  *slog.Logger
+	cfg  atomic.Pointer[config.Config]
+
+	store  *store.Store
+	intake *ingest.Intake
+	http   *httpingest.Handler
+	relay  *relay.Relay
+
+	started   time.Time
+	ready     atomic.Bool
+	mu        sync.Mutex
+	listeners map[string]*listener
+	reload    ReloadResult
+	boundCh   chan struct{}
+}
+
+// New checks that cfg can be run and prepares the daemon; nothing is opened
+// until Run.
+func New(cfg *config.Config, opts Options) (*Daemon, error) {
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	d := &Daemon{opts: opts, log: opts.Logger, listeners: map[string]*listener{}, boundCh: make(chan struct{}, 16)}
+	if _, err := d.sources(cfg); err != nil {
+		return nil, err
+	}
+	d.cfg.Store(cfg)
+	return d, nil
+}
+
+// Run runs the daemon until ctx ends. A value on reload re-reads the config
+// file. Stopping takes a few seconds at most: ingest stops accepting
+// first, then deliveries in flight are abandoned (they stay queued), then
+// the store is closed.
+func (d *Daemon) Run(ctx context.Context, reload <-chan struct{}) error {
+	cfg := d.cfg.Load()
+	d.started = d.opts.Now()
+	d.reload = ReloadResult{At: d.started.UTC(), OK: true}
+	st, err := d.openStore(cfg)
+	if err != nil {
+		return err
+	}
+	d.store = st
+	defer func() {
+		if err := st.Close(); err != nil {
+			d.log.Error("closing the store", "err", err)
+		}
+	}()
+	d.intake = ingest.NewIntake(st, d.log.With("component", "ingest"), d.opts.Now)
+	d.http = httpingest.New(d.intake, int64(cfg.HTTP.MaxBody), d.opts.Now)
+	d.relay = relay.New(st, relay.Options{
+		Concurrency:  cfg.Core.Concurrency,
+		Timeout:      cfg.Core.Timeout.D(),
+		RetryMaxWait: cfg.Core.RetryMaxWait.D(),
+		MaxAge:       cfg.Core.MaxAge.D(),
+		PauseProbe:   d.opts.PauseProbe,
+		Version:      d.opts.Version,
+		Now:          d.opts.Now,
+		Logger:       d.log.With("component", "relay"),
+	})
+	if err := d.apply(cfg); err != nil {
+		return err
+	}
+
+	relayCtx, stopRelay := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopRelay()
+	relayDone := make(chan error, 1)
+	go func() { relayDone <- d.relay.Run(relayCtx) }()
+
+	lg, lctx := errgroup.WithContext(ctx)
+	lg.Go(func() error {
+		return d.serve(lctx, "http", cfg.HTTP.Listen, d.http, cfg.HTTP.TLSCertFile, cfg.HTTP.TLSKeyFile)
+	})
+	if cfg.Admin.Listen != "" {
+		lg.Go(func() error { return d.serve(lctx, "admin", cfg.Admin.Listen, d.adminHandler(), "", "") })
+	}
+	lg.Go(func() error {
+		for {
+			select {
+			case <-lctx.Done():
+				return nil
+			case <-reload:
+				d.Reload()
+			}
+		}
+	})
+	d.ready.Store(true)
+	d.log.Info("fluxrelay started", "version", d.opts.Version, "data_dir", cfg.DataDir, "pending", st.Stats().Pending)
+
+	err = lg.Wait() // the listeners have stopped accepting and drained
+	d.ready.Store(false)
+	stopRelay()
+	select {
+	case rerr := <-relayDone:
+		err = errors.Join(err, rerr)
+	case <-time.After(10 * time.Second):
+		d.log.Error("deliveries did not stop within 10s")
+	}
+	d.log.Info("fluxrelay stopped")
+	return err
+}
+
+func (d *Daemon) openStore(cfg *config.Config) (*store.Store, error) {
+	var key []byte
+	if cfg.Store.EncryptionKeyFile != "" {
+		k, err := config.ReadEncryptionKey(cfg.Store.EncryptionKeyFile)
+		if err != nil {
+			return nil, fmt.Errorf("store.encryption_key_file: %w", err)
+		}
+		key = k
+	}
+	st, err := store.Open(store.Options{
+		Dir:           filepath.Join(cfg.DataDir, "store"),
+		MaxDisk:       int64(cfg.Store.MaxDisk),
+		DedupWindow:   cfg.Store.DedupWindow.D(),
+		Retention:     cfg.Store.Retention.D(),
+		EncryptionKey: key,
+		Logger:        d.log.With("component", "store"),
+		Now:           d.opts.Now,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("data_dir %s: %w", cfg.DataDir, err)
+	}
+	return st, nil
+}
+
+// sources builds the listeners' view of the [[source]] tables.
+func (d *Daemon) sources(cfg *config.Config) ([]*ingest.Source, error) {
+	var out []*ingest.Source
+	for _, s := range cfg.Sources {
+		tenant := cfg.Core.TenantID
+		if s.TenantID != "" {
+			tenant = s.TenantID
+		}
+		p, err := provider.New(s, tenant)
+		if err != nil {
+			return nil, fmt.Errorf("source %s: %w", s.Name, err)
+		}
+		src := &ingest.Source{Name: s.Name, Provider: s.Provider, Verifier: p}
+		for _, a := range s.Allow {
+			pfx, err := config.ParsePrefix(a)
+			if err != nil {
+				return nil, fmt.Errorf("source %s: allow %q: %w", s.Name, a, err)
+			}
+			src.Allow = append(src.Allow, pfx)
+		}
+		out = append(out, src)
+	}
+	return out, nil
+}
+
+// apply makes a validated config live.
+func (d *Daemon) apply(cfg *config.Config) error {
+	srcs, err := d.sources(cfg)
+	if err != nil {
+		return err
+	}
+	var trusted []netip.Prefix
+	for _, p := range cfg.HTTP.TrustedProxies {
+		pfx, err := config.ParsePrefix(p)
+		if err != nil {
+			return fmt.Errorf("http.trusted_proxies %q: %w", p, err)
+		}
+		trusted = append(trusted, pfx)
+	}
+	d.intake.SetSources(srcs)
+	d.relay.SetLimits(relay.Limits{Concurrency: cfg.Core.Concurrency, Timeout: cfg.Core.Timeout.D(),
+		RetryMaxWait: cfg.Core.RetryMaxWait.D(), MaxAge: cfg.Core.MaxAge.D()})
+	d.http.SetTrustedProxies(trusted)
+	c := cfg.Core
+	bySource := map[string]relay.Target{}
+	for _, s := range cfg.Sources {
+		if s.CoreURL != "" {
+			bySource[s.Name] = relay.Target{URL: s.CoreURL, Tenant: s.TenantID,
+				SigningKey: notification.SigningKey(c.SignatureKey, s.APIKey.Value(), s.APISecret.Value())}
+		}
+	}
+	d.relay.SetTargets(relay.Target{URL: c.URL, Tenant: c.TenantID,
+		SigningKey: notification.SigningKey(c.SignatureKey, c.APIKey.Value(), c.APISecret.Value())}, bySource)
+	if d.opts.Level != nil {
+		d.opts.Level.Set(parseLevel(cfg.Log.Level))
+	}
+	d.cfg.Store(cfg)
+	return nil
+}
+
+func parseLevel(s string) slog.Level {
+	var l slog.Level
+	_ = l.UnmarshalText([]byte(s))
+	return l
+}
+
+// ReloadResult is the outcome of the last reload.
+type ReloadResult struct {
+	At            time.Time `json:"at,omitzero"`
+	OK            bool      `json:"ok"`
+	Error         string    `json:"error,omitempty"`
+	RestartNeeded []string  `json:"restart_needed,omitempty"`
+}
+
+// Reload re-reads the config file. An invalid file leaves the running
+// config in place; keys that only a restart can change are reported, not
+// applied.
+func (d *Daemon) Reload() ReloadResult {
+	old := d.cfg.Load()
+	res := ReloadResult{At: d.opts.Now().UTC()}
+	cfg, err := config.Load(old.Path)
+	if err == nil {
+		res.RestartNeeded = restartNeeded(old, cfg)
+		keepRestartOnly(old, cfg)
+		err = d.apply(cfg)
+	}
+	if err != nil {
+		res.Error = err.Error()
+		d.log.Error("config reload failed; the running config stays", "problems", err.Error())
+	} else {
+		res.OK = true
+		d.log.Info("config reloaded", "restart_needed", res.RestartNeeded)
+	}
+	d.mu.Lock()
+	d.reload = res
+	d.mu.Unlock()
+	return res
+}
+
+// restartNeeded names the keys that changed but apply only on restart.
+func restartNeeded(old, cfg *config.Config) []string {
+	var out []string
+	check := func(key string, a, b any) {
+		if a != b {
+			out = append(out, key)
+		}
+	}
+	check("data_dir", old.DataDir, cfg.DataDir)
+	check("store.encryption_key_file", old.Store.EncryptionKeyFile, cfg.Store.EncryptionKeyFile)
+	check("http.listen", old.HTTP.Listen, cfg.HTTP.Listen)
+	check("http.max_body", old.HTTP.MaxBody, cfg.HTTP.MaxBody)
+	check("http.tls_cert_file", old.HTTP.TLSCertFile, cfg.HTTP.TLSCertFile)
+	check("http.tls_key_file", old.HTTP.TLSKeyFile, cfg.HTTP.TLSKeyFile)
+	check("mqtt.mode", old.MQTT.Mode, cfg.MQTT.Mode)
+	check("mqtt.listen", old.MQTT.Listen, cfg.MQTT.Listen)
+	check("mqtt.broker", old.MQTT.Broker, cfg.MQTT.Broker)
+	check("admin.socket", old.Admin.Socket, cfg.Admin.Socket)
+	check("admin.listen", old.Admin.Listen, cfg.Admin.Listen)
+	check("admin.page_listen", old.Admin.PageListen, cfg.Admin.PageListen)
+	check("store.max_disk", old.Store.MaxDisk, cfg.Store.MaxDisk)
+	check("store.dedup_window", old.Store.DedupWindow, cfg.Store.DedupWindow)
+	check("store.retention", old.Store.Retention, cfg.Store.Retention)
+	return out
+}
+
+// keepRestartOnly keeps the running values of restart-only keys in the new
+// config, so that what status shows is what is running.
+func keepRestartOnly(old, cfg *config.Config) {
+	cfg.DataDir, cfg.Store, cfg.HTTP.Listen, cfg.HTTP.MaxBody = old.DataDir, old.Store, old.HTTP.Listen, old.HTTP.MaxBody
+	cfg.HTTP.TLSCertFile, cfg.HTTP.TLSKeyFile = old.HTTP.TLSCertFile, old.HTTP.TLSKeyFile
+	cfg.MQTT.Mode, cfg.MQTT.Listen, cfg.MQTT.Broker, cfg.Admin = old.MQTT.Mode, old.MQTT.Listen, old.MQTT.Broker, old.Admin
+}
+
+var _ http.Handler = (*httpingest.Handler)(nil)

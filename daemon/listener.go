@@ -1,0 +1,108 @@
+package daemon
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"net"
+	"net/http"
+	"time"
+)
+
+// listener is one listening address and whether it is up.
+type listener struct {
+	name, key, addr string
+	up               bool
+	err              string
+}
+
+// bindRetry is how long a listener waits before trying a taken port again.
+const bindRetry = 5 * time.Second
+
+var listenerKey = map[string]string{"http": "http.listen", "admin": "admin.listen", "page": "admin.page_listen", "mqtt": "mqtt.listen"}
+
+// serve runs an HTTP server on addr until ctx ends. A port that cannot be
+// bound does not stop the daemon: it is tried again every few seconds and
+// the state says what to do meanwhile. On ctx end it stops accepting and
+// waits (a few seconds at most) for requests in flight.
+func (d *Daemon) serve(ctx context.Context, name, addr string, h http.Handler, certFile, keyFile string) error {
+	srv := &http.Server{
+		Handler:           h,
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		WriteTimeout:      60 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		BaseContext:       func(net.Listener) context.Context { return context.WithoutCancel(ctx) },
+	}
+	for {
+		ln, err := net.Listen("tcp", addr)
+		if err != nil {
+			d.setListener(name, addr, err)
+			d.log.Error("cannot listen; trying again", "key", listenerKey[name], "addr", addr, "err", err)
+			select {
+			case <-ctx.Done():
+				return nil
+			case <-time.After(bindRetry):
+				continue
+			}
+		}
+		if certFile != "" {
+			cert, err := tls.LoadX509KeyPair(certFile, keyFile)
+			if err != nil {
+				ln.Close()
+				return err
+			}
+			ln = tls.NewListener(ln, &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12})
+		}
+		d.setListener(name, ln.Addr().String(), nil)
+		stopped := make(chan struct{})
+		go func() {
+			defer close(stopped)
+			<-ctx.Done()
+			sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			_ = srv.Shutdown(sctx)
+		}()
+		err = srv.Serve(ln)
+		<-stopped
+		d.setListener(name, "", errors.New("stopped"))
+		if errors.Is(err, http.ErrServerClosed) {
+			return nil
+		}
+		return err
+	}
+}
+
+func (d *Daemon) setListener(name, addr string, err error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	l := &listener{name: name, key: listenerKey[name], addr: addr, up: err == nil}
+	if err != nil {
+		l.err = err.Error()
+	}
+	d.listeners[name] = l
+	select {
+	case d.boundCh <- struct{}{}:
+	default:
+	}
+}
+
+// Addr returns the address the named listener ("http", "admin") is bound
+// to, waiting up to timeout for it to come up. Tests listen on port 0.
+func (d *Daemon) Addr(name string, timeout time.Duration) string {
+	deadline := time.After(timeout)
+	for {
+		d.mu.Lock()
+		l := d.listeners[name]
+		d.mu.Unlock()
+		if l != nil && l.up {
+			return l.addr
+		}
+		select {
+		case <-d.boundCh:
+		case <-time.After(20 * time.Millisecond):
+		case <-deadline:
+			return ""
+		}
+	}
+}
