@@ -33,13 +33,17 @@ type syncBuffer struct {
 	b  bytes.Buffer
 }
 
-func (s *syncBuffer) Write(p []byte) (int, error) { s.mu.Lock(); defer s.mu.Unlock(); return s.b.Write(p) }
-func (s *syncBuffer) String() string              { s.mu.Lock(); defer s.mu.Unlock(); return s.b.String() }
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+func (s *syncBuffer) String() string { s.mu.Lock(); defer s.mu.Unlock(); return s.b.String() }
 
 // env is a config file, a data folder and a fake core shared by the
 // daemons a test starts one after another.
 type env struct {
-	t       *testing.T
+	t       testing.TB
 	dir     string
 	cfgPath string
 	core    *relaytest.Core
@@ -47,7 +51,7 @@ type env struct {
 	logs    *syncBuffer
 }
 
-func newEnv(t *testing.T, answer func(int, relaytest.Delivery) int) *env {
+func newEnv(t testing.TB, answer func(int, relaytest.Delivery) int) *env {
 	t.Helper()
 	e := &env{t: t, dir: t.TempDir(), logs: &syncBuffer{}}
 	e.core = &relaytest.Core{APIKey: testKey, APISecret: testSecret, Answer: answer}

@@ -12,8 +12,8 @@ import (
 // listener is one listening address and whether it is up.
 type listener struct {
 	name, key, addr string
-	up               bool
-	err              string
+	up              bool
+	err             string
 }
 
 // bindRetry is how long a listener waits before trying a taken port again.

@@ -145,7 +145,7 @@ func openBadger(opts Options, log *slog.Logger) (db *badger.DB, err error) {
 		WithNumLevelZeroTables(2).WithNumLevelZeroTablesStall(8).
 		WithBaseTableSize(2 << 20).WithBaseLevelSize(8 << 20).
 		WithValueLogFileSize(valueLogFileSize).WithValueLogMaxEntries(100000).
-		WithValueThreshold(64 << 10).
+		WithValueThreshold(512).
 		WithNumCompactors(2).WithNumGoroutines(2).
 		WithCompression(options.None).WithBlockCacheSize(0).
 		WithIndexCacheSize(2 << 20).

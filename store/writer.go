@@ -3,9 +3,12 @@ package store
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/dgraph-io/badger/v4"
 
@@ -47,6 +50,9 @@ func (s *Store) submit(ctx context.Context, o *op) error {
 	return <-o.done
 }
 
+// lingerFor is how long a batch under load waits for more ops.
+const lingerFor = time.Millisecond
+
 // writer is the one goroutine that writes. It takes whatever ops are
 // waiting (up to the batch limits) and commits them in one synced
 // transaction: while one batch is being fsynced the next one gathers.
@@ -56,6 +62,7 @@ func (s *Store) writer() {
 	for o := range s.ops {
 		batch = append(batch[:0], o)
 		size := o.size
+		var linger <-chan time.Time
 	gather:
 		for len(batch) < maxBatchOps && size < maxBatchBytes {
 			select {
@@ -65,7 +72,26 @@ func (s *Store) writer() {
 				}
 				batch = append(batch, o)
 				size += o.size
+				continue
 			default:
+			}
+			// Under load (more than one op already waiting) others are
+			// likely on their way: wait a moment for them, so that one
+			// fsync serves them too. An idle gateway never waits.
+			if len(batch) == 1 {
+				break
+			}
+			if linger == nil {
+				linger = time.After(lingerFor)
+			}
+			select {
+			case o, ok := <-s.ops:
+				if !ok {
+					break gather
+				}
+				batch = append(batch, o)
+				size += o.size
+			case <-linger:
 				break gather
 			}
 		}
@@ -147,24 +173,18 @@ var errDuplicate = errors.New("duplicate")
 // *notification.ConflictError. When the disk budget is exhausted it returns
 // notification.ErrFull and stores nothing.
 func (s *Store) Enqueue(ctx context.Context, r *notification.Record) (notification.Status, error) {
-	val, err := json.Marshal(r)
+	val, err := encodeRecord(r)
 	if err != nil {
 		return "", err
 	}
 	fp := r.Fingerprint()
-	o := &op{ingest: true, size: len(val) + len(fp) + 128}
+	sum := sha256.Sum256(fp)
+	o := &op{ingest: true, size: len(val) + 128}
 	o.apply = func(txn *badger.Txn, d *delta) error {
-		known, err := s.knownFingerprint(txn, r.ID)
-		if err != nil {
+		if err := s.checkKnown(txn, r, fp, sum[:]); err != nil {
 			return err
 		}
-		if known != nil {
-			if bytes.Equal(known, fp) {
-				return resultError{errDuplicate}
-			}
-			return resultError{&notification.ConflictError{ID: r.ID, DedupKey: r.DedupKey, Diff: notification.DiffFields(known, fp)}}
-		}
-		e := badger.NewEntry(dedupKey(r.ID), fp)
+		e := badger.NewEntry(dedupKey(r.ID), sum[:])
 		if s.opts.DedupWindow > 0 {
 			e = e.WithTTL(s.opts.DedupWindow)
 		}
@@ -189,24 +209,38 @@ func (s *Store) Enqueue(ctx context.Context, r *notification.Record) (notificati
 	}
 }
 
-// knownFingerprint returns the fingerprint of a known notification with this
-// id: from its record while it is kept, else from the dedup index.
-func (s *Store) knownFingerprint(txn *badger.Txn, id string) ([]byte, error) {
-	old, err := getRecord(txn, id)
-	if err == nil {
-		return old.Fingerprint(), nil
+// checkKnown compares a new notification with a known one of the same id:
+// with its record while it is kept (so a conflict can name the fields that
+// differ), else with the fingerprint hash in the dedup index. It returns
+// nil for a new notification, errDuplicate or a *ConflictError as results.
+func (s *Store) checkKnown(txn *badger.Txn, r *notification.Record, fp, sum []byte) error {
+	old, err := getRecord(txn, r.ID)
+	switch {
+	case err == nil:
+		known := old.Fingerprint()
+		if bytes.Equal(known, fp) {
+			return resultError{errDuplicate}
+		}
+		return resultError{&notification.ConflictError{ID: r.ID, DedupKey: r.DedupKey, Diff: notification.DiffFields(known, fp)}}
+	case !errors.Is(err, notification.ErrNotFound):
+		return err
 	}
-	if !errors.Is(err, notification.ErrNotFound) {
-		return nil, err
-	}
-	item, err := txn.Get(dedupKey(id))
+	item, err := txn.Get(dedupKey(r.ID))
 	if errors.Is(err, badger.ErrKeyNotFound) {
-		return nil, nil
+		return nil
 	}
 	if err != nil {
-		return nil, err
+		return err
 	}
-	return item.ValueCopy(nil)
+	known, err := item.ValueCopy(nil)
+	if err != nil {
+		return err
+	}
+	if bytes.Equal(known, sum) {
+		return resultError{errDuplicate}
+	}
+	return resultError{&notification.ConflictError{ID: r.ID, DedupKey: r.DedupKey,
+		Diff: "the earlier notification's details are past store.retention, so the fields that differ cannot be named"}}
 }
 
 // Update changes a stored notification: fn edits a copy, and the indexes
@@ -225,7 +259,7 @@ func (s *Store) Update(ctx context.Context, id string, fn func(*notification.Rec
 		if err := fn(&r); err != nil {
 			return resultError{err}
 		}
-		val, err := json.Marshal(&r)
+		val, err := encodeRecord(&r)
 		if err != nil {
 			return resultError{err}
 		}
@@ -326,9 +360,36 @@ func getRecord(txn *badger.Txn, id string) (*notification.Record, error) {
 		return nil, err
 	}
 	r := new(notification.Record)
-	err = item.Value(func(v []byte) error { return json.Unmarshal(v, r) })
-	if err != nil {
+	if err = item.Value(func(v []byte) error { return decodeRecord(v, r) }); err != nil {
 		return nil, fmt.Errorf("decode notification %s: %w", id, err)
 	}
 	return r, nil
+}
+
+// A record is stored as a 4-byte length, its JSON without the raw body,
+// then the raw body as it arrived: no base64, and readable as text.
+func encodeRecord(r *notification.Record) ([]byte, error) {
+	meta := *r
+	meta.Raw = nil
+	j, err := json.Marshal(&meta)
+	if err != nil {
+		return nil, err
+	}
+	buf := make([]byte, 4, 4+len(j)+len(r.Raw))
+	binary.BigEndian.PutUint32(buf, uint32(len(j)))
+	return append(append(buf, j...), r.Raw...), nil
+}
+
+func decodeRecord(v []byte, r *notification.Record) error {
+	if len(v) < 4 || int(binary.BigEndian.Uint32(v)) > len(v)-4 {
+		return errors.New("truncated record")
+	}
+	n := int(binary.BigEndian.Uint32(v))
+	if err := json.Unmarshal(v[4:4+n], r); err != nil {
+		return err
+	}
+	if len(v) > 4+n {
+		r.Raw = bytes.Clone(v[4+n:])
+	}
+	return nil
 }

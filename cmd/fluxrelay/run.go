@@ -67,4 +67,3 @@ func newLogger(w io.Writer, format string, level *slog.LevelVar) *slog.Logger {
 	}
 	return slog.New(slog.NewTextHandler(w, opts))
 }
-
