@@ -69,6 +69,9 @@ type Intake struct {
 
 // NewIntake returns an Intake that stores into sink.
 func NewIntake(sink Sink, log *slog.Logger, now func() time.Time) *Intake {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
 	in := &Intake{sink: sink, log: log, now: now, Stats: NewStats()}
 	in.SetSources(nil)
 	return in

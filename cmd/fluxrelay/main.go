@@ -4,13 +4,16 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"os"
+	"os/signal"
 	"runtime"
 	"runtime/debug"
+	"syscall"
 
 	"github.com/fluxrelay/fluxrelay/config"
 )
@@ -28,7 +31,12 @@ const (
 	exitUsage   = 2
 )
 
-func main() { os.Exit(run(os.Args[1:], os.Stdout, os.Stderr)) }
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	code := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	stop()
+	os.Exit(code)
+}
 
 const usage = `usage: fluxrelay COMMAND [-c FILE] [flags]
 
@@ -40,7 +48,8 @@ commands:
 
 The config file is -c FILE, else $FLUXRELAY_CONFIG, else ` + "%s.\n"
 
-func run(args []string, stdout, stderr io.Writer) int {
+// run runs one command until it is done or ctx ends (SIGINT, SIGTERM).
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if len(args) == 0 {
 		fmt.Fprintf(stderr, usage, config.DefaultPath())
 		return exitUsage
@@ -48,11 +57,11 @@ func run(args []string, stdout, stderr io.Writer) int {
 	cmd, rest := args[0], args[1:]
 	switch cmd {
 	case "run":
-		return cmdRun(rest, stderr)
+		return cmdRun(ctx, rest, stderr)
 	case "check-config":
 		return cmdCheckConfig(rest, stdout, stderr)
 	case "mock-core":
-		return cmdMockCore(rest, stdout, stderr)
+		return cmdMockCore(ctx, rest, stdout, stderr)
 	case "version", "--version", "-v":
 		fmt.Fprintln(stdout, versionString())
 		return exitOK

@@ -9,9 +9,7 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"os/signal"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/fluxrelay/fluxrelay/relay/relaytest"
@@ -20,7 +18,7 @@ import (
 // cmdMockCore runs a verifying stand-in for the Fluxvend core webhook. The
 // secret comes from a file or the environment, never the command line
 // (where any user could read it in the process list).
-func cmdMockCore(args []string, stdout, stderr io.Writer) int {
+func cmdMockCore(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("mock-core", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	listen := fs.String("listen", "127.0.0.1:9099", "address to listen on")
@@ -70,8 +68,6 @@ func cmdMockCore(args []string, stdout, stderr io.Writer) int {
 	}
 	fmt.Fprintf(stdout, "mock-core listening on http://%s/ (signature key mode %q)\n", ln.Addr(), *sigKey)
 	srv := &http.Server{Handler: core, ReadHeaderTimeout: 10 * time.Second}
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
 	go func() {
 		<-ctx.Done()
 		sctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)

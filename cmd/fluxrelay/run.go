@@ -17,7 +17,7 @@ import (
 // ceiling that keeps Badger's buffers and the Go heap inside a small box.
 const defaultMemoryLimit = 112 << 20
 
-func cmdRun(args []string, stderr io.Writer) int {
+func cmdRun(ctx context.Context, args []string, stderr io.Writer) int {
 	fs := flag.NewFlagSet("run", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	c := configFlag(fs)
@@ -34,11 +34,10 @@ func cmdRun(args []string, stderr io.Writer) int {
 	level := new(slog.LevelVar)
 	log := newLogger(stderr, cfg.Log.Format, level)
 
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
 	reload := make(chan struct{}, 1)
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
 	go func() {
 		for range hup {
 			select {

@@ -1,0 +1,123 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/fluxrelay/fluxrelay/notification"
+)
+
+func runCmd(args ...string) (int, string, string) {
+	var out, errb bytes.Buffer
+	code := run(context.Background(), args, &out, &errb)
+	return code, out.String(), errb.String()
+}
+
+func TestCheckConfig(t *testing.T) {
+	code, out, _ := runCmd("check-config", "-c", "../../packaging/fluxrelay.example.toml")
+	if code != 0 || !strings.Contains(out, "fluxrelay.example.toml: valid") {
+		t.Errorf("the shipped example: exit %d\n%s", code, out)
+	}
+	bad := filepath.Join(t.TempDir(), "bad.toml")
+	os.WriteFile(bad, []byte("version = 1\n[core]\nurl = \"https://x.example/hook\"\napi_secret = \"SUPER_SECRET_1\"\ntimeout = 5\n"), 0o600)
+	code, out, _ = runCmd("check-config", "-c", bad)
+	if code != 2 {
+		t.Errorf("invalid config: exit %d; want 2", code)
+	}
+	for _, want := range []string{"bad.toml:2:1: core.api_key: missing", "bad.toml:5:1: core.timeout: got an integer, want a string", "not valid; nothing was changed"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("output lacks %q:\n%s", want, out)
+		}
+	}
+	if strings.Contains(out, "SUPER_SECRET_1") {
+		t.Error("check-config printed a secret")
+	}
+	t.Setenv("FLUXRELAY_CONFIG", filepath.Join(t.TempDir(), "absent.toml"))
+	if code, out, _ = runCmd("check-config"); code != 2 || !strings.Contains(out, "config file not found") {
+		t.Errorf("missing file via $FLUXRELAY_CONFIG: exit %d %q", code, out)
+	}
+}
+
+func TestUsageAndVersion(t *testing.T) {
+	if code, _, errOut := runCmd("frobnicate"); code != 2 || !strings.Contains(errOut, `unknown command "frobnicate"`) {
+		t.Errorf("unknown command: exit %d %q", code, errOut)
+	}
+	if code, _, _ := runCmd(); code != 2 {
+		t.Errorf("no command: exit %d; want 2", code)
+	}
+	if code, out, _ := runCmd("version"); code != 0 || !strings.HasPrefix(out, "fluxrelay dev (commit ") || !strings.Contains(out, "go1.") {
+		t.Errorf("version: %d %q", code, out)
+	}
+}
+
+// syncBuf is written by mock-core's goroutines and read by the test.
+type syncBuf struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuf) Write(p []byte) (int, error) { s.mu.Lock(); defer s.mu.Unlock(); return s.b.Write(p) }
+func (s *syncBuf) String() string              { s.mu.Lock(); defer s.mu.Unlock(); return s.b.String() }
+
+// TestMockCore runs the command on a free port with its secret in a file
+// and checks it verifies signatures as Fluxvend would.
+func TestMockCore(t *testing.T) {
+	if code, _, errOut := runCmd("mock-core", "--api-key", "K"); code != 2 || !strings.Contains(errOut, "FLUXRELAY_MOCK_SECRET") {
+		t.Errorf("no secret: exit %d %q", code, errOut)
+	}
+	if code, _, _ := runCmd("mock-core", "--api-key", "K", "--api-secret", "S"); code != 2 {
+		t.Error("mock-core accepted a secret on the command line")
+	}
+	ln, _ := net.Listen("tcp", "127.0.0.1:0")
+	addr := ln.Addr().String()
+	ln.Close()
+	secretFile := filepath.Join(t.TempDir(), "s")
+	os.WriteFile(secretFile, []byte("MOCK_SECRET\n"), 0o600)
+	out := &syncBuf{}
+	done := make(chan int)
+	stop, cancelCore := context.WithCancel(context.Background())
+	go func() {
+		done <- run(stop, []string{"mock-core", "--listen", addr, "--api-key", "K", "--api-secret-file", secretFile, "--signature-key", "key:secret"}, out, out)
+	}()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	body := []byte(`{"transactionRef":"M1","amount":1.00}`)
+	send := func(sig string) int {
+		for ctx.Err() == nil {
+			req, _ := http.NewRequestWithContext(ctx, http.MethodPost, "http://"+addr+"/", bytes.NewReader(body))
+			req.Header.Set("Signature", sig)
+			if resp, err := http.DefaultClient.Do(req); err == nil {
+				resp.Body.Close()
+				return resp.StatusCode
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+		return 0
+	}
+	if code := send(notification.Sign("K:MOCK_SECRET", body)); code != 200 {
+		t.Errorf("valid signature: %d", code)
+	}
+	if code := send(notification.Sign("MOCK_SECRET", body)); code != 401 {
+		t.Errorf("signature with the other key mode: %d; want 401", code)
+	}
+	if !strings.Contains(out.String(), "signature=valid") || !strings.Contains(out.String(), "signature=INVALID") {
+		t.Errorf("mock-core output:\n%s", out.String())
+	}
+	cancelCore() // as Ctrl-C would
+	select {
+	case code := <-done:
+		if code != 0 {
+			t.Errorf("mock-core exited %d after Ctrl-C; want 0", code)
+		}
+	case <-time.After(5 * time.Second):
+		t.Error("mock-core did not stop")
+	}
+}
