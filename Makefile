@@ -4,7 +4,7 @@ COMMIT      ?= $(shell git rev-parse --short HEAD 2>/dev/null)
 LDFLAGS     := -s -w -X main.version=$(VERSION) -X main.commit=$(COMMIT)
 GOBUILD     := CGO_ENABLED=0 go build -trimpath -ldflags "$(LDFLAGS)"
 STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
-BENCHTIME   ?= 5s
+BENCHTIME   ?= 30000x
 
 .PHONY: help build run test lint bench cross clean
 
@@ -26,7 +26,7 @@ lint: ## gofmt, go vet and a pinned staticcheck
 	go run $(STATICCHECK) ./...
 
 bench: ## measure ingest against raw fsync on this disk (see BENCHMARKS.md)
-	go test -run '^$$' -bench . -benchtime $(BENCHTIME) -timeout 30m ./bench/
+	go test -run '^$$' -bench . -benchtime $(BENCHTIME) -timeout 30m ./bench/ ./store/
 
 cross: ## build for every supported platform into dist/
 	GOOS=linux GOARCH=amd64 $(GOBUILD) -o dist/fluxrelay-linux-amd64 ./cmd/fluxrelay
