@@ -15,3 +15,5 @@ func statDir(path string) bool {
 	fi, err := os.Stat(path)
 	return err == nil && fi.IsDir()
 }
+
+func errorsAs(err error, target any) bool { return errors.As(err, target) }

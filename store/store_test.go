@@ -2,6 +2,7 @@ package store_test
 
 import (
 	"context"
+	"strings"
 	"testing"
 	"time"
 
@@ -114,5 +115,55 @@ func TestUnreadableStoreMovedAside(t *testing.T) {
 	}
 	if st := statDir(s.MovedAside); !st {
 		t.Errorf("moved-aside directory %s does not exist", s.MovedAside)
+	}
+}
+
+// TestFreeSpaceReserve checks the other half of the guard: below the free
+// space reserve new input is refused even within the budget.
+func TestFreeSpaceReserve(t *testing.T) {
+	s, err := store.Open(store.Options{Dir: t.TempDir(), MinFree: 1 << 62})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	_, err = s.Enqueue(context.Background(), storetest.NewRecord("ref-1", 100, storetest.T0))
+	if !errorsIs(err, notification.ErrFull) || !strings.Contains(err.Error(), "free space") {
+		t.Fatalf("err = %v; want ErrFull naming the free space", err)
+	}
+}
+
+// TestRetentionPrunesDeliveredOnly: delivered records go after retention,
+// pending ones stay, and the dedup entry still answers a resend.
+func TestRetentionPrunesDeliveredOnly(t *testing.T) {
+	ctx := context.Background()
+	s, err := store.Open(store.Options{Dir: t.TempDir(), MinFree: 1, Retention: time.Second, DedupWindow: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	now := time.Now()
+	done, waiting := storetest.NewRecord("done", 100, now), storetest.NewRecord("waiting", 100, now)
+	for _, r := range []*notification.Record{done, waiting} {
+		if _, err := s.Enqueue(ctx, r); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := s.Update(ctx, done.ID, func(r *notification.Record) error { r.State = notification.Delivered; return nil }); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(2100 * time.Millisecond) // Badger's TTL counts whole seconds
+	if _, err := s.Get(done.ID); !errorsIs(err, notification.ErrNotFound) {
+		t.Errorf("a delivered record outlived store.retention: %v", err)
+	}
+	if _, err := s.Get(waiting.ID); err != nil {
+		t.Errorf("a pending record was pruned: %v", err)
+	}
+	if st, err := s.Enqueue(ctx, storetest.NewRecord("done", 100, now)); err != nil || st != notification.Duplicate {
+		t.Errorf("resend after the record was pruned = %q, %v; want duplicate from the dedup index", st, err)
+	}
+	other := storetest.NewRecord("done", 999, now)
+	var ce *notification.ConflictError
+	if _, err := s.Enqueue(ctx, other); !errorsAs(err, &ce) || !strings.Contains(ce.Diff, "retention") {
+		t.Errorf("different content after pruning: %v; want a conflict explaining the details are gone", err)
 	}
 }
