@@ -5,8 +5,10 @@ LDFLAGS     := -s -w -X main.version=$(VERSION) -X main.commit=$(COMMIT)
 GOBUILD     := CGO_ENABLED=0 go build -trimpath -ldflags "$(LDFLAGS)"
 STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 BENCHTIME   ?= 30000x
+FUZZTIME    ?= 20s
+FUZZERS     := FuzzCore FuzzMonnify FuzzMoniepoint FuzzOPay FuzzOPayPOS FuzzVesicash
 
-.PHONY: help build run test lint bench cross clean
+.PHONY: help build run test lint bench fuzz cross clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-8s %s\n", $$1, $$2}'
@@ -27,6 +29,10 @@ lint: ## gofmt, go vet and a pinned staticcheck
 
 bench: ## measure ingest against raw fsync on this disk (see BENCHMARKS.md)
 	go test -run '^$$' -bench . -benchtime $(BENCHTIME) -timeout 30m ./bench/ ./store/
+
+fuzz: ## run each parser fuzzer for FUZZTIME (default 20s)
+	@for f in $(FUZZERS); do echo "== $$f"; go test -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) ./provider/ || exit 1; done
+	go test -run '^$$' -fuzz '^FuzzLoad$$' -fuzztime $(FUZZTIME) ./config/
 
 cross: ## build for every supported platform into dist/
 	GOOS=linux GOARCH=amd64 $(GOBUILD) -o dist/fluxrelay-linux-amd64 ./cmd/fluxrelay

@@ -181,3 +181,23 @@ func TestParseDurationAndSize(t *testing.T) {
 		}
 	}
 }
+
+// FuzzLoad feeds the config parser arbitrary documents: it must never
+// panic, and every problem must carry a message.
+func FuzzLoad(f *testing.F) {
+	for _, glob := range []string{"testdata/*.toml", "../packaging/*.toml", "../dev/*.toml"} {
+		files, _ := filepath.Glob(glob)
+		for _, file := range files {
+			b, _ := os.ReadFile(file)
+			f.Add(b)
+		}
+	}
+	f.Fuzz(func(t *testing.T, doc []byte) {
+		_, problems := Parse("fuzz.toml", doc)
+		for _, p := range problems {
+			if p.Msg == "" {
+				t.Fatalf("a problem without a message: %+v", p)
+			}
+		}
+	})
+}

@@ -178,7 +178,7 @@ func (d *Daemon) sources(cfg *config.Config) ([]*ingest.Source, error) {
 		if s.TenantID != "" {
 			tenant = s.TenantID
 		}
-		p, err := provider.New(s, tenant)
+		p, err := provider.New(s, tenant, d.log.With("source", s.Name))
 		if err != nil {
 			return nil, fmt.Errorf("source %s: %w", s.Name, err)
 		}
@@ -216,7 +216,10 @@ func (d *Daemon) apply(cfg *config.Config) error {
 	c := cfg.Core
 	bySource := map[string]relay.Target{}
 	for _, s := range cfg.Sources {
-		if s.CoreURL != "" {
+		switch {
+		case s.Forward == "raw":
+			bySource[s.Name] = relay.Target{URL: s.ForwardURL, Raw: true}
+		case s.CoreURL != "":
 			bySource[s.Name] = relay.Target{URL: s.CoreURL, Tenant: s.TenantID,
 				SigningKey: notification.SigningKey(c.SignatureKey, s.APIKey.Value(), s.APISecret.Value())}
 		}

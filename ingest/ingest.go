@@ -130,8 +130,12 @@ func (in *Intake) Accept(ctx context.Context, name string, req *provider.Request
 	if meta.Peer.IsValid() {
 		r.Peer = meta.Peer.String()
 	}
-	if parsed.Ignored != "" {
+	switch {
+	case parsed.Ignored != "":
 		r.State, r.Reason, r.Payload = notification.Ignored, parsed.Ignored, nil
+	case parsed.Dead != "":
+		r.State, r.Reason, r.DeadAt = notification.Dead, parsed.Dead, req.Received
+		in.log.Warn("notification stored as a dead letter: it cannot be sent as it is", "source", name, "id", r.ID, "reason", parsed.Dead)
 	}
 	st, err := in.sink.Enqueue(ctx, r)
 	counts := in.Stats.source(name)
@@ -200,13 +204,13 @@ func credentialHeader(name string) bool {
 }
 
 // Redact copies the headers worth keeping with a notification, with
-// credential-bearing values replaced by "[redacted]".
+// credential-bearing values replaced by notification.Redacted.
 func Redact(h http.Header) []notification.Header {
 	var out []notification.Header
 	for name, vals := range h {
 		for _, v := range vals {
 			if credentialHeader(name) {
-				v = "[redacted]"
+				v = notification.Redacted
 			}
 			out = append(out, notification.Header{Name: name, Value: v})
 		}

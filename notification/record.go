@@ -23,6 +23,9 @@ const (
 	Dead      State = "dead"
 )
 
+// Redacted stands in for the value of a header that carries a credential.
+const Redacted = "[redacted]"
+
 // Header is one request header kept for audit. Credential-bearing headers
 // are stored redacted.
 type Header struct {

@@ -5,6 +5,7 @@ package provider
 
 import (
 	"fmt"
+	"log/slog"
 	"net/http"
 	"time"
 
@@ -28,6 +29,9 @@ type Parsed struct {
 	Payload *notification.Payload
 	// Ignored says why a verified notification is not a sale, or is empty.
 	Ignored string
+	// Dead, when set, says why a sale cannot be sent as it is: it is
+	// stored as a dead letter at once, for a person.
+	Dead string
 	// Tenant is the Fluxvend tenant the notification belongs to.
 	Tenant string
 }
@@ -61,11 +65,22 @@ func badRequest(format string, args ...any) error {
 
 // New returns the provider for a [[source]] table. tenant is the tenant id
 // its notifications belong to (the source's own, else core.tenant_id).
-func New(src config.Source, tenant string) (Provider, error) {
+func New(src config.Source, tenant string, log *slog.Logger) (Provider, error) {
+	secret := src.Secret.Value()
 	switch src.Provider {
 	case "core":
-		return &Core{Secret: src.Secret.Value(), Tenant: tenant}, nil
+		return &Core{Secret: secret, Tenant: tenant}, nil
+	case "monnify":
+		return &Monnify{Secret: secret, Tenant: tenant}, nil
+	case "moniepoint-pos":
+		return &Moniepoint{Secret: secret, Tenant: tenant, MaxSkew: src.MaxSkew.D()}, nil
+	case "opay":
+		return &OPay{Secret: secret, Tenant: tenant}, nil
+	case "opay-pos":
+		return &OPayPOS{MerchantID: src.MerchantID, Tenant: tenant}, nil
+	case "vesicash":
+		return &Vesicash{Secret: secret, BusinessID: src.BusinessID, Mode: src.SignatureMode, Tenant: tenant, Log: log}, nil
 	default:
-		return nil, fmt.Errorf("provider %q is not supported yet", src.Provider)
+		return nil, fmt.Errorf("provider %q is not supported", src.Provider)
 	}
 }

@@ -132,19 +132,28 @@ func retryAfter(resp *http.Response, now time.Time) time.Duration {
 // The body is rendered and signed here, at send time, so a rotated secret
 // applies to everything still queued.
 func (r *Relay) send(ctx context.Context, client *retryablehttp.Client, rec *notification.Record, t Target) result {
-	p := *rec.Payload
-	if p.TenantID == "" {
-		p.TenantID = t.Tenant
+	var body []byte
+	if t.Raw {
+		body = rec.Raw
+	} else {
+		p := *rec.Payload
+		if p.TenantID == "" {
+			p.TenantID = t.Tenant
+		}
+		body = p.Render()
 	}
-	body := p.Render()
 	req, err := retryablehttp.NewRequestWithContext(ctx, http.MethodPost, t.URL, body)
 	if err != nil {
-		return result{kind: pause, err: fmt.Errorf("core.url cannot be used: %w", err)}
+		return result{kind: pause, err: fmt.Errorf("the webhook URL cannot be used: %w", err)}
 	}
 	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("Signature", notification.Sign(t.SigningKey, body))
+	if t.Raw {
+		copyProviderHeaders(req.Header, rec.Headers)
+	} else {
+		req.Header.Set("Signature", notification.Sign(t.SigningKey, body))
+		req.Header.Set("User-Agent", "fluxrelay/"+r.opts.Version)
+	}
 	req.Header.Set("Idempotency-Key", rec.ID)
-	req.Header.Set("User-Agent", "fluxrelay/"+r.opts.Version)
 	resp, err := client.Do(req)
 	if resp == nil {
 		if err == nil {
@@ -175,4 +184,25 @@ func cleanErr(err error) error {
 		msg = "timed out (core.timeout)"
 	}
 	return errors.New(msg)
+}
+
+// hopHeaders are not the provider's to pass on.
+var hopHeaders = map[string]bool{"Host": true, "Content-Length": true, "Connection": true, "Transfer-Encoding": true,
+	"Accept-Encoding": true, "X-Forwarded-For": true, "X-Forwarded-Proto": true, "X-Forwarded-Host": true,
+	"X-Real-Ip": true, "Keep-Alive": true, "Te": true, "Trailer": true, "Upgrade": true, "Proxy-Connection": true}
+
+// copyProviderHeaders puts the provider's own headers (its signature ones
+// among them) on a raw forward. Headers stored redacted cannot be.
+func copyProviderHeaders(dst http.Header, hs []notification.Header) {
+	for _, h := range hs {
+		name := http.CanonicalHeaderKey(h.Name)
+		if hopHeaders[name] || h.Value == notification.Redacted {
+			continue
+		}
+		if name == "Content-Type" {
+			dst.Set(name, h.Value)
+			continue
+		}
+		dst.Add(name, h.Value)
+	}
 }

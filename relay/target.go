@@ -11,6 +11,9 @@ type Target struct {
 	URL        string
 	Tenant     string
 	SigningKey string
+	// Raw sends the provider's body and headers unchanged (forward = "raw"),
+	// to a webhook that takes the provider's own format, unsigned.
+	Raw bool
 }
 
 // Mode is the state of deliveries to one target.
