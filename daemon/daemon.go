@@ -20,6 +20,7 @@ import (
 	"github.com/fluxrelay/fluxrelay/config"
 	"github.com/fluxrelay/fluxrelay/ingest"
 	"github.com/fluxrelay/fluxrelay/ingest/httpingest"
+	"github.com/fluxrelay/fluxrelay/ingest/mqttingest"
 	"github.com/fluxrelay/fluxrelay/notification"
 	"github.com/fluxrelay/fluxrelay/provider"
 	"github.com/fluxrelay/fluxrelay/relay"
@@ -48,6 +49,7 @@ type Daemon struct {
 	intake *ingest.Intake
 	http   *httpingest.Handler
 	relay  *relay.Relay
+	broker *mqttingest.Broker // nil unless mqtt.mode is "embedded"
 
 	started   time.Time
 	ready     atomic.Bool
@@ -93,6 +95,12 @@ func (d *Daemon) Run(ctx context.Context, reload <-chan struct{}) error {
 		}
 	}()
 	d.intake = ingest.NewIntake(st, d.log.With("component", "ingest"), d.opts.Now)
+	if cfg.MQTT.Mode == "embedded" {
+		d.broker = mqttingest.NewBroker(d.intake, nil, mqttingest.BrokerOptions{
+			Listen: cfg.MQTT.Listen, TopicPrefix: cfg.MQTT.TopicPrefix, Logger: d.log.With("component", "mqtt"), Now: d.opts.Now,
+			OnListen: func(addr string, err error) { d.setListener("mqtt", addr, err) },
+		})
+	}
 	d.http = httpingest.New(d.intake, int64(cfg.HTTP.MaxBody), d.opts.Now)
 	d.relay = relay.New(st, relay.Options{
 		Concurrency:  cfg.Core.Concurrency,
@@ -117,6 +125,9 @@ func (d *Daemon) Run(ctx context.Context, reload <-chan struct{}) error {
 	lg.Go(func() error {
 		return d.serve(lctx, "http", cfg.HTTP.Listen, d.http, cfg.HTTP.TLSCertFile, cfg.HTTP.TLSKeyFile)
 	})
+	if err := d.startMQTT(lctx, lg, cfg); err != nil {
+		return err
+	}
 	if cfg.Admin.Listen != "" {
 		lg.Go(func() error { return d.serve(lctx, "admin", cfg.Admin.Listen, d.adminHandler(), "", "") })
 	}
@@ -210,6 +221,13 @@ func (d *Daemon) apply(cfg *config.Config) error {
 		trusted = append(trusted, pfx)
 	}
 	d.intake.SetSources(srcs)
+	if d.broker != nil {
+		var users []mqttingest.User
+		for _, u := range cfg.MQTT.Users {
+			users = append(users, mqttingest.User{Username: u.Username, Password: u.Password.Value()})
+		}
+		d.broker.SetUsers(users)
+	}
 	d.relay.SetLimits(relay.Limits{Concurrency: cfg.Core.Concurrency, Timeout: cfg.Core.Timeout.D(),
 		RetryMaxWait: cfg.Core.RetryMaxWait.D(), MaxAge: cfg.Core.MaxAge.D()})
 	d.http.SetTrustedProxies(trusted)
@@ -289,6 +307,11 @@ func restartNeeded(old, cfg *config.Config) []string {
 	check("mqtt.mode", old.MQTT.Mode, cfg.MQTT.Mode)
 	check("mqtt.listen", old.MQTT.Listen, cfg.MQTT.Listen)
 	check("mqtt.broker", old.MQTT.Broker, cfg.MQTT.Broker)
+	check("mqtt.client_id", old.MQTT.ClientID, cfg.MQTT.ClientID)
+	check("mqtt.username", old.MQTT.Username, cfg.MQTT.Username)
+	check("mqtt.password", old.MQTT.Password.Value(), cfg.MQTT.Password.Value())
+	check("mqtt.shared_group", old.MQTT.SharedGroup, cfg.MQTT.SharedGroup)
+	check("mqtt.topic_prefix", old.MQTT.TopicPrefix, cfg.MQTT.TopicPrefix)
 	check("admin.socket", old.Admin.Socket, cfg.Admin.Socket)
 	check("admin.listen", old.Admin.Listen, cfg.Admin.Listen)
 	check("admin.page_listen", old.Admin.PageListen, cfg.Admin.PageListen)
@@ -303,7 +326,9 @@ func restartNeeded(old, cfg *config.Config) []string {
 func keepRestartOnly(old, cfg *config.Config) {
 	cfg.DataDir, cfg.Store, cfg.HTTP.Listen, cfg.HTTP.MaxBody = old.DataDir, old.Store, old.HTTP.Listen, old.HTTP.MaxBody
 	cfg.HTTP.TLSCertFile, cfg.HTTP.TLSKeyFile = old.HTTP.TLSCertFile, old.HTTP.TLSKeyFile
-	cfg.MQTT.Mode, cfg.MQTT.Listen, cfg.MQTT.Broker, cfg.Admin = old.MQTT.Mode, old.MQTT.Listen, old.MQTT.Broker, old.Admin
+	users := cfg.MQTT.Users
+	cfg.MQTT, cfg.Admin = old.MQTT, old.Admin
+	cfg.MQTT.Users = users // terminals' logins apply live
 }
 
 var _ http.Handler = (*httpingest.Handler)(nil)

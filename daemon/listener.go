@@ -19,7 +19,8 @@ type listener struct {
 // bindRetry is how long a listener waits before trying a taken port again.
 const bindRetry = 5 * time.Second
 
-var listenerKey = map[string]string{"http": "http.listen", "admin": "admin.listen", "page": "admin.page_listen", "mqtt": "mqtt.listen"}
+var listenerKey = map[string]string{"http": "http.listen", "admin": "admin.listen", "page": "admin.page_listen",
+	"mqtt": "mqtt.listen", "mqtt-broker": "mqtt.broker"}
 
 // serve runs an HTTP server on addr until ctx ends. A port that cannot be
 // bound does not stop the daemon: it is tried again every few seconds and

@@ -120,7 +120,11 @@ func (d *Daemon) Status() Status {
 	s.ConfigReload = d.reload
 	for name, l := range d.listeners {
 		s.Listeners[name] = ListenerStatus{Key: l.key, Addr: l.addr, Up: l.up, Error: l.err}
-		if !l.up && l.err != "stopped" {
+		switch {
+		case l.up || l.err == "stopped":
+		case name == "mqtt-broker":
+			need(fmt.Sprintf("cannot reach the MQTT broker %s (%s) — check that it runs and is reachable from this gateway, and mqtt.username and mqtt.password", l.addr, l.err))
+		default:
 			need(fmt.Sprintf("%s %s cannot be used (%s) — stop the program using that port or change %s, then restart", l.key, l.addr, l.err, l.key))
 		}
 	}

@@ -1,0 +1,175 @@
+package mqttingest
+
+import (
+	"bytes"
+	"context"
+	"crypto/subtle"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"sync/atomic"
+	"time"
+
+	mqtt "github.com/mochi-mqtt/server/v2"
+	"github.com/mochi-mqtt/server/v2/listeners"
+	"github.com/mochi-mqtt/server/v2/packets"
+
+	"github.com/fluxrelay/fluxrelay/ingest"
+	"github.com/fluxrelay/fluxrelay/provider"
+)
+
+// User is one terminal's login on the embedded broker.
+type User struct {
+	Username, Password string
+}
+
+// BrokerOptions configure the embedded broker.
+type BrokerOptions struct {
+	Listen      string
+	TopicPrefix string
+	TLS         *tls.Config
+	Logger      *slog.Logger
+	Now         func() time.Time
+	// OnListen is told when the listener is up, or why it is not.
+	OnListen func(addr string, err error)
+}
+
+// Broker is the embedded MQTT broker. Terminals log in with a configured
+// user and publish at QoS 1 to {prefix}/{source}/{terminal}; the PUBACK is
+// sent only once the notification is on disk (DEPENDENCIES.md §6b: the
+// store commits inside OnPublish, which runs before the PUBACK).
+type Broker struct {
+	opts   BrokerOptions
+	intake *ingest.Intake
+	users  atomic.Pointer[map[string]string]
+	log    *slog.Logger
+}
+
+// NewBroker returns a broker that stores into intake.
+func NewBroker(intake *ingest.Intake, users []User, opts BrokerOptions) *Broker {
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	b := &Broker{opts: opts, intake: intake, log: opts.Logger}
+	b.SetUsers(users)
+	return b
+}
+
+// SetTLS makes the listener take TLS connections only. Call before Run.
+func (b *Broker) SetTLS(c *tls.Config) { b.opts.TLS = c }
+
+// SetUsers replaces the terminals' logins (at start and on reload).
+func (b *Broker) SetUsers(users []User) {
+	m := make(map[string]string, len(users))
+	for _, u := range users {
+		m[u.Username] = u.Password
+	}
+	b.users.Store(&m)
+}
+
+// bindRetry is how long the broker waits before trying a taken port again.
+const bindRetry = 5 * time.Second
+
+// Run serves until ctx ends. A port that cannot be bound is tried again
+// every few seconds; the daemon keeps running meanwhile.
+func (b *Broker) Run(ctx context.Context) error {
+	srv := mqtt.New(&mqtt.Options{
+		InlineClient: false,
+		Logger:       b.log.With("component", "mqtt-broker"),
+		Capabilities: brokerCapabilities(),
+	})
+	if err := srv.AddHook(&durableHook{b: b}, nil); err != nil {
+		return err
+	}
+	for {
+		l := listeners.NewTCP(listeners.Config{ID: "terminals", Address: b.opts.Listen, TLSConfig: b.opts.TLS})
+		err := srv.AddListener(l)
+		if err == nil {
+			if b.opts.OnListen != nil {
+				b.opts.OnListen(l.Address(), nil)
+			}
+			break
+		}
+		if b.opts.OnListen != nil {
+			b.opts.OnListen(b.opts.Listen, err)
+		}
+		b.log.Error("cannot listen for MQTT; trying again", "key", "mqtt.listen", "addr", b.opts.Listen, "err", err)
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-time.After(bindRetry):
+		}
+	}
+	if err := srv.Serve(); err != nil {
+		return fmt.Errorf("mqtt broker: %w", err)
+	}
+	<-ctx.Done()
+	return srv.Close()
+}
+
+func brokerCapabilities() *mqtt.Capabilities {
+	c := mqtt.NewDefaultServerCapabilities()
+	c.MaximumQos = 1 // QoS 2 is taken as QoS 1: the store already dedupes
+	c.RetainAvailable = 0
+	c.WildcardSubAvailable = 0
+	c.SharedSubAvailable = 0
+	return c
+}
+
+// durableHook authenticates terminals, lets them publish only under the
+// topic prefix, and stores each publish before the broker acknowledges it.
+type durableHook struct {
+	mqtt.HookBase
+	b *Broker
+}
+
+func (h *durableHook) ID() string { return "fluxrelay-durable" }
+
+func (h *durableHook) Provides(b byte) bool {
+	return bytes.Contains([]byte{mqtt.OnConnectAuthenticate, mqtt.OnACLCheck, mqtt.OnPublish}, []byte{b})
+}
+
+func (h *durableHook) OnConnectAuthenticate(cl *mqtt.Client, pk packets.Packet) bool {
+	want, ok := (*h.b.users.Load())[string(pk.Connect.Username)]
+	if !ok || subtle.ConstantTimeCompare([]byte(want), pk.Connect.Password) != 1 {
+		h.b.log.Warn("MQTT login refused; check the terminal's username and password against [[mqtt.user]]", "username", string(pk.Connect.Username), "remote", cl.Net.Remote)
+		return false
+	}
+	return true
+}
+
+// OnACLCheck lets terminals publish under the prefix and subscribe to nothing:
+// one terminal must not read another's payments.
+func (h *durableHook) OnACLCheck(cl *mqtt.Client, topic string, write bool) bool {
+	if !write {
+		return false
+	}
+	_, _, ok := Topic(h.b.opts.TopicPrefix, topic)
+	return ok
+}
+
+func (h *durableHook) OnPublish(cl *mqtt.Client, pk packets.Packet) (packets.Packet, error) {
+	source, terminal, ok := Topic(h.b.opts.TopicPrefix, pk.TopicName)
+	if !ok {
+		return pk, packets.CodeSuccessIgnore
+	}
+	body, header := Decode(pk.Payload)
+	now := time.Now
+	if h.b.opts.Now != nil {
+		now = h.b.opts.Now
+	}
+	req := &provider.Request{Body: body, Header: header, Received: now()}
+	a := h.b.intake.Accept(context.Background(), source, req, ingest.Meta{Terminal: terminal})
+	if a.Code == http.StatusServiceUnavailable {
+		// Not stored: no PUBACK. Dropping the connection makes the
+		// terminal send it again at once, on its next connection.
+		cl.Stop(errors.New("notification not stored: " + a.Error))
+		return pk, packets.ErrRejectPacket
+	}
+	if a.Code != http.StatusOK {
+		h.b.log.Warn("MQTT notification refused; acknowledged so the terminal does not resend it", "source", source, "terminal", terminal, "code", a.Code, "error", a.Error)
+	}
+	return pk, packets.CodeSuccessIgnore // acknowledged; nothing is fanned out
+}

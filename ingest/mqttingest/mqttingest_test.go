@@ -1,0 +1,308 @@
+package mqttingest
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	paho "github.com/eclipse/paho.mqtt.golang"
+
+	"github.com/fluxrelay/fluxrelay/ingest"
+	"github.com/fluxrelay/fluxrelay/notification"
+	"github.com/fluxrelay/fluxrelay/provider"
+	"github.com/fluxrelay/fluxrelay/store/storetest"
+)
+
+// sink is the in-memory store with a switch to refuse or hold enqueues.
+type sink struct {
+	*storetest.Memory
+	refuse atomic.Int32  // refuse this many enqueues (as a full disk would)
+	hold   chan struct{} // when set, the first enqueue waits for it to close
+	held   atomic.Bool
+	calls  atomic.Int32
+	delay  time.Duration // each enqueue takes this long
+}
+
+func newSink() *sink { return &sink{Memory: storetest.NewMemory()} }
+
+func (s *sink) Enqueue(ctx context.Context, r *notification.Record) (notification.Status, error) {
+	s.calls.Add(1)
+	if s.hold != nil && s.held.CompareAndSwap(false, true) {
+		<-s.hold
+		return "", notification.ErrClosed // the daemon stopped before the commit
+	}
+	time.Sleep(s.delay)
+	if s.refuse.Add(-1) >= 0 {
+		return "", notification.ErrFull
+	}
+	return s.Memory.Enqueue(ctx, r)
+}
+
+func newIntake(s ingest.Sink) *ingest.Intake {
+	in := ingest.NewIntake(s, nil, time.Now)
+	in.SetSources([]*ingest.Source{
+		{Name: "till", Provider: "core", Verifier: &provider.Core{Tenant: "t"}},
+		{Name: "signed", Provider: "core", Verifier: &provider.Core{Tenant: "t", Secret: "till-secret"}},
+	})
+	return in
+}
+
+// publisher is a terminal: a real paho client.
+func publisher(t *testing.T, addr, id, user, pass string) paho.Client {
+	t.Helper()
+	o := paho.NewClientOptions().AddBroker("tcp://" + addr).SetClientID(id).SetCleanSession(false).
+		SetUsername(user).SetPassword(pass).SetAutoReconnect(true).SetMaxReconnectInterval(200 * time.Millisecond).
+		SetConnectRetry(true).SetConnectRetryInterval(100 * time.Millisecond)
+	c := paho.NewClient(o)
+	if tok := c.Connect(); !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
+		t.Fatalf("connect: %v", tok.Error())
+	}
+	t.Cleanup(func() { c.Disconnect(100) })
+	return c
+}
+
+// startBroker runs a broker; stop (also run at cleanup) ends it and waits.
+func startBroker(t *testing.T, in *ingest.Intake, addr string) (string, func()) {
+	t.Helper()
+	up := make(chan string, 1)
+	b := NewBroker(in, []User{{"till-1", "pw-1"}}, BrokerOptions{Listen: addr, TopicPrefix: "fluxrelay",
+		OnListen: func(a string, err error) {
+			if err == nil {
+				up <- a
+			}
+		}})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- b.Run(ctx) }()
+	var once sync.Once
+	stop := func() { once.Do(func() { cancel(); <-done }) }
+	t.Cleanup(stop)
+	select {
+	case a := <-up:
+		return a, stop
+	case <-time.After(10 * time.Second):
+		t.Fatal("the broker did not start")
+	}
+	return "", nil
+}
+
+// completed waits for a paho token on its Done channel (paho's
+// WaitTimeout misreports with short timeouts) and returns its error.
+func completed(t *testing.T, tok paho.Token, within time.Duration) (bool, error) {
+	t.Helper()
+	select {
+	case <-tok.Done():
+		return true, tok.Error()
+	case <-time.After(within):
+		return false, nil
+	}
+}
+
+func waitStored(t *testing.T, s *storetest.Memory, n int64) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for s.Stats().Pending < n {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d stored; want %d", s.Stats().Pending, n)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// A note on proof: paho completes a publish token, without an error, when
+// the broker drops the connection, even with a persistent session, and
+// then sends the message again. So the tests below do not take a finished
+// token as a PUBACK; they watch what the broker side sees: a terminal that
+// got no PUBACK keeps sending until the store has the message.
+
+// TestPubackOnlyAfterCommit stops the broker while a terminal's message is
+// between receipt and commit: no PUBACK goes out, so the terminal sends it
+// again to the restarted broker, where it is stored once.
+func TestPubackOnlyAfterCommit(t *testing.T) {
+	first := newSink()
+	first.hold = make(chan struct{})
+	addr, stop := startBroker(t, newIntake(first), "127.0.0.1:0")
+	term := publisher(t, addr, "till-1", "till-1", "pw-1")
+	term.Publish("fluxrelay/till/T1", 1, false, `{"transactionRef":"M-1","amount":"250.00"}`)
+	for first.calls.Load() == 0 {
+		time.Sleep(5 * time.Millisecond)
+	}
+	go stop() // the daemon stops before the commit…
+	time.Sleep(100 * time.Millisecond)
+	close(first.hold)
+	stop()
+	second := newSink() // …and starts again
+	startBroker(t, newIntake(second), addr)
+	waitStored(t, second.Memory, 1)
+	if r, err := second.Get(notification.NewID("core", "t", "M-1")); err != nil || r.Terminal != "T1" {
+		t.Errorf("stored record %+v, %v; want it with terminal T1", r, err)
+	}
+	time.Sleep(200 * time.Millisecond)
+	if n := second.calls.Load(); n != 1 || first.Stats().Pending != 0 {
+		t.Errorf("after the restart the message reached the store %d times; want once", n)
+	}
+}
+
+// TestStoreRefusalWithholdsPuback: while the store refuses (disk full), the
+// terminal gets no PUBACK and keeps sending; it is stored once it fits.
+func TestStoreRefusalWithholdsPuback(t *testing.T) {
+	s := newSink()
+	s.refuse.Store(3)
+	addr, _ := startBroker(t, newIntake(s), "127.0.0.1:0")
+	term := publisher(t, addr, "till-1", "till-1", "pw-1")
+	term.Publish("fluxrelay/till/T1", 1, false, `{"transactionRef":"M-2","amount":1}`)
+	waitStored(t, s.Memory, 1)
+	time.Sleep(200 * time.Millisecond)
+	if n := s.calls.Load(); n != 4 {
+		t.Errorf("%d store attempts; want 4: three refused (no PUBACK, so the terminal resent) and one stored, then acknowledged", n)
+	}
+}
+
+func TestEmbeddedAuthAndACL(t *testing.T) {
+	s := newSink()
+	addr, _ := startBroker(t, newIntake(s), "127.0.0.1:0")
+	bad := paho.NewClient(paho.NewClientOptions().AddBroker("tcp://" + addr).SetClientID("x").SetUsername("till-1").SetPassword("wrong"))
+	if tok := bad.Connect(); tok.WaitTimeout(5*time.Second) && tok.Error() == nil {
+		bad.Disconnect(0)
+		t.Error("a wrong password was let in")
+	}
+	term := publisher(t, addr, "till-2", "till-1", "pw-1")
+	if tok := term.Subscribe("fluxrelay/#", 1, nil); tok.WaitTimeout(5*time.Second) && tok.Error() == nil {
+		if st, ok := tok.(*paho.SubscribeToken); ok && st.Result()["fluxrelay/#"] < 128 {
+			t.Error("a terminal may subscribe to other terminals' payments")
+		}
+	}
+}
+
+// TestBadPayloadsAckedNotStored: payloads that fail verification are
+// acknowledged (so the terminal does not resend them forever), counted and
+// never stored; the broker keeps working.
+func TestBadPayloadsAckedNotStored(t *testing.T) {
+	s := newSink()
+	in := newIntake(s)
+	addr, _ := startBroker(t, in, "127.0.0.1:0")
+	term := publisher(t, addr, "till-3", "till-1", "pw-1")
+	body := `{"transactionRef":"S-1","amount":5}`
+	for _, c := range []struct{ topic, payload string }{
+		{"fluxrelay/till/T1", `not json`},
+		{"fluxrelay/till/T1", `{"amount":5}`},
+		{"fluxrelay/nosuch/T1", body},
+		{"fluxrelay/signed/T1", body}, // unsigned
+		{"fluxrelay/signed/T1", `{"headers":{"Signature":"` + notification.Sign("wrong", []byte(body)) + `"},"body":` + fmt.Sprintf("%q", body) + `}`},
+	} {
+		if tok := term.Publish(c.topic, 1, false, c.payload); !tok.WaitTimeout(5*time.Second) || tok.Error() != nil {
+			t.Fatalf("%s %s was not acknowledged: %v", c.topic, c.payload, tok.Error())
+		}
+	}
+	good := `{"headers":{"Signature":"` + notification.Sign("till-secret", []byte(body)) + `"},"body":` + fmt.Sprintf("%q", body) + `}`
+	if tok := term.Publish("fluxrelay/signed/T1", 1, false, good); !tok.WaitTimeout(5*time.Second) || tok.Error() != nil {
+		t.Fatal(tok.Error())
+	}
+	waitStored(t, s.Memory, 1)
+	if n := in.Stats.Source("till").Rejected.Load() + in.Stats.Source("signed").Rejected.Load(); n != 4 {
+		t.Errorf("rejected = %d; want 4", n)
+	}
+	if len(in.Stats.Rejections()) != 5 {
+		t.Errorf("%d rejections remembered; want 5 (the unknown source too)", len(in.Stats.Rejections()))
+	}
+}
+
+// subscriber runs a Subscriber until it has subscribed; stop (also run at
+// cleanup) ends it and waits.
+func subscriber(t *testing.T, m *mosquitto, in *ingest.Intake, id string) func() {
+	t.Helper()
+	up := make(chan struct{}, 1)
+	sub := NewSubscriber(in, SubscriberOptions{Broker: m.url(), ClientID: id, TopicPrefix: "fluxrelay",
+		ReconnectMax: 300 * time.Millisecond, BounceWait: 200 * time.Millisecond,
+		OnState: func(ok bool, _ error) {
+			if ok {
+				select {
+				case up <- struct{}{}:
+				default:
+				}
+			}
+		}})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- sub.Run(ctx) }()
+	var once sync.Once
+	stop := func() { once.Do(func() { cancel(); <-done }) }
+	t.Cleanup(stop)
+	select {
+	case <-up:
+	case <-time.After(15 * time.Second):
+		t.Fatal("the subscriber did not subscribe")
+	}
+	return stop
+}
+
+// TestExternalSessionSurvivesDowntime: what terminals publish while
+// fluxrelay is down is delivered when it comes back (persistent session).
+func TestExternalSessionSurvivesDowntime(t *testing.T) {
+	m := startMosquitto(t)
+	s := newSink()
+	stop := subscriber(t, m, newIntake(s), "gw-1")
+	stop()
+	term := publisher(t, m.addr, "term-1", "", "")
+	for i := range 50 {
+		if tok := term.Publish("fluxrelay/till/T1", 1, false, fmt.Sprintf(`{"transactionRef":"D-%d","amount":1}`, i)); !tok.WaitTimeout(5*time.Second) || tok.Error() != nil {
+			t.Fatal(tok.Error())
+		}
+	}
+	subscriber(t, m, newIntake(s), "gw-1")
+	waitStored(t, s.Memory, 50)
+}
+
+// TestExternalBrokerRestart restarts mosquitto while fluxrelay still has a
+// backlog of its messages in flight: every message mosquitto acknowledged
+// to the terminal is stored, none twice.
+func TestExternalBrokerRestart(t *testing.T) {
+	m := startMosquitto(t)
+	s := newSink()
+	s.delay = 10 * time.Millisecond // a slow disk: a backlog builds up
+	subscriber(t, m, newIntake(s), "gw-2")
+	term := publisher(t, m.addr, "term-2", "", "")
+	publish := func(from, to int) {
+		for i := from; i < to; i++ {
+			// each awaited on a connection that stays up: a real PUBACK
+			tok := term.Publish("fluxrelay/till/T1", 1, false, fmt.Sprintf(`{"transactionRef":"R-%d","amount":1}`, i))
+			if done, err := completed(t, tok, 10*time.Second); !done || err != nil {
+				t.Fatalf("publish %d: %v", i, err)
+			}
+		}
+	}
+	publish(0, 150)
+	if s.Stats().Pending >= 150 {
+		t.Fatal("the backlog drained before the restart; the test proves nothing")
+	}
+	before := s.Stats().Pending
+	m.restart()
+	for deadline := time.Now().Add(10 * time.Second); !term.IsConnectionOpen(); time.Sleep(20 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the terminal did not reconnect")
+		}
+	}
+	publish(150, 300)
+	waitStored(t, s.Memory, 300)
+	t.Logf("mosquitto restarted with %d of 150 stored: all 300 stored in the end, after %d store attempts", before, s.calls.Load())
+}
+
+// TestExternalRedeliversUnacked: messages the store refused are not
+// acknowledged; the broker sends them again and they are stored.
+func TestExternalRedeliversUnacked(t *testing.T) {
+	m := startMosquitto(t)
+	s := newSink()
+	s.refuse.Store(5)
+	subscriber(t, m, newIntake(s), "gw-3")
+	term := publisher(t, m.addr, "term-3", "", "")
+	for i := range 10 {
+		term.Publish("fluxrelay/till/T1", 1, false, fmt.Sprintf(`{"transactionRef":"U-%d","amount":1}`, i)).WaitTimeout(5 * time.Second)
+	}
+	waitStored(t, s.Memory, 10)
+	if n := s.calls.Load(); n < 15 {
+		t.Errorf("%d store attempts; want at least 15 (5 refused, then 10 stored)", n)
+	}
+}
