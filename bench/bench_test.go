@@ -41,7 +41,7 @@ func freeAddr(b *testing.B) string {
 
 // startDaemon runs the binary on a config with no core.url, so that it
 // stores what it receives and delivers nothing: the ingest path alone.
-func startDaemon(b *testing.B, bin, dir string) (*exec.Cmd, string) {
+func startDaemon(b *testing.B, bin, dir, extra string) (*exec.Cmd, string) {
 	b.Helper()
 	addr := freeAddr(b)
 	cfg := filepath.Join(dir, "fluxrelay.toml")
@@ -51,17 +51,12 @@ data_dir = "data"
 max_disk = "8GiB"
 [http]
 listen = %q
-[mqtt]
-mode = "off"
-[admin]
-socket = ""
-listen = ""
 [log]
 level = "warn"
 [[source]]
 name = "till"
 provider = "core"
-`, addr)
+%s`, addr, extra)
 	if err := os.WriteFile(cfg, []byte(doc), 0o600); err != nil {
 		b.Fatal(err)
 	}
@@ -148,7 +143,7 @@ func BenchmarkIngest(b *testing.B) {
 	dir := b.TempDir()
 	bin := buildDaemon(b, dir)
 	raw := fsyncRate(b, dir, 3*time.Second)
-	cmd, addr := startDaemon(b, bin, dir)
+	cmd, addr := startDaemon(b, bin, dir, "[mqtt]\nmode = \"off\"\n[admin]\nsocket = \"\"\nlisten = \"\"\n")
 	time.Sleep(3 * time.Second)
 	idleAnon := procStatus(cmd.Process.Pid, "RssAnon")
 

@@ -27,9 +27,10 @@ type value struct {
 
 // table keeps its keys in file order.
 type table struct {
-	pos    Pos
-	keys   []string
-	values map[string]*value
+	pos     Pos
+	keys    []string
+	values  map[string]*value
+	defined bool // opened by its own [header]
 }
 
 func newTable(pos Pos) *table { return &table{pos: pos, values: map[string]*value{}} }
@@ -125,13 +126,14 @@ func openTable(root *table, keys []string, pos Pos, array bool) (*table, *Proble
 		return t, nil
 	}
 	if ok {
-		if v.kind != unstable.InlineTable || v.table == nil {
-			return nil, &Problem{Pos: pos, Key: name, Msg: "defined twice (keep one [" + name + "] table)"}
+		if v.kind != unstable.InlineTable || v.table == nil || v.table.defined {
+			return nil, &Problem{Pos: pos, Key: name, Msg: "[" + name + "] is defined twice; merge the two into one table"}
 		}
-		v.table.pos = pos
+		v.table.pos, v.table.defined = pos, true
 		return v.table, nil
 	}
 	t := newTable(pos)
+	t.defined = true
 	parent.set(last, &value{kind: unstable.InlineTable, pos: pos, table: t})
 	return t, nil
 }

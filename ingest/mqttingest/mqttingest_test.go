@@ -11,6 +11,7 @@ import (
 	paho "github.com/eclipse/paho.mqtt.golang"
 
 	"github.com/fluxrelay/fluxrelay/ingest"
+	"github.com/fluxrelay/fluxrelay/internal/mosquittotest"
 	"github.com/fluxrelay/fluxrelay/notification"
 	"github.com/fluxrelay/fluxrelay/provider"
 	"github.com/fluxrelay/fluxrelay/store/storetest"
@@ -212,10 +213,10 @@ func TestBadPayloadsAckedNotStored(t *testing.T) {
 
 // subscriber runs a Subscriber until it has subscribed; stop (also run at
 // cleanup) ends it and waits.
-func subscriber(t *testing.T, m *mosquitto, in *ingest.Intake, id string) func() {
+func subscriber(t *testing.T, m *mosquittotest.Broker, in *ingest.Intake, id string) func() {
 	t.Helper()
 	up := make(chan struct{}, 1)
-	sub := NewSubscriber(in, SubscriberOptions{Broker: m.url(), ClientID: id, TopicPrefix: "fluxrelay",
+	sub := NewSubscriber(in, SubscriberOptions{Broker: m.URL(), ClientID: id, TopicPrefix: "fluxrelay",
 		ReconnectMax: 300 * time.Millisecond, BounceWait: 200 * time.Millisecond,
 		OnState: func(ok bool, _ error) {
 			if ok {
@@ -242,11 +243,11 @@ func subscriber(t *testing.T, m *mosquitto, in *ingest.Intake, id string) func()
 // TestExternalSessionSurvivesDowntime: what terminals publish while
 // fluxrelay is down is delivered when it comes back (persistent session).
 func TestExternalSessionSurvivesDowntime(t *testing.T) {
-	m := startMosquitto(t)
+	m := mosquittotest.Start(t)
 	s := newSink()
 	stop := subscriber(t, m, newIntake(s), "gw-1")
 	stop()
-	term := publisher(t, m.addr, "term-1", "", "")
+	term := publisher(t, m.Addr, "term-1", "", "")
 	for i := range 50 {
 		if tok := term.Publish("fluxrelay/till/T1", 1, false, fmt.Sprintf(`{"transactionRef":"D-%d","amount":1}`, i)); !tok.WaitTimeout(5*time.Second) || tok.Error() != nil {
 			t.Fatal(tok.Error())
@@ -260,11 +261,11 @@ func TestExternalSessionSurvivesDowntime(t *testing.T) {
 // backlog of its messages in flight: every message mosquitto acknowledged
 // to the terminal is stored, none twice.
 func TestExternalBrokerRestart(t *testing.T) {
-	m := startMosquitto(t)
+	m := mosquittotest.Start(t)
 	s := newSink()
 	s.delay = 10 * time.Millisecond // a slow disk: a backlog builds up
 	subscriber(t, m, newIntake(s), "gw-2")
-	term := publisher(t, m.addr, "term-2", "", "")
+	term := publisher(t, m.Addr, "term-2", "", "")
 	publish := func(from, to int) {
 		for i := from; i < to; i++ {
 			// each awaited on a connection that stays up: a real PUBACK
@@ -279,7 +280,7 @@ func TestExternalBrokerRestart(t *testing.T) {
 		t.Fatal("the backlog drained before the restart; the test proves nothing")
 	}
 	before := s.Stats().Pending
-	m.restart()
+	m.Restart()
 	for deadline := time.Now().Add(10 * time.Second); !term.IsConnectionOpen(); time.Sleep(20 * time.Millisecond) {
 		if time.Now().After(deadline) {
 			t.Fatal("the terminal did not reconnect")
@@ -293,11 +294,11 @@ func TestExternalBrokerRestart(t *testing.T) {
 // TestExternalRedeliversUnacked: messages the store refused are not
 // acknowledged; the broker sends them again and they are stored.
 func TestExternalRedeliversUnacked(t *testing.T) {
-	m := startMosquitto(t)
+	m := mosquittotest.Start(t)
 	s := newSink()
 	s.refuse.Store(5)
 	subscriber(t, m, newIntake(s), "gw-3")
-	term := publisher(t, m.addr, "term-3", "", "")
+	term := publisher(t, m.Addr, "term-3", "", "")
 	for i := range 10 {
 		term.Publish("fluxrelay/till/T1", 1, false, fmt.Sprintf(`{"transactionRef":"U-%d","amount":1}`, i)).WaitTimeout(5 * time.Second)
 	}

@@ -1,4 +1,6 @@
-package mqttingest
+// Package mosquittotest runs a real mosquitto broker for tests and
+// benchmarks: on a free loopback port, with persistence on, restartable.
+package mosquittotest
 
 import (
 	"fmt"
@@ -13,7 +15,9 @@ import (
 
 // needTool skips a test when a tool is missing, except under CI=true, where
 // .ci/run has installed everything and a missing tool is a failure.
-func needTool(t *testing.T, name string) string {
+// NeedTool returns the path of a tool, or skips the test when it is
+// missing (a failure under CI=true, where .ci/run installs it).
+func NeedTool(t testing.TB, name string) string {
 	t.Helper()
 	path, err := exec.LookPath(name)
 	if err != nil {
@@ -25,7 +29,8 @@ func needTool(t *testing.T, name string) string {
 	return path
 }
 
-func freeAddr(t *testing.T) string {
+// FreeAddr returns a free loopback address.
+func FreeAddr(t testing.TB) string {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -39,31 +44,33 @@ func freeAddr(t *testing.T) string {
 // that it can be restarted without losing sessions. "user root" keeps a
 // broker started by root from dropping to a user that cannot write the
 // test's folder (it is ignored when not run as root).
-type mosquitto struct {
-	t    *testing.T
+// Broker is a running mosquitto.
+type Broker struct {
+	t    testing.TB
 	bin  string
 	conf string
-	addr string
+	Addr string
 	cmd  *exec.Cmd
 }
 
-func startMosquitto(t *testing.T) *mosquitto {
+// Start runs mosquitto until the test ends.
+func Start(t testing.TB) *Broker {
 	t.Helper()
-	m := &mosquitto{t: t, bin: needTool(t, "mosquitto"), addr: freeAddr(t)}
+	m := &Broker{t: t, bin: NeedTool(t, "mosquitto"), Addr: FreeAddr(t)}
 	dir := t.TempDir()
 	os.Chmod(dir, 0o777)
-	_, port, _ := net.SplitHostPort(m.addr)
+	_, port, _ := net.SplitHostPort(m.Addr)
 	m.conf = filepath.Join(dir, "mosquitto.conf")
 	conf := fmt.Sprintf("listener %s 127.0.0.1\nallow_anonymous true\npersistence true\npersistence_location %s/\nautosave_interval 1\nuser root\nmax_queued_messages 100000\nmax_inflight_messages 100\nlog_dest stderr\n", port, dir)
 	if err := os.WriteFile(m.conf, []byte(conf), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	m.start()
-	t.Cleanup(m.stop)
+	t.Cleanup(m.Stop)
 	return m
 }
 
-func (m *mosquitto) start() {
+func (m *Broker) start() {
 	m.t.Helper()
 	m.cmd = exec.Command(m.bin, "-c", m.conf)
 	logf, _ := os.OpenFile(m.conf+".log", os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
@@ -72,7 +79,7 @@ func (m *mosquitto) start() {
 		m.t.Fatal(err)
 	}
 	for deadline := time.Now().Add(10 * time.Second); ; {
-		if c, err := net.Dial("tcp", m.addr); err == nil {
+		if c, err := net.Dial("tcp", m.Addr); err == nil {
 			c.Close()
 			return
 		}
@@ -84,8 +91,8 @@ func (m *mosquitto) start() {
 	}
 }
 
-// stop ends mosquitto cleanly (it saves its persistence file on SIGTERM).
-func (m *mosquitto) stop() {
+// Stop ends mosquitto cleanly (it saves its state on SIGTERM).
+func (m *Broker) Stop() {
 	if m.cmd == nil || m.cmd.Process == nil {
 		return
 	}
@@ -101,9 +108,11 @@ func (m *mosquitto) stop() {
 	m.cmd = nil
 }
 
-func (m *mosquitto) restart() {
-	m.stop()
+// Restart stops and starts mosquitto on the same port and state.
+func (m *Broker) Restart() {
+	m.Stop()
 	m.start()
 }
 
-func (m *mosquitto) url() string { return "tcp://" + m.addr }
+// URL is the broker address for paho.
+func (m *Broker) URL() string { return "tcp://" + m.Addr }
