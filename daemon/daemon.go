@@ -7,10 +7,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/fluxrelay/fluxrelay/admin"
 	"log/slog"
 	"net/http"
 	"net/netip"
 	"path/filepath"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -45,11 +47,12 @@ type Daemon struct {
 	log  *slog.Logger
 	cfg  atomic.Pointer[config.Config]
 
-	store  *store.Store
-	intake *ingest.Intake
-	http   *httpingest.Handler
-	relay  *relay.Relay
-	broker *mqttingest.Broker // nil unless mqtt.mode is "embedded"
+	store   *store.Store
+	intake  *ingest.Intake
+	http    *httpingest.Handler
+	relay   *relay.Relay
+	broker  *mqttingest.Broker // nil unless mqtt.mode is "embedded"
+	metrics *admin.Metrics
 
 	started   time.Time
 	ready     atomic.Bool
@@ -94,6 +97,7 @@ func (d *Daemon) Run(ctx context.Context, reload <-chan struct{}) error {
 			d.log.Error("closing the store", "err", err)
 		}
 	}()
+	d.metrics = admin.NewMetrics(d)
 	d.intake = ingest.NewIntake(st, d.log.With("component", "ingest"), d.opts.Now)
 	if cfg.MQTT.Mode == "embedded" {
 		d.broker = mqttingest.NewBroker(d.intake, nil, mqttingest.BrokerOptions{
@@ -108,6 +112,7 @@ func (d *Daemon) Run(ctx context.Context, reload <-chan struct{}) error {
 		RetryMaxWait: cfg.Core.RetryMaxWait.D(),
 		MaxAge:       cfg.Core.MaxAge.D(),
 		PauseProbe:   d.opts.PauseProbe,
+		Observe:      func(result string, since time.Duration) { d.metrics.Delivery(result, since) },
 		Version:      d.opts.Version,
 		Now:          d.opts.Now,
 		Logger:       d.log.With("component", "relay"),
@@ -129,7 +134,15 @@ func (d *Daemon) Run(ctx context.Context, reload <-chan struct{}) error {
 		return err
 	}
 	if cfg.Admin.Listen != "" {
-		lg.Go(func() error { return d.serve(lctx, "admin", cfg.Admin.Listen, d.adminHandler(), "", "") })
+		h := admin.Handler(d, cfg.Admin.Token.Value(), d.metrics.Registry())
+		lg.Go(func() error { return d.serve(lctx, "admin", cfg.Admin.Listen, h, "", "") })
+	}
+	if cfg.Admin.Socket != "" && runtime.GOOS != "windows" {
+		h := admin.Handler(d, "", d.metrics.Registry()) // the socket's mode and group are its guard
+		lg.Go(func() error { return d.serveSocket(lctx, cfg.Admin.Socket, h) })
+	}
+	if cfg.Admin.PageListen != "" {
+		lg.Go(func() error { return d.serve(lctx, "page", cfg.Admin.PageListen, admin.PageHandler(d), "", "") })
 	}
 	lg.Go(func() error {
 		for {
@@ -258,12 +271,7 @@ func parseLevel(s string) slog.Level {
 }
 
 // ReloadResult is the outcome of the last reload.
-type ReloadResult struct {
-	At            time.Time `json:"at,omitzero"`
-	OK            bool      `json:"ok"`
-	Error         string    `json:"error,omitempty"`
-	RestartNeeded []string  `json:"restart_needed,omitempty"`
-}
+type ReloadResult = admin.ReloadResult
 
 // Reload re-reads the config file. An invalid file leaves the running
 // config in place; keys that only a restart can change are reported, not

@@ -6,6 +6,10 @@ import (
 	"errors"
 	"net"
 	"net/http"
+	"os"
+	"os/user"
+	"path/filepath"
+	"strconv"
 	"time"
 )
 
@@ -20,7 +24,7 @@ type listener struct {
 const bindRetry = 5 * time.Second
 
 var listenerKey = map[string]string{"http": "http.listen", "admin": "admin.listen", "page": "admin.page_listen",
-	"mqtt": "mqtt.listen", "mqtt-broker": "mqtt.broker"}
+	"mqtt": "mqtt.listen", "mqtt-broker": "mqtt.broker", "socket": "admin.socket"}
 
 // serve runs an HTTP server on addr until ctx ends. A port that cannot be
 // bound does not stop the daemon: it is tried again every few seconds and
@@ -72,6 +76,47 @@ func (d *Daemon) serve(ctx context.Context, name, addr string, h http.Handler, c
 		}
 		return err
 	}
+}
+
+// serveSocket serves the admin API on a Unix socket that only root and the
+// group fluxrelay may use (mode 0660): what `fluxrelay status` and
+// `fluxrelay dlq` talk to.
+func (d *Daemon) serveSocket(ctx context.Context, path string, h http.Handler) error {
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		d.setListener("socket", path, err)
+		return nil
+	}
+	_ = os.Remove(path) // a stale socket from a crash
+	ln, err := net.Listen("unix", path)
+	if err != nil {
+		d.setListener("socket", path, err)
+		d.log.Error("cannot open the admin socket", "key", "admin.socket", "path", path, "err", err)
+		return nil
+	}
+	if err := os.Chmod(path, 0o660); err != nil {
+		ln.Close()
+		return err
+	}
+	if g, err := user.LookupGroup("fluxrelay"); err == nil {
+		if gid, err := strconv.Atoi(g.Gid); err == nil {
+			_ = os.Chown(path, -1, gid)
+		}
+	}
+	d.setListener("socket", path, nil)
+	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
+	go func() {
+		<-ctx.Done()
+		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = srv.Shutdown(sctx)
+	}()
+	err = srv.Serve(ln)
+	d.setListener("socket", "", errors.New("stopped"))
+	_ = os.Remove(path)
+	if errors.Is(err, http.ErrServerClosed) {
+		return nil
+	}
+	return err
 }
 
 func (d *Daemon) setListener(name, addr string, err error) {

@@ -1,64 +1,27 @@
 package daemon
 
 import (
-	"encoding/json"
 	"fmt"
-	"net/http"
+	"github.com/fluxrelay/fluxrelay/admin"
 	"sort"
 	"time"
 
-	"github.com/fluxrelay/fluxrelay/ingest"
 	"github.com/fluxrelay/fluxrelay/relay"
 )
 
-// States of the whole gateway, as the status page colours them.
-const (
-	StateOK           = "ok"
-	StateDelayed      = "delayed"
-	StateActionNeeded = "action_needed"
+// The status types live in package admin, which serves them.
+type (
+	Status         = admin.Status
+	SourceStatus   = admin.SourceStatus
+	ListenerStatus = admin.ListenerStatus
 )
 
-// SourceStatus counts one source's notifications since the start.
-type SourceStatus struct {
-	Received   int64 `json:"received"`
-	Queued     int64 `json:"queued"`
-	Duplicates int64 `json:"duplicates"`
-	Ignored    int64 `json:"ignored"`
-	Rejected   int64 `json:"rejected"`
-	Delivered  int64 `json:"delivered"`
-}
-
-// ListenerStatus says whether a listener is up.
-type ListenerStatus struct {
-	Key   string `json:"key"`
-	Addr  string `json:"addr,omitempty"`
-	Up    bool   `json:"up"`
-	Error string `json:"error,omitempty"`
-}
-
-// Status is what `fluxrelay status --json` prints and /api/status serves.
-type Status struct {
-	State                   string                    `json:"state"`
-	Reasons                 []string                  `json:"reasons"`
-	QueueDepth              int64                     `json:"queue_depth"`
-	OldestPendingAgeSeconds int64                     `json:"oldest_pending_age_seconds"`
-	DeadLetters             int64                     `json:"dead_letters"`
-	LastDeliveryAt          *time.Time                `json:"last_delivery_at"`
-	LastError               string                    `json:"last_error"`
-	CoreReachable           *bool                     `json:"core_reachable"`
-	DiskUsedBytes           int64                     `json:"disk_used_bytes"`
-	DiskFreeBytes           int64                     `json:"disk_free_bytes"`
-	ClockOK                 bool                      `json:"clock_ok"`
-	Clock                   time.Time                 `json:"clock"`
-	ConfigReload            ReloadResult              `json:"config_reload"`
-	Sources                 map[string]SourceStatus   `json:"sources"`
-	Targets                 []relay.TargetStatus      `json:"targets"`
-	Listeners               map[string]ListenerStatus `json:"listeners"`
-	StoreMovedAside         string                    `json:"store_moved_aside,omitempty"`
-	Rejections              []ingest.Rejection        `json:"recent_rejections"`
-	Version                 string                    `json:"version"`
-	StartedAt               time.Time                 `json:"started_at"`
-}
+// States of the whole gateway.
+const (
+	StateOK           = admin.StateOK
+	StateDelayed      = admin.StateDelayed
+	StateActionNeeded = admin.StateActionNeeded
+)
 
 // delayedAfter is how old the oldest waiting notification may be before
 // the state says DELAYED.
@@ -122,6 +85,8 @@ func (d *Daemon) Status() Status {
 		s.Listeners[name] = ListenerStatus{Key: l.key, Addr: l.addr, Up: l.up, Error: l.err}
 		switch {
 		case l.up || l.err == "stopped":
+		case name == "socket":
+			need(fmt.Sprintf("admin.socket %s cannot be used (%s) — check that its folder exists and fluxrelay may write it, or change admin.socket", l.addr, l.err))
 		case name == "mqtt-broker":
 			need(fmt.Sprintf("cannot reach the MQTT broker %s (%s) — check that it runs and is reachable from this gateway, and mqtt.username and mqtt.password", l.addr, l.err))
 		default:
@@ -149,32 +114,4 @@ func (d *Daemon) Status() Status {
 			Ignored: c.Ignored.Load(), Rejected: c.Rejected.Load(), Delivered: rs.Delivered[name]}
 	}
 	return s
-}
-
-// adminHandler serves the admin API.
-func (d *Daemon) adminHandler() http.Handler {
-	mux := http.NewServeMux()
-	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
-		writeJSON(w, http.StatusOK, map[string]string{"status": "alive"})
-	})
-	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
-		st := d.Status()
-		code := http.StatusOK
-		if !d.ready.Load() {
-			code = http.StatusServiceUnavailable
-		}
-		writeJSON(w, code, map[string]any{"ready": code == http.StatusOK, "listeners": st.Listeners, "core_reachable": st.CoreReachable})
-	})
-	mux.HandleFunc("GET /api/status", func(w http.ResponseWriter, r *http.Request) {
-		writeJSON(w, http.StatusOK, d.Status())
-	})
-	return mux
-}
-
-func writeJSON(w http.ResponseWriter, code int, v any) {
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(code)
-	enc := json.NewEncoder(w)
-	enc.SetIndent("", "  ")
-	_ = enc.Encode(v)
 }

@@ -38,6 +38,10 @@ type Options struct {
 	Version    string
 	Now        func() time.Time
 	Logger     *slog.Logger
+	// Observe, when set, is told each attempt's result ("delivered",
+	// "retry", "unreachable", "paused", "dead_letter") and, for a delivery,
+	// the time since the notification was received.
+	Observe func(result string, sinceReceipt time.Duration)
 }
 
 // Relay delivers notifications. Its methods are safe for concurrent use.
@@ -245,6 +249,9 @@ func (r *Relay) deliver(ctx context.Context, rec *notification.Record, g *gate) 
 		return // shutting down: the notification stays queued as it was
 	}
 	fn, requeue := r.settle(rec, g, gen, res)
+	if r.opts.Observe != nil {
+		r.opts.Observe(outcomeName(res.kind), r.opts.Now().Sub(rec.ReceivedAt))
+	}
 	// Record a delivery even while shutting down: the store closes last.
 	bg := context.WithoutCancel(ctx)
 	if err := r.q.Update(bg, rec.ID, fn); err != nil {
@@ -378,4 +385,8 @@ func (r *Relay) retryLater(res result, lastSuccess, now time.Time) func(*notific
 // gateway has synced its clock it may read 1970 or its build date.
 func ClockOK(now time.Time) bool {
 	return now.Year() >= 2025 && now.Year() < 2100
+}
+
+func outcomeName(k kind) string {
+	return [...]string{delivered: "delivered", retry: "retry", unreachable: "unreachable", pause: "paused", reject: "dead_letter"}[k]
 }

@@ -43,6 +43,8 @@ const usage = `usage: fluxrelay COMMAND [-c FILE] [flags]
 commands:
   run           run in the foreground (what the service runs); SIGHUP reloads the config
   check-config  validate the config file; exit 0 valid, 2 invalid
+  status        the running daemon's state, queue, last delivery and per-source counts (--json)
+  dlq           dead letters: list | show ID | replay ID… | replay --all | drop ID…
   mock-core     a local stand-in for the Fluxvend core webhook (see mock-core -h)
   version       print the version
 
@@ -60,6 +62,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return cmdRun(ctx, rest, stderr)
 	case "check-config":
 		return cmdCheckConfig(rest, stdout, stderr)
+	case "status":
+		return cmdStatus(rest, stdout, stderr)
+	case "dlq":
+		return cmdDLQ(rest, stdout, stderr)
 	case "mock-core":
 		return cmdMockCore(ctx, rest, stdout, stderr)
 	case "version", "--version", "-v":

@@ -1,0 +1,196 @@
+// Package admin is fluxrelay's admin surface: health and readiness, the
+// status API, dead letters, Prometheus metrics, and a status page a shop
+// attendant can read at a glance. It serves what a Backend tells it.
+package admin
+
+import (
+	"context"
+	"crypto/subtle"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/fluxrelay/fluxrelay/notification"
+)
+
+// Backend is what the admin surface needs from the daemon.
+type Backend interface {
+	Status() Status
+	Ready() bool
+	DeadLetters() ([]*notification.Record, error)
+	// Find returns the one notification whose id starts with prefix.
+	Find(prefix string) (*notification.Record, error)
+	// Replay puts a dead letter back in the queue, due now.
+	Replay(ctx context.Context, id string) error
+	// Drop deletes a dead letter.
+	Drop(ctx context.Context, id string) error
+}
+
+// ErrNotDead is returned when replay or drop names a notification that is
+// not a dead letter.
+var ErrNotDead = errors.New("that notification is not a dead letter")
+
+// ErrAmbiguous is returned by Find for a prefix matching several ids.
+var ErrAmbiguous = errors.New("that id prefix matches more than one notification; give more of it")
+
+// Handler serves the whole admin API. With a token, every endpoint but
+// /healthz needs "Authorization: Bearer TOKEN".
+func Handler(b Backend, token string, reg *prometheus.Registry) http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /healthz", healthz)
+	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
+		st := b.Status()
+		code := http.StatusOK
+		if !b.Ready() {
+			code = http.StatusServiceUnavailable
+		}
+		writeJSON(w, code, map[string]any{"ready": code == http.StatusOK, "listeners": st.Listeners, "core_reachable": st.CoreReachable})
+	})
+	mux.HandleFunc("GET /api/status", func(w http.ResponseWriter, r *http.Request) { writeJSON(w, http.StatusOK, b.Status()) })
+	mux.HandleFunc("GET /api/dead-letters", func(w http.ResponseWriter, r *http.Request) {
+		dead, err := b.DeadLetters()
+		if err != nil {
+			writeError(w, http.StatusInternalServerError, err)
+			return
+		}
+		out := make([]DeadLetter, 0, len(dead))
+		for _, d := range dead {
+			out = append(out, summary(d))
+		}
+		writeJSON(w, http.StatusOK, out)
+	})
+	mux.HandleFunc("GET /api/dead-letters/{id}", func(w http.ResponseWriter, r *http.Request) {
+		rec, ok := find(w, b, r.PathValue("id"))
+		if ok {
+			writeJSON(w, http.StatusOK, detail(rec))
+		}
+	})
+	mux.HandleFunc("POST /api/dead-letters/{id}/replay", func(w http.ResponseWriter, r *http.Request) {
+		act(w, r, b, b.Replay, "replayed")
+	})
+	mux.HandleFunc("DELETE /api/dead-letters/{id}", func(w http.ResponseWriter, r *http.Request) {
+		act(w, r, b, b.Drop, "dropped")
+	})
+	if reg != nil {
+		mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+	}
+	mux.Handle("GET /{$}", pageHandler(b))
+	if token == "" {
+		return mux
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		got, _ := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+		if r.URL.Path != "/healthz" && subtle.ConstantTimeCompare([]byte(got), []byte(token)) != 1 {
+			writeError(w, http.StatusUnauthorized, errors.New("the admin API needs Authorization: Bearer <admin.token>"))
+			return
+		}
+		mux.ServeHTTP(w, r)
+	})
+}
+
+// PageHandler serves only the status page and /healthz: read-only, no
+// customer data, no token — for the shop's phone (admin.page_listen).
+func PageHandler(b Backend) http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /healthz", healthz)
+	mux.Handle("GET /{$}", pageHandler(b))
+	return mux
+}
+
+func healthz(w http.ResponseWriter, _ *http.Request) {
+	writeJSON(w, http.StatusOK, map[string]string{"status": "alive"})
+}
+
+func find(w http.ResponseWriter, b Backend, prefix string) (*notification.Record, bool) {
+	rec, err := b.Find(prefix)
+	switch {
+	case errors.Is(err, notification.ErrNotFound):
+		writeError(w, http.StatusNotFound, errors.New("no notification has an id starting with "+quote(prefix)))
+	case errors.Is(err, ErrAmbiguous):
+		writeError(w, http.StatusConflict, err)
+	case err != nil:
+		writeError(w, http.StatusInternalServerError, err)
+	default:
+		return rec, true
+	}
+	return nil, false
+}
+
+func act(w http.ResponseWriter, r *http.Request, b Backend, fn func(context.Context, string) error, done string) {
+	rec, ok := find(w, b, r.PathValue("id"))
+	if !ok {
+		return
+	}
+	if rec.State != notification.Dead {
+		writeError(w, http.StatusConflict, errors.New("notification "+rec.ID+" is "+string(rec.State)+", not a dead letter"))
+		return
+	}
+	if err := fn(r.Context(), rec.ID); err != nil {
+		writeError(w, http.StatusInternalServerError, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]string{"status": done, "id": rec.ID})
+}
+
+// DeadLetter is one line of `fluxrelay dlq list`.
+type DeadLetter struct {
+	ID             string    `json:"id"`
+	Source         string    `json:"source"`
+	Provider       string    `json:"provider"`
+	TransactionRef string    `json:"transaction_ref"`
+	ReceivedAt     time.Time `json:"received_at"`
+	DeadAt         time.Time `json:"dead_at"`
+	Reason         string    `json:"reason"`
+	LastStatus     int       `json:"last_status,omitempty"`
+	Attempts       int       `json:"attempts"`
+}
+
+// DeadLetterDetail is what `fluxrelay dlq show` prints.
+type DeadLetterDetail struct {
+	DeadLetter
+	State       string                `json:"state"`
+	Peer        string                `json:"peer,omitempty"`
+	Terminal    string                `json:"terminal,omitempty"`
+	Headers     []notification.Header `json:"headers"`
+	RawBody     string                `json:"raw_body"`
+	CorePayload json.RawMessage       `json:"core_payload,omitempty"`
+	LastAnswer  string                `json:"last_answer,omitempty"`
+}
+
+func summary(r *notification.Record) DeadLetter {
+	return DeadLetter{ID: r.ID, Source: r.Source, Provider: r.Provider, TransactionRef: r.TransactionRef(),
+		ReceivedAt: r.ReceivedAt.UTC(), DeadAt: r.DeadAt.UTC(), Reason: r.Reason, LastStatus: r.LastStatus, Attempts: r.Attempts}
+}
+
+func detail(r *notification.Record) DeadLetterDetail {
+	d := DeadLetterDetail{DeadLetter: summary(r), State: string(r.State), Peer: r.Peer, Terminal: r.Terminal,
+		Headers: r.Headers, RawBody: string(r.Raw), LastAnswer: r.LastError}
+	if r.Payload != nil {
+		d.CorePayload = r.Payload.Render()
+	}
+	return d
+}
+
+func quote(s string) string {
+	if len(s) > 40 {
+		s = s[:40] + "…"
+	}
+	return `"` + s + `"`
+}
+
+func writeJSON(w http.ResponseWriter, code int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(code)
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	_ = enc.Encode(v)
+}
+
+func writeError(w http.ResponseWriter, code int, err error) {
+	writeJSON(w, code, map[string]string{"error": err.Error()})
+}

@@ -1,0 +1,100 @@
+package admin
+
+import (
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// Metrics are fluxrelay's Prometheus metrics. Counters and gauges are read
+// from the Backend's status at scrape time; delivery latency is observed
+// as deliveries happen.
+type Metrics struct {
+	b        Backend
+	latency  prometheus.Histogram
+	outcomes *prometheus.CounterVec
+	reg      *prometheus.Registry
+}
+
+var (
+	descIngested  = prometheus.NewDesc("fluxrelay_ingested_total", "Notifications received, by source and result.", []string{"source", "result"}, nil)
+	descDelivered = prometheus.NewDesc("fluxrelay_delivered_by_source_total", "Notifications delivered, by source.", []string{"source"}, nil)
+	descQueue     = prometheus.NewDesc("fluxrelay_queue_depth", "Notifications waiting to be delivered.", nil, nil)
+	descOldest    = prometheus.NewDesc("fluxrelay_oldest_pending_age_seconds", "Age of the oldest notification waiting.", nil, nil)
+	descDead      = prometheus.NewDesc("fluxrelay_dead_letters", "Notifications waiting for a person.", nil, nil)
+	descDiskFree  = prometheus.NewDesc("fluxrelay_disk_free_bytes", "Free space on the data disk.", nil, nil)
+	descDiskUsed  = prometheus.NewDesc("fluxrelay_store_disk_used_bytes", "Disk space the store uses.", nil, nil)
+	descReachable = prometheus.NewDesc("fluxrelay_core_reachable", "1 when the Fluxvend core answered the last attempt.", nil, nil)
+	descReloadOK  = prometheus.NewDesc("fluxrelay_config_last_reload_successful", "1 when the last config (re)load succeeded.", nil, nil)
+	descReloadAt  = prometheus.NewDesc("fluxrelay_config_last_reload_timestamp_seconds", "When the config was last (re)loaded.", nil, nil)
+	descClockOK   = prometheus.NewDesc("fluxrelay_clock_ok", "1 when the clock reads a plausible date.", nil, nil)
+	descState     = prometheus.NewDesc("fluxrelay_state", "1 for the gateway's current state.", []string{"state"}, nil)
+)
+
+// NewMetrics registers fluxrelay's metrics (and the Go runtime's).
+func NewMetrics(b Backend) *Metrics {
+	m := &Metrics{
+		b: b, reg: prometheus.NewRegistry(),
+		latency: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "fluxrelay_delivery_latency_seconds",
+			Help:    "From receipt to delivery at the Fluxvend core.",
+			Buckets: []float64{0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 15, 60, 300, 1800, 3600, 6 * 3600, 24 * 3600},
+		}),
+		outcomes: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "fluxrelay_deliveries_total",
+			Help: "Delivery attempts, by result: delivered, retry, unreachable, paused, dead_letter.",
+		}, []string{"result"}),
+	}
+	m.reg.MustRegister(m, m.latency, m.outcomes, prometheus.NewGoCollector(), prometheus.NewProcessCollector(prometheus.ProcessCollectorOpts{}))
+	return m
+}
+
+// Registry is what /metrics serves.
+func (m *Metrics) Registry() *prometheus.Registry { return m.reg }
+
+// Delivery records one delivery attempt's result and, when delivered, its
+// latency since receipt.
+func (m *Metrics) Delivery(result string, sinceReceipt time.Duration) {
+	m.outcomes.WithLabelValues(result).Inc()
+	if result == "delivered" {
+		m.latency.Observe(sinceReceipt.Seconds())
+	}
+}
+
+// Describe implements prometheus.Collector.
+func (m *Metrics) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range []*prometheus.Desc{descIngested, descDelivered, descQueue, descOldest, descDead, descDiskFree, descDiskUsed, descReachable, descReloadOK, descReloadAt, descClockOK, descState} {
+		ch <- d
+	}
+}
+
+// Collect implements prometheus.Collector.
+func (m *Metrics) Collect(ch chan<- prometheus.Metric) {
+	st := m.b.Status()
+	for name, s := range st.Sources {
+		for result, v := range map[string]int64{"queued": s.Queued, "duplicate": s.Duplicates, "ignored": s.Ignored, "rejected": s.Rejected} {
+			ch <- prometheus.MustNewConstMetric(descIngested, prometheus.CounterValue, float64(v), name, result)
+		}
+		ch <- prometheus.MustNewConstMetric(descDelivered, prometheus.CounterValue, float64(s.Delivered), name)
+	}
+	gauge := func(d *prometheus.Desc, v float64) { ch <- prometheus.MustNewConstMetric(d, prometheus.GaugeValue, v) }
+	gauge(descQueue, float64(st.QueueDepth))
+	gauge(descOldest, float64(st.OldestPendingAgeSeconds))
+	gauge(descDead, float64(st.DeadLetters))
+	gauge(descDiskFree, float64(st.DiskFreeBytes))
+	gauge(descDiskUsed, float64(st.DiskUsedBytes))
+	gauge(descReachable, boolFloat(st.CoreReachable != nil && *st.CoreReachable))
+	gauge(descReloadOK, boolFloat(st.ConfigReload.OK))
+	gauge(descReloadAt, float64(st.ConfigReload.At.Unix()))
+	gauge(descClockOK, boolFloat(st.ClockOK))
+	for _, s := range []string{StateOK, StateDelayed, StateActionNeeded} {
+		ch <- prometheus.MustNewConstMetric(descState, prometheus.GaugeValue, boolFloat(st.State == s), s)
+	}
+}
+
+func boolFloat(b bool) float64 {
+	if b {
+		return 1
+	}
+	return 0
+}

@@ -1,0 +1,65 @@
+package admin
+
+import (
+	"time"
+
+	"github.com/fluxrelay/fluxrelay/ingest"
+	"github.com/fluxrelay/fluxrelay/relay"
+)
+
+// States of the whole gateway, as the status page colours them.
+const (
+	StateOK           = "ok"
+	StateDelayed      = "delayed"
+	StateActionNeeded = "action_needed"
+)
+
+// SourceStatus counts one source's notifications since the start.
+type SourceStatus struct {
+	Received   int64 `json:"received"`
+	Queued     int64 `json:"queued"`
+	Duplicates int64 `json:"duplicates"`
+	Ignored    int64 `json:"ignored"`
+	Rejected   int64 `json:"rejected"`
+	Delivered  int64 `json:"delivered"`
+}
+
+// ListenerStatus says whether a listener is up.
+type ListenerStatus struct {
+	Key   string `json:"key"`
+	Addr  string `json:"addr,omitempty"`
+	Up    bool   `json:"up"`
+	Error string `json:"error,omitempty"`
+}
+
+// ReloadResult is the outcome of the last config load or reload.
+type ReloadResult struct {
+	At            time.Time `json:"at,omitzero"`
+	OK            bool      `json:"ok"`
+	Error         string    `json:"error,omitempty"`
+	RestartNeeded []string  `json:"restart_needed,omitempty"`
+}
+
+// Status is what `fluxrelay status --json` prints and /api/status serves.
+type Status struct {
+	State                   string                    `json:"state"`
+	Reasons                 []string                  `json:"reasons"`
+	QueueDepth              int64                     `json:"queue_depth"`
+	OldestPendingAgeSeconds int64                     `json:"oldest_pending_age_seconds"`
+	DeadLetters             int64                     `json:"dead_letters"`
+	LastDeliveryAt          *time.Time                `json:"last_delivery_at"`
+	LastError               string                    `json:"last_error"`
+	CoreReachable           *bool                     `json:"core_reachable"`
+	DiskUsedBytes           int64                     `json:"disk_used_bytes"`
+	DiskFreeBytes           int64                     `json:"disk_free_bytes"`
+	ClockOK                 bool                      `json:"clock_ok"`
+	Clock                   time.Time                 `json:"clock"`
+	ConfigReload            ReloadResult              `json:"config_reload"`
+	Sources                 map[string]SourceStatus   `json:"sources"`
+	Targets                 []relay.TargetStatus      `json:"targets"`
+	Listeners               map[string]ListenerStatus `json:"listeners"`
+	StoreMovedAside         string                    `json:"store_moved_aside,omitempty"`
+	Rejections              []ingest.Rejection        `json:"recent_rejections"`
+	Version                 string                    `json:"version"`
+	StartedAt               time.Time                 `json:"started_at"`
+}

@@ -1,0 +1,103 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"io/fs"
+	"net"
+	"net/http"
+	"os"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/fluxrelay/fluxrelay/config"
+)
+
+// adminClient talks to the running daemon: on its admin socket, else on
+// admin.listen (with admin.token).
+type adminClient struct {
+	http  *http.Client
+	base  string
+	token string
+	where string // for messages
+}
+
+// clientFlags adds the flags every daemon-talking command takes.
+func clientFlags(fs *flag.FlagSet) (cfg, socket, addr *string) {
+	return configFlag(fs), fs.String("socket", "", "admin socket (default admin.socket from the config, else /run/fluxrelay/admin.sock)"),
+		fs.String("addr", "", "admin address host:port instead of the socket")
+}
+
+// newAdminClient finds the daemon. The config is read if it can be, but it
+// is not needed: without it the default socket is used.
+func newAdminClient(cfgFlag, socketFlag, addrFlag string) *adminClient {
+	socket, addr, token := socketFlag, addrFlag, ""
+	if cfg, err := config.Load(configPath(cfgFlag)); err == nil {
+		if socket == "" && addr == "" {
+			socket, addr = cfg.Admin.Socket, cfg.Admin.Listen
+		}
+		token = cfg.Admin.Token.Value()
+	} else if socket == "" && addr == "" {
+		socket = config.Default().Admin.Socket
+	}
+	if socket != "" {
+		if _, err := os.Stat(socket); err == nil || addr == "" {
+			return &adminClient{
+				http: &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{
+					DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+						return (&net.Dialer{}).DialContext(ctx, "unix", socket)
+					}}},
+				base: "http://fluxrelay", where: "the admin socket " + socket,
+			}
+		}
+	}
+	return &adminClient{http: &http.Client{Timeout: 30 * time.Second}, base: "http://" + addr, token: token, where: "admin.listen " + addr}
+}
+
+// do sends a request and decodes a JSON answer into out. Errors say what
+// to do.
+func (c *adminClient) do(method, path string, out any) error {
+	req, err := http.NewRequest(method, c.base+path, nil)
+	if err != nil {
+		return err
+	}
+	if c.token != "" {
+		req.Header.Set("Authorization", "Bearer "+c.token)
+	}
+	resp, err := c.http.Do(req)
+	if err != nil {
+		switch {
+		case errors.Is(err, fs.ErrPermission), errors.Is(err, syscall.EACCES):
+			return fmt.Errorf("permission denied on %s: run with sudo or join the group fluxrelay", c.where)
+		case errors.Is(err, fs.ErrNotExist), errors.Is(err, syscall.ECONNREFUSED), errors.Is(err, syscall.ENOENT):
+			return fmt.Errorf("fluxrelay is not running (nothing answers on %s); start it with: sudo systemctl start fluxrelay", c.where)
+		}
+		return fmt.Errorf("cannot reach fluxrelay on %s: %v", c.where, err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<20))
+	if resp.StatusCode >= 300 {
+		var e struct{ Error string }
+		if json.Unmarshal(body, &e) == nil && e.Error != "" {
+			return errors.New(e.Error)
+		}
+		return fmt.Errorf("fluxrelay answered %s", resp.Status)
+	}
+	if out == nil {
+		return nil
+	}
+	return json.Unmarshal(body, out)
+}
+
+func printJSON(w io.Writer, v any) {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	_ = enc.Encode(v)
+}
+
+func oneLine(s string) string { return strings.Join(strings.Fields(s), " ") }

@@ -1,0 +1,206 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/fluxrelay/fluxrelay/admin"
+	"github.com/fluxrelay/fluxrelay/config"
+	"github.com/fluxrelay/fluxrelay/daemon"
+	"github.com/fluxrelay/fluxrelay/relay/relaytest"
+)
+
+// opsEnv is a real daemon (real store, real HTTP, admin socket) behind a
+// fake core that refuses refs starting with DEAD until told otherwise.
+type opsEnv struct {
+	cfg, ingest, socket string
+	refuse              atomic.Bool
+	core                *relaytest.Core
+}
+
+func startOps(t *testing.T) *opsEnv {
+	t.Helper()
+	e := &opsEnv{}
+	e.refuse.Store(true)
+	// Two different refusals alternate: the same 4xx for three notifications
+	// in a row would pause deliveries instead of dead-lettering (SPEC §6).
+	e.core = &relaytest.Core{APIKey: "K", APISecret: "S", Answer: func(_ int, d relaytest.Delivery) int {
+		switch {
+		case !e.refuse.Load():
+			return http.StatusOK
+		case strings.Contains(string(d.Body), `"DEAD-0"`), strings.Contains(string(d.Body), `"DEAD-2"`):
+			return http.StatusUnprocessableEntity
+		case strings.Contains(string(d.Body), `"DEAD-`):
+			return http.StatusBadRequest
+		}
+		return http.StatusOK
+	}}
+	srv := httptest.NewServer(e.core)
+	t.Cleanup(srv.Close)
+	dir := t.TempDir()
+	e.socket = filepath.Join(dir, "run", "admin.sock")
+	e.cfg = filepath.Join(dir, "fluxrelay.toml")
+	doc := fmt.Sprintf(`version = 1
+data_dir = "data"
+[core]
+url = "%s/hook"
+tenant_id = "acme"
+api_key = "K"
+api_secret = "S"
+[http]
+listen = "127.0.0.1:0"
+[mqtt]
+mode = "off"
+[admin]
+socket = %q
+listen = ""
+[[source]]
+name = "till"
+provider = "core"
+`, srv.URL, e.socket)
+	os.WriteFile(e.cfg, []byte(doc), 0o600)
+	cfg, err := config.Load(e.cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, err := daemon.New(cfg, daemon.Options{Version: "ops-test", Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- d.Run(ctx, nil) }()
+	t.Cleanup(func() { cancel(); <-done })
+	e.ingest = "http://" + d.Addr("http", 10*time.Second)
+	if d.Addr("socket", 10*time.Second) == "" {
+		t.Fatal("the admin socket did not come up")
+	}
+	return e
+}
+
+func (e *opsEnv) post(t *testing.T, ref string) {
+	t.Helper()
+	resp, err := http.Post(e.ingest+"/notify/till", "application/json", strings.NewReader(fmt.Sprintf(`{"transactionRef":%q,"amount":"99.50"}`, ref)))
+	if err != nil || resp.StatusCode != 200 {
+		t.Fatalf("post %s: %v %v", ref, resp, err)
+	}
+	resp.Body.Close()
+}
+
+func (e *opsEnv) run(t *testing.T, args ...string) (int, string) {
+	t.Helper()
+	code, out, errOut := runCmd(append(args[:1:1], append([]string{"-c", e.cfg}, args[1:]...)...)...)
+	return code, out + errOut
+}
+
+func (e *opsEnv) status(t *testing.T) admin.Status {
+	t.Helper()
+	_, out := e.run(t, "status", "--json")
+	var st admin.Status
+	if err := json.Unmarshal([]byte(out), &st); err != nil {
+		t.Fatalf("status --json is not JSON: %v\n%s", err, out)
+	}
+	return st
+}
+
+func waitUntil(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	for deadline := time.Now().Add(15 * time.Second); !cond(); time.Sleep(20 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+	}
+}
+
+// TestStatusAndDeadLetters drives `status` and every `dlq` command against a
+// real daemon through its admin socket.
+func TestStatusAndDeadLetters(t *testing.T) {
+	e := startOps(t)
+	e.post(t, "OK-1")
+	for i := range 4 {
+		e.post(t, fmt.Sprintf("DEAD-%d", i))
+	}
+	waitUntil(t, "four dead letters", func() bool { return e.status(t).DeadLetters == 4 })
+
+	code, out := e.run(t, "status")
+	for _, want := range []string{"fluxrelay ops-test: OK", "dead letters:", "4 (fluxrelay dlq list)", "Fluxvend reachable:  yes", "till", "SOURCE"} {
+		if code != 0 || !strings.Contains(out, want) {
+			t.Errorf("status (exit %d) lacks %q:\n%s", code, want, out)
+		}
+	}
+
+	code, out = e.run(t, "dlq", "list")
+	if code != 0 || strings.Count(out, "Fluxvend answered 422") != 2 || strings.Count(out, "Fluxvend answered 400") != 2 || !strings.Contains(out, "DEAD-2") {
+		t.Fatalf("dlq list (exit %d):\n%s", code, out)
+	}
+	var list []admin.DeadLetter
+	_, js := e.run(t, "dlq", "list", "--json")
+	json.Unmarshal([]byte(js), &list)
+	if len(list) != 4 {
+		t.Fatalf("dlq list --json: %s", js)
+	}
+	byRef := map[string]string{}
+	for _, d := range list {
+		byRef[d.TransactionRef] = d.ID
+	}
+
+	code, out = e.run(t, "dlq", "show", byRef["DEAD-0"][:10])
+	for _, want := range []string{"DEAD-0", `{"transactionRef":"DEAD-0","amount":"99.50"}`, "last answer from Fluxvend:", "422", "what is sent to Fluxvend:"} {
+		if code != 0 || !strings.Contains(out, want) {
+			t.Errorf("dlq show (exit %d) lacks %q:\n%s", code, want, out)
+		}
+	}
+	if code, out = e.run(t, "dlq", "show", "zzzz"); code != 1 || !strings.Contains(out, `no notification has an id starting with "zzzz"`) {
+		t.Errorf("dlq show unknown: %d %s", code, out)
+	}
+
+	e.refuse.Store(false)
+	if code, out = e.run(t, "dlq", "replay", byRef["DEAD-0"]); code != 0 || !strings.Contains(out, "queued again") {
+		t.Fatalf("dlq replay: %d %s", code, out)
+	}
+	if code, out = e.run(t, "dlq", "drop", byRef["DEAD-1"][:12]); code != 0 || !strings.Contains(out, "dropped") {
+		t.Fatalf("dlq drop: %d %s", code, out)
+	}
+	if code, out = e.run(t, "dlq", "drop", byRef["DEAD-0"]); code != 1 || !strings.Contains(out, "not a dead letter") {
+		t.Errorf("dropping a replayed notification: %d %s", code, out)
+	}
+	code, out = e.run(t, "dlq", "replay", "--all")
+	if code != 0 || !strings.Contains(out, "[1/2]") || !strings.Contains(out, "[2/2]") || !strings.Contains(out, "2 replayed, 0 failed") {
+		t.Fatalf("dlq replay --all: %d\n%s", code, out)
+	}
+	waitUntil(t, "the replays delivered", func() bool { st := e.status(t); return st.DeadLetters == 0 && st.QueueDepth == 0 })
+	delivered := map[string]int{}
+	for _, d := range e.core.Accepted() {
+		var p struct{ TransactionRef string }
+		json.Unmarshal(d.Body, &p)
+		delivered[p.TransactionRef]++
+	}
+	for _, ref := range []string{"OK-1", "DEAD-0", "DEAD-2", "DEAD-3"} {
+		if delivered[ref] != 1 {
+			t.Errorf("%s delivered %d times; want once", ref, delivered[ref])
+		}
+	}
+	if delivered["DEAD-1"] != 0 {
+		t.Error("a dropped dead letter was delivered")
+	}
+}
+
+func TestStatusWhenNotRunning(t *testing.T) {
+	code, _, errOut := runCmd("status", "-c", filepath.Join(t.TempDir(), "absent.toml"), "--socket", filepath.Join(t.TempDir(), "admin.sock"))
+	if code != 1 || !strings.Contains(errOut, "fluxrelay is not running") || !strings.Contains(errOut, "systemctl start fluxrelay") {
+		t.Errorf("status with no daemon: %d %q", code, errOut)
+	}
+	if code, _, errOut := runCmd("dlq"); code != 2 || !strings.Contains(errOut, "usage: fluxrelay dlq") {
+		t.Errorf("dlq without a command: %d %q", code, errOut)
+	}
+}

@@ -1,0 +1,109 @@
+package main
+
+import (
+	"flag"
+	"fmt"
+	"io"
+	"sort"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/fluxrelay/fluxrelay/admin"
+)
+
+func cmdStatus(args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("status", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	cfg, socket, addr := clientFlags(fs)
+	asJSON := fs.Bool("json", false, "print the status as JSON")
+	if err := fs.Parse(args); err != nil {
+		return exitUsage
+	}
+	var st admin.Status
+	if err := newAdminClient(*cfg, *socket, *addr).do("GET", "/api/status", &st); err != nil {
+		fmt.Fprintln(stderr, "fluxrelay status:", err)
+		return exitFailure
+	}
+	if *asJSON {
+		printJSON(stdout, st)
+		return exitOK
+	}
+	printStatus(stdout, st)
+	return exitOK
+}
+
+var stateWords = map[string]string{admin.StateOK: "OK", admin.StateDelayed: "DELAYED", admin.StateActionNeeded: "ACTION NEEDED"}
+
+func printStatus(w io.Writer, st admin.Status) {
+	fmt.Fprintf(w, "fluxrelay %s: %s\n", st.Version, stateWords[st.State])
+	for _, r := range st.Reasons {
+		fmt.Fprintf(w, "  ! %s\n", oneLine(r))
+	}
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	oldest := ""
+	if st.QueueDepth > 0 {
+		oldest = ", the oldest for " + (time.Duration(st.OldestPendingAgeSeconds) * time.Second).String()
+	}
+	fmt.Fprintf(tw, "queue:\t%d waiting%s\n", st.QueueDepth, oldest)
+	fmt.Fprintf(tw, "dead letters:\t%d (fluxrelay dlq list)\n", st.DeadLetters)
+	last := "none yet"
+	if st.LastDeliveryAt != nil {
+		last = fmt.Sprintf("%s (%s ago)", st.LastDeliveryAt.Format("2006-01-02 15:04:05 MST"), st.Clock.Sub(*st.LastDeliveryAt).Round(time.Second))
+	}
+	fmt.Fprintf(tw, "last delivery:\t%s\n", last)
+	if st.LastError != "" {
+		fmt.Fprintf(tw, "last error:\t%s\n", oneLine(st.LastError))
+	}
+	reach := "not tried yet"
+	if st.CoreReachable != nil {
+		reach = map[bool]string{true: "yes", false: "NO"}[*st.CoreReachable]
+	}
+	fmt.Fprintf(tw, "Fluxvend reachable:\t%s\n", reach)
+	fmt.Fprintf(tw, "disk:\t%.1f GiB free, the store uses %.1f MiB\n", float64(st.DiskFreeBytes)/(1<<30), float64(st.DiskUsedBytes)/(1<<20))
+	clock := "ok"
+	if !st.ClockOK {
+		clock = "WRONG — check NTP"
+	}
+	fmt.Fprintf(tw, "clock:\t%s (%s)\n", st.Clock.Format("2006-01-02 15:04:05 MST"), clock)
+	rl := st.ConfigReload
+	cfgLine := fmt.Sprintf("loaded %s", rl.At.Format("2006-01-02 15:04:05 MST"))
+	if !rl.OK {
+		cfgLine += ", LAST RELOAD FAILED: " + oneLine(rl.Error)
+	}
+	if len(rl.RestartNeeded) > 0 {
+		cfgLine += "; restart to apply " + strings.Join(rl.RestartNeeded, ", ")
+	}
+	fmt.Fprintf(tw, "config:\t%s\n", cfgLine)
+	names := make([]string, 0, len(st.Listeners))
+	for n := range st.Listeners {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	for _, n := range names {
+		l := st.Listeners[n]
+		state := "up"
+		if !l.Up {
+			state = "DOWN: " + l.Error
+		}
+		fmt.Fprintf(tw, "%s:\t%s %s\n", l.Key, l.Addr, state)
+	}
+	tw.Flush()
+	if len(st.Sources) == 0 {
+		fmt.Fprintln(w, "\nno sources configured")
+		return
+	}
+	fmt.Fprintln(w)
+	tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "SOURCE\tRECEIVED\tQUEUED\tDUPLICATES\tIGNORED\tREJECTED\tDELIVERED\t")
+	names = names[:0]
+	for n := range st.Sources {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	for _, n := range names {
+		s := st.Sources[n]
+		fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%d\t%d\t%d\t\n", n, s.Received, s.Queued, s.Duplicates, s.Ignored, s.Rejected, s.Delivered)
+	}
+	tw.Flush()
+}

@@ -1,0 +1,63 @@
+package daemon
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/fluxrelay/fluxrelay/admin"
+	"github.com/fluxrelay/fluxrelay/notification"
+	"github.com/fluxrelay/fluxrelay/store"
+)
+
+var _ admin.Backend = (*Daemon)(nil)
+
+// Ready reports whether the store is open and the daemon is running.
+func (d *Daemon) Ready() bool { return d.ready.Load() }
+
+// DeadLetters implements admin.Backend.
+func (d *Daemon) DeadLetters() ([]*notification.Record, error) { return d.store.DeadLetters() }
+
+// Find implements admin.Backend: an id may be any unique prefix.
+func (d *Daemon) Find(prefix string) (*notification.Record, error) {
+	r, err := d.store.Find(prefix)
+	if errors.Is(err, store.ErrAmbiguous) {
+		return nil, admin.ErrAmbiguous
+	}
+	return r, err
+}
+
+// Replay puts a dead letter back in the queue, due now, with a fresh
+// retry budget.
+func (d *Daemon) Replay(ctx context.Context, id string) error {
+	now := d.opts.Now()
+	err := d.store.Update(ctx, id, func(r *notification.Record) error {
+		if r.State != notification.Dead {
+			return admin.ErrNotDead
+		}
+		r.State, r.NextAttempt, r.Attempts, r.FailingFor = notification.Pending, now, 0, 0
+		r.Reason, r.DeadAt, r.LastAttempt = "", time.Time{}, time.Time{} // max_age counts afresh
+		return nil
+	})
+	if err == nil {
+		d.log.Info("dead letter replayed", "id", id)
+	}
+	return err
+}
+
+// Drop deletes a dead letter (its dedup entry stays, so a resend is still
+// answered "duplicate").
+func (d *Daemon) Drop(ctx context.Context, id string) error {
+	r, err := d.store.Get(id)
+	if err != nil {
+		return err
+	}
+	if r.State != notification.Dead {
+		return admin.ErrNotDead
+	}
+	if err := d.store.Drop(ctx, id); err != nil {
+		return err
+	}
+	d.log.Info("dead letter dropped", "id", id, "source", r.Source, "transaction_ref", r.TransactionRef())
+	return nil
+}
