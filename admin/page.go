@@ -32,7 +32,7 @@ var page = template.Must(template.New("page").Parse(`<!doctype html>
 body { font-family: system-ui, sans-serif; margin: 0; padding: 1.2rem; background: #f4f4f4; color: #111; }
 .state { font-size: 3rem; font-weight: 800; text-align: center; padding: 1.6rem 0.5rem; border-radius: 0.8rem; color: #fff; letter-spacing: 0.04em; }
 .ok { background: #1a7f37; } .delayed { background: #b26a00; } .action_needed { background: #c62828; }
-dl { display: grid; grid-template-columns: 1fr auto; gap: 0.6rem 1rem; font-size: 1.25rem; margin: 1.4rem 0; }
+dl { display: grid; grid-template-columns: 3fr 2fr; gap: 0.7rem 1rem; font-size: 1.15rem; margin: 1.4rem 0; }
 dt { color: #444; } dd { margin: 0; font-weight: 700; text-align: right; }
 .todo { background: #fff; border-left: 0.4rem solid #c62828; padding: 0.8rem 1rem; font-size: 1.1rem; }
 .todo.delayed { border-color: #b26a00; }
