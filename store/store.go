@@ -113,6 +113,10 @@ func Open(opts Options) (*Store, error) {
 		if isLockError(err) {
 			return nil, fmt.Errorf("open store %s: another fluxrelay is using it (%w)", opts.Dir, err)
 		}
+		if errors.Is(err, badger.ErrEncryptionKeyMismatch) {
+			// A configuration error, not damage: never move the queue aside for it.
+			return nil, fmt.Errorf("open store %s: store.encryption_key_file does not hold the key this store was written with (or the store is encrypted and no key is set); put the right key back", opts.Dir)
+		}
 		aside := fmt.Sprintf("%s.unreadable-%s", strings.TrimRight(opts.Dir, `/\`), opts.Now().UTC().Format("20060102T150405Z"))
 		s.log.Error("STORE UNREADABLE: moving it aside and starting on an empty store; run the recovery step to re-queue what can be read",
 			"dir", opts.Dir, "moved_to", aside, "err", err)

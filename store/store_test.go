@@ -2,6 +2,9 @@ package store_test
 
 import (
 	"context"
+	"fmt"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -165,5 +168,69 @@ func TestRetentionPrunesDeliveredOnly(t *testing.T) {
 	var ce *notification.ConflictError
 	if _, err := s.Enqueue(ctx, other); !errorsAs(err, &ce) || !strings.Contains(ce.Diff, "retention") {
 		t.Errorf("different content after pruning: %v; want a conflict explaining the details are gone", err)
+	}
+}
+
+// TestEncryptionAtRest: with a key, no payload text is readable in the
+// store's files; the right key reads everything back; a wrong or missing
+// key is refused and the store is not moved aside.
+func TestEncryptionAtRest(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	key := []byte("0123456789abcdef0123456789abcdef")
+	open := func(k []byte) (*store.Store, error) {
+		return store.Open(store.Options{Dir: dir, MinFree: 1, EncryptionKey: k, DedupWindow: time.Hour, Retention: time.Hour})
+	}
+	s, err := open(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ids []string
+	for i := range 200 {
+		r := storetest.NewRecord(fmt.Sprintf("SECRET-PAYMENT-REF-%d", i), 100, storetest.T0)
+		r.Raw = []byte(fmt.Sprintf(`{"customer":"AMAKA EXAMPLE %d","transactionRef":"SECRET-PAYMENT-REF-%d"}`, i, i))
+		if _, err := s.Enqueue(ctx, r); err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, r.ID)
+	}
+	s.Close()
+	files, _ := filepath.Glob(filepath.Join(dir, "*"))
+	scanned := 0
+	for _, f := range files {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			continue
+		}
+		scanned += len(b)
+		for _, text := range []string{"SECRET-PAYMENT-REF", "AMAKA EXAMPLE", "transactionRef"} {
+			if strings.Contains(string(b), text) {
+				t.Errorf("%s holds %q in clear text", filepath.Base(f), text)
+			}
+		}
+	}
+	if scanned < 10000 {
+		t.Fatalf("only %d bytes scanned; the store wrote nowhere the test looked", scanned)
+	}
+	for _, k := range [][]byte{[]byte("ffffffffffffffffffffffffffffffff"), nil} {
+		if s, err := open(k); err == nil {
+			s.Close()
+			t.Errorf("opened an encrypted store with key %q", k)
+		} else if !strings.Contains(err.Error(), "store.encryption_key_file") {
+			t.Errorf("wrong key: %v; want it to name store.encryption_key_file", err)
+		}
+	}
+	if aside, _ := filepath.Glob(dir + ".unreadable-*"); len(aside) > 0 {
+		t.Fatalf("a key mismatch moved the store aside: %v", aside)
+	}
+	s, err = open(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	for _, id := range ids {
+		if _, err := s.Get(id); err != nil {
+			t.Fatalf("record lost after reopening with the key: %v", err)
+		}
 	}
 }

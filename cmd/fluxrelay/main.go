@@ -45,6 +45,7 @@ commands:
   check-config  validate the config file; exit 0 valid, 2 invalid
   status        the running daemon's state, queue, last delivery and per-source counts (--json)
   dlq           dead letters: list | show ID | replay ID… | replay --all | drop ID…
+  doctor        check the config, data dir, disk, clock, Fluxvend, MQTT and listeners, with fixes
   mock-core     a local stand-in for the Fluxvend core webhook (see mock-core -h)
   version       print the version
 
@@ -66,6 +67,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return cmdStatus(rest, stdout, stderr)
 	case "dlq":
 		return cmdDLQ(rest, stdout, stderr)
+	case "doctor":
+		return cmdDoctor(rest, stdout, stderr)
 	case "mock-core":
 		return cmdMockCore(ctx, rest, stdout, stderr)
 	case "version", "--version", "-v":

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -203,4 +204,59 @@ func TestStatusWhenNotRunning(t *testing.T) {
 	if code, _, errOut := runCmd("dlq"); code != 2 || !strings.Contains(errOut, "usage: fluxrelay dlq") {
 		t.Errorf("dlq without a command: %d %q", code, errOut)
 	}
+}
+
+// TestDoctor runs doctor against a healthy running daemon, then against a
+// broken set-up, and checks each line says what is wrong and what to do.
+func TestDoctor(t *testing.T) {
+	e := startOps(t)
+	code, out := e.run(t, "doctor")
+	for _, want := range []string{"OK    config", "OK    data dir", "is writable", "OK    core dns  127.0.0.1 is 127.0.0.1", "OK    clock", "OK    daemon    fluxrelay ops-test is running: OK"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("doctor on a healthy gateway lacks %q:\n%s", want, out)
+		}
+	}
+	if code != 0 || strings.Contains(out, "FAIL") {
+		t.Errorf("doctor on a healthy gateway: exit %d\n%s", code, out)
+	}
+
+	dir := t.TempDir()
+	notADir := filepath.Join(dir, "data-file")
+	os.WriteFile(notADir, nil, 0o600)
+	closed := freePort(t)
+	cfg := filepath.Join(dir, "broken.toml")
+	os.WriteFile(cfg, []byte(fmt.Sprintf(`version = 1
+data_dir = %q
+[core]
+url = "http://%s/hook"
+tenant_id = "acme"
+api_key = "K"
+api_secret = "S"
+[http]
+listen = "127.0.0.1:0"
+[mqtt]
+listen = "127.0.0.1:0"
+[admin]
+socket = %q
+listen = ""
+`, notADir, closed, filepath.Join(dir, "none.sock"))), 0o600)
+	code, out, _ = runCmd("doctor", "-c", cfg)
+	for _, want := range []string{"FAIL  data dir  " + notADir + " is a file, not a folder", "FAIL  core      cannot connect to " + closed, "WARN  mqtt      no [[mqtt.user]]", "WARN  daemon    fluxrelay is not running"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("doctor on a broken set-up lacks %q:\n%s", want, out)
+		}
+	}
+	if code != 1 {
+		t.Errorf("doctor with failures exited %d; want 1", code)
+	}
+}
+
+func freePort(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
 }
