@@ -179,6 +179,10 @@ func (d *Daemon) openStore(cfg *config.Config) (*store.Store, error) {
 		}
 		key = k
 	}
+	now := d.opts.Now
+	if now == nil {
+		now = time.Now
+	}
 	st, err := store.Open(store.Options{
 		Dir:           filepath.Join(cfg.DataDir, "store"),
 		MaxDisk:       int64(cfg.Store.MaxDisk),
@@ -186,7 +190,7 @@ func (d *Daemon) openStore(cfg *config.Config) (*store.Store, error) {
 		Retention:     cfg.Store.Retention.D(),
 		EncryptionKey: key,
 		Logger:        d.log.With("component", "store"),
-		Now:           d.opts.Now,
+		Now:           now,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("data_dir %s: %w", cfg.DataDir, err)
@@ -263,6 +267,8 @@ func (d *Daemon) apply(cfg *config.Config) error {
 	d.cfg.Store(cfg)
 	return nil
 }
+
+func nilLogger() *slog.Logger { return slog.New(slog.DiscardHandler) }
 
 func parseLevel(s string) slog.Level {
 	var l slog.Level

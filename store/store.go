@@ -142,6 +142,8 @@ func Open(opts Options) (*Store, error) {
 	return s, nil
 }
 
+func nilLogger() *slog.Logger { return slog.New(slog.DiscardHandler) }
+
 func openBadger(opts Options, log *slog.Logger) (db *badger.DB, err error) {
 	bo := badger.DefaultOptions(opts.Dir).
 		WithSyncWrites(true).

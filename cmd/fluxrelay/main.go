@@ -46,6 +46,7 @@ commands:
   status        the running daemon's state, queue, last delivery and per-source counts (--json)
   dlq           dead letters: list | show ID | replay ID… | replay --all | drop ID…
   doctor        check the config, data dir, disk, clock, Fluxvend, MQTT and listeners, with fixes
+  recover       re-queue what can be read from a store that was moved aside (daemon stopped)
   mock-core     a local stand-in for the Fluxvend core webhook (see mock-core -h)
   version       print the version
 
@@ -67,6 +68,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return cmdStatus(rest, stdout, stderr)
 	case "dlq":
 		return cmdDLQ(rest, stdout, stderr)
+	case "recover":
+		return cmdRecover(rest, stdout, stderr)
 	case "doctor":
 		return cmdDoctor(rest, stdout, stderr)
 	case "mock-core":

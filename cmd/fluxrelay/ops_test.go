@@ -18,7 +18,10 @@ import (
 	"github.com/fluxrelay/fluxrelay/admin"
 	"github.com/fluxrelay/fluxrelay/config"
 	"github.com/fluxrelay/fluxrelay/daemon"
+	"github.com/fluxrelay/fluxrelay/notification"
 	"github.com/fluxrelay/fluxrelay/relay/relaytest"
+	"github.com/fluxrelay/fluxrelay/store"
+	"github.com/fluxrelay/fluxrelay/store/storetest"
 )
 
 // opsEnv is a real daemon (real store, real HTTP, admin socket) behind a
@@ -259,4 +262,55 @@ func freePort(t *testing.T) string {
 	}
 	defer ln.Close()
 	return ln.Addr().String()
+}
+
+// TestRecoverMovedAsideStore damages a store so that Badger cannot open
+// it: the daemon's store moves it aside, and `fluxrelay recover` re-queues
+// its pending notifications and dead letters into the new store, once.
+func TestRecoverMovedAsideStore(t *testing.T) {
+	dir := t.TempDir()
+	cfgPath := filepath.Join(dir, "fluxrelay.toml")
+	os.WriteFile(cfgPath, []byte("version = 1\ndata_dir = \"data\"\n[mqtt]\nmode = \"off\"\n[admin]\nsocket = \"\"\n"), 0o600)
+	storeDir := filepath.Join(dir, "data", "store")
+	st, err := store.Open(store.Options{Dir: storeDir, MinFree: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	for i := range 30 {
+		r := storetest.NewRecord(fmt.Sprintf("LOST-%d", i), notification.Amount(1000+i), storetest.T0)
+		r.Raw = []byte(strings.Repeat("x", 600)) // a realistic size: records live in the value log
+		st.Enqueue(ctx, r)
+	}
+	st.Update(ctx, notification.NewID("core", "t1", "LOST-0"), func(r *notification.Record) error { r.State = notification.Delivered; return nil })
+	st.Update(ctx, notification.NewID("core", "t1", "LOST-1"), func(r *notification.Record) error { r.State, r.Reason = notification.Dead, "422"; return nil })
+	st.Close()
+	os.WriteFile(filepath.Join(storeDir, "MANIFEST"), []byte("garbage, not a manifest"), 0o600)
+
+	st, err = store.Open(store.Options{Dir: storeDir, MinFree: 1}) // what the daemon does at start
+	if err != nil || st.MovedAside == "" {
+		t.Fatalf("the damaged store was not moved aside: %v", err)
+	}
+	st.Close()
+
+	code, out, errOut := runCmd("recover", "-c", cfgPath)
+	if code != 0 || !strings.Contains(out, "scanned the value log files") || !strings.Contains(out, "28 re-queued as pending") || !strings.Contains(out, "1 re-queued as dead") || !strings.Contains(out, "1 already delivered or ignored") {
+		t.Fatalf("recover: %d\n%s%s", code, out, errOut)
+	}
+	code, out, _ = runCmd("recover", "-c", cfgPath)
+	if code != 0 || !strings.Contains(out, "29 already in the live store") {
+		t.Errorf("a second recover must change nothing:\n%s", out)
+	}
+	st, err = store.Open(store.Options{Dir: storeDir, MinFree: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	if s := st.Stats(); s.Pending != 28 || s.Dead != 1 {
+		t.Errorf("live store after recovery: %+v; want 28 pending and 1 dead", s)
+	}
+	r, err := st.Get(notification.NewID("core", "t1", "LOST-7"))
+	if err != nil || r.Payload.Amount != 1007 {
+		t.Errorf("LOST-7 after recovery: %+v, %v", r, err)
+	}
 }
