@@ -3,6 +3,7 @@ package relay
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -324,4 +325,30 @@ func TestBackoff(t *testing.T) {
 			}
 		}
 	}
+}
+
+// TestNoAgeDeadLetterWhileClockImplausible: with the clock in 2020 (never
+// synced), failing for longer than max_age dead-letters nothing.
+func TestNoAgeDeadLetterWhileClockImplausible(t *testing.T) {
+	h := start(t, func(_ int, d relaytest.Delivery) int {
+		if strings.Contains(string(d.Body), `"POISON"`) {
+			return http.StatusInternalServerError
+		}
+		return http.StatusOK
+	}, func(o *Options) { o.MaxAge = 2 * time.Hour; o.Concurrency = 1 })
+	h.clock.Add(-time.Since(time.Date(2020, 1, 1, 0, 0, 0, 0, time.UTC))) // the clock reads 2020
+	poison := h.enqueue("POISON")
+	for i := 0; i < 300; i++ {
+		r, _ := h.q.Get(poison.ID)
+		if r.State != notification.Pending {
+			t.Fatalf("with the clock in 2020 the notification became %s (%s)", r.State, r.Reason)
+		}
+		if r.FailingFor >= 3*time.Hour {
+			return // failing well past max_age, and still pending
+		}
+		h.enqueue(fmt.Sprintf("OK-%d", i))
+		h.clock.Add(20 * time.Minute)
+		time.Sleep(40 * time.Millisecond)
+	}
+	t.Fatal("the notification never failed for longer than max_age; the test proves nothing")
 }
