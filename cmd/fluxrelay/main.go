@@ -15,6 +15,8 @@ import (
 	"runtime/debug"
 	"syscall"
 
+	"github.com/kardianos/service"
+
 	"github.com/fluxrelay/fluxrelay/config"
 )
 
@@ -46,6 +48,7 @@ commands:
   status        the running daemon's state, queue, last delivery and per-source counts (--json)
   dlq           dead letters: list | show ID | replay ID… | replay --all | drop ID…
   doctor        check the config, data dir, disk, clock, Fluxvend, MQTT and listeners, with fixes
+  service       install|uninstall|start|stop|restart|status the system service (tarball installs)
   recover       re-queue what can be read from a store that was moved aside (daemon stopped)
   mock-core     a local stand-in for the Fluxvend core webhook (see mock-core -h)
   version       print the version
@@ -68,6 +71,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return cmdStatus(rest, stdout, stderr)
 	case "dlq":
 		return cmdDLQ(rest, stdout, stderr)
+	case "service":
+		return cmdService(rest, stdout, stderr, func(c *service.Config) (service.Service, error) { return service.New(nil, c) })
 	case "recover":
 		return cmdRecover(rest, stdout, stderr)
 	case "doctor":

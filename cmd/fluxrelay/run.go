@@ -24,7 +24,16 @@ func cmdRun(ctx context.Context, args []string, stderr io.Writer) int {
 	if err := fs.Parse(args); err != nil {
 		return exitUsage
 	}
-	cfg, code := loadConfig(configPath(*c), stderr)
+	path := configPath(*c)
+	if managed, code := runUnderServiceManager(path, func(ctx context.Context) int { return runDaemon(ctx, path, stderr) }); managed {
+		return code
+	}
+	return runDaemon(ctx, path, stderr)
+}
+
+// runDaemon runs the daemon in the foreground until ctx ends.
+func runDaemon(ctx context.Context, path string, stderr io.Writer) int {
+	cfg, code := loadConfig(path, stderr)
 	if cfg == nil {
 		return code
 	}
