@@ -1,6 +1,8 @@
 # fluxrelay — `make help` lists the targets.
 VERSION     ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 COMMIT      ?= $(shell git rev-parse --short HEAD 2>/dev/null)
+PKG_VERSION ?= 0.1.0
+PKG_ARCHES  ?= amd64 arm64
 LDFLAGS     := -s -w -X main.version=$(VERSION) -X main.commit=$(COMMIT)
 GOBUILD     := CGO_ENABLED=0 go build -trimpath -ldflags "$(LDFLAGS)"
 STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
@@ -8,7 +10,7 @@ BENCHTIME   ?= 30000x
 FUZZTIME    ?= 20s
 FUZZERS     := FuzzCore FuzzMonnify FuzzMoniepoint FuzzOPay FuzzOPayPOS FuzzVesicash
 
-.PHONY: help build run test lint bench fuzz cross clean
+.PHONY: help build run test lint bench fuzz cross package armv7-check clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-8s %s\n", $$1, $$2}'
@@ -38,6 +40,24 @@ cross: ## build for every supported platform into dist/
 	GOOS=linux GOARCH=amd64 $(GOBUILD) -o dist/fluxrelay-linux-amd64 ./cmd/fluxrelay
 	GOOS=linux GOARCH=arm64 $(GOBUILD) -o dist/fluxrelay-linux-arm64 ./cmd/fluxrelay
 	GOOS=windows GOARCH=amd64 $(GOBUILD) -o dist/fluxrelay-windows-amd64.exe ./cmd/fluxrelay
+
+bin/nfpm: tools/go.mod tools/go.sum
+	cd tools && go build -o ../bin/nfpm github.com/goreleaser/nfpm/v2/cmd/nfpm
+
+package: bin/nfpm ## build dist/fluxrelay_<ver>_<arch>.deb and .rpm for amd64 and arm64
+	@mkdir -p dist
+	@for arch in $(PKG_ARCHES); do \
+	  CGO_ENABLED=0 GOOS=linux GOARCH=$$arch go build -trimpath -ldflags "$(LDFLAGS)" -o dist/bin/fluxrelay ./cmd/fluxrelay || exit 1; \
+	  for p in deb rpm; do \
+	    NFPM_ARCH=$$arch PKG_VERSION=$(PKG_VERSION) \
+	      bin/nfpm package --config packaging/nfpm.yaml --packager $$p --target dist/ || exit 1; \
+	  done; \
+	done
+	@ls -1 dist/*.deb dist/*.rpm
+
+armv7-check: ## run the store's reopen test for linux/arm (GOARM=7) under qemu-arm: is Badger safe there?
+	CGO_ENABLED=0 GOOS=linux GOARCH=arm GOARM=7 go test -c -o bin/store-armv7.test ./store/
+	qemu-arm bin/store-armv7.test -test.run 'TestReopenLargeTable|TestReopen$$' -test.v
 
 clean: ## remove build output and development data
 	rm -rf bin dist dev-data

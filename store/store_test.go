@@ -1,11 +1,13 @@
 package store_test
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -232,5 +234,55 @@ func TestEncryptionAtRest(t *testing.T) {
 		if _, err := s.Get(id); err != nil {
 			t.Fatalf("record lost after reopening with the key: %v", err)
 		}
+	}
+}
+
+// TestReopenLargeTable writes enough notifications that Badger builds
+// tables of several MB, then reopens the store and checks every one. It is
+// what `make armv7-check` runs under qemu-arm: Badger's allocator corrupts
+// such tables on 32-bit ARM (DEPENDENCIES.md §1.9).
+func TestReopenLargeTable(t *testing.T) {
+	n := 20000
+	if testing.Short() {
+		n = 3000
+	}
+	ctx := context.Background()
+	dir := t.TempDir()
+	s := openBadger(t, dir)
+	var wg sync.WaitGroup
+	errs := make(chan error, 8)
+	for w := range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := w; i < n; i += 8 {
+				r := storetest.NewRecord(fmt.Sprintf("BIG-%06d", i), notification.Amount(i+1), storetest.T0)
+				r.Raw = bytes.Repeat([]byte{'a' + byte(i%26)}, 700)
+				if _, err := s.Enqueue(ctx, r); err != nil {
+					errs <- err
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	s = openBadger(t, dir)
+	defer s.Close()
+	missing := 0
+	for i := range n {
+		r, err := s.Get(notification.NewID("core", "t1", fmt.Sprintf("BIG-%06d", i)))
+		if err != nil || r.Payload.Amount != notification.Amount(i+1) || len(r.Raw) != 700 || r.Raw[0] != 'a'+byte(i%26) {
+			missing++
+		}
+	}
+	if st := s.Stats(); missing > 0 || st.Pending != int64(n) {
+		t.Fatalf("after reopening: %d of %d notifications missing or wrong, %d pending counted", missing, n, st.Pending)
 	}
 }

@@ -1,0 +1,149 @@
+// Package packaging tests the .deb: built with `make package`, installed
+// into a throw-away root with dpkg --root (never the host's own /etc).
+package packaging
+
+import (
+	"bytes"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+)
+
+func need(t *testing.T, tools ...string) {
+	t.Helper()
+	for _, tool := range tools {
+		if _, err := exec.LookPath(tool); err != nil {
+			if os.Getenv("CI") == "true" {
+				t.Fatalf("%s is not installed; .ci/run should have installed it", tool)
+			}
+			t.Skipf("skipped: %s is not installed", tool)
+		}
+	}
+	if os.Geteuid() != 0 {
+		if os.Getenv("CI") == "true" {
+			t.Fatal("the package test needs root (CI runs as root)")
+		}
+		t.Skip("skipped: installing a package into a throw-away root needs root")
+	}
+}
+
+func run(t *testing.T, env []string, name string, args ...string) string {
+	t.Helper()
+	cmd := exec.Command(name, args...)
+	cmd.Env = append(os.Environ(), env...)
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("%s %s: %v\n%s", name, strings.Join(args, " "), err, out)
+	}
+	return string(out)
+}
+
+// fileID returns mode, uid and gid.
+func fileID(t *testing.T, path string) (os.FileMode, int, int) {
+	t.Helper()
+	fi, err := os.Stat(path)
+	if err != nil {
+		t.Fatalf("%s is missing: %v", path, err)
+	}
+	st := fi.Sys().(*syscall.Stat_t)
+	return fi.Mode().Perm(), int(st.Uid), int(st.Gid)
+}
+
+func idOf(t *testing.T, file, name string) int {
+	t.Helper()
+	b, _ := os.ReadFile(file)
+	for _, line := range strings.Split(string(b), "\n") {
+		if f := strings.Split(line, ":"); len(f) > 2 && f[0] == name {
+			n, _ := strconv.Atoi(f[2])
+			return n
+		}
+	}
+	t.Fatalf("%s has no %s", file, name)
+	return -1
+}
+
+func TestDebInstallsIntoARoot(t *testing.T) {
+	need(t, "dpkg", "dpkg-deb", "useradd", "make")
+	hostPasswd, _ := os.ReadFile("/etc/passwd")
+	run(t, []string{"PKG_ARCHES=amd64"}, "make", "-C", "..", "package", "PKG_ARCHES=amd64")
+	debs, _ := filepath.Glob("../dist/fluxrelay_*_amd64.deb")
+	if len(debs) != 1 {
+		t.Fatalf("make package made %v", debs)
+	}
+	deb, _ := filepath.Abs(debs[0])
+	if c := run(t, nil, "dpkg-deb", "-I", deb, "conffiles"); strings.TrimSpace(c) != "/etc/fluxrelay/fluxrelay.toml" {
+		t.Errorf("conffiles = %q", c)
+	}
+
+	root := t.TempDir()
+	for _, d := range []string{"var/lib/dpkg/info", "var/lib/dpkg/updates", "etc"} {
+		os.MkdirAll(filepath.Join(root, d), 0o755)
+	}
+	for _, f := range []string{"var/lib/dpkg/status", "var/lib/dpkg/available"} {
+		os.WriteFile(filepath.Join(root, f), nil, 0o644)
+	}
+	for f, line := range map[string]string{"passwd": "root:x:0:0:root:/root:/bin/sh\n", "group": "root:x:0:\n", "shadow": "root:*:19000:0:99999:7:::\n", "gshadow": "root:*::\n"} {
+		os.WriteFile(filepath.Join(root, "etc", f), []byte(line), 0o644)
+	}
+	dpkg := func(args ...string) string {
+		return run(t, nil, "dpkg", append([]string{"--root=" + root, "--force-script-chrootless", "--log=/dev/null"}, args...)...)
+	}
+	dpkg("-i", deb)
+
+	uid, gid := idOf(t, filepath.Join(root, "etc/passwd"), "fluxrelay"), idOf(t, filepath.Join(root, "etc/group"), "fluxrelay")
+	if !bytes.Contains(mustRead(t, filepath.Join(root, "etc/passwd")), []byte(":/var/lib/fluxrelay:/usr/sbin/nologin")) {
+		t.Error("the fluxrelay user is not a system user without a login shell")
+	}
+	for path, want := range map[string][3]int{
+		"usr/bin/fluxrelay":                    {0o755, 0, 0},
+		"etc/fluxrelay/fluxrelay.toml":         {0o640, 0, gid},
+		"lib/systemd/system/fluxrelay.service": {0o644, 0, 0},
+		"var/lib/fluxrelay":                    {0o750, uid, gid},
+	} {
+		mode, u, g := fileID(t, filepath.Join(root, path))
+		if int(mode) != want[0] || u != want[1] || g != want[2] {
+			t.Errorf("/%s: mode %04o owner %d:%d; want %04o %d:%d", path, mode, u, g, want[0], want[1], want[2])
+		}
+	}
+	out, err := exec.Command(filepath.Join(root, "usr/bin/fluxrelay"), "check-config", "-c", filepath.Join(root, "etc/fluxrelay/fluxrelay.toml")).CombinedOutput()
+	if err != nil || strings.Contains(string(out), "warning") || !strings.Contains(string(out), "valid") {
+		t.Errorf("check-config on the installed config: %v\n%s", err, out)
+	}
+	if s := dpkg("-s", "fluxrelay"); !strings.Contains(s, "Status: install ok installed") {
+		t.Errorf("dpkg -s:\n%s", s)
+	}
+
+	os.WriteFile(filepath.Join(root, "var/lib/fluxrelay/queued"), []byte("x"), 0o600)
+	dpkg("-r", "fluxrelay")
+	for _, kept := range []string{"var/lib/fluxrelay/queued", "etc/fluxrelay/fluxrelay.toml"} {
+		if _, err := os.Stat(filepath.Join(root, kept)); err != nil {
+			t.Errorf("removing the package deleted /%s; data and config are kept until purge", kept)
+		}
+	}
+	if _, err := os.Stat(filepath.Join(root, "usr/bin/fluxrelay")); err == nil {
+		t.Error("the binary is still there after remove")
+	}
+	dpkg("-P", "fluxrelay")
+	if _, err := os.Stat(filepath.Join(root, "var/lib/fluxrelay")); err == nil {
+		t.Error("purge kept /var/lib/fluxrelay")
+	}
+	if bytes.Contains(mustRead(t, filepath.Join(root, "etc/passwd")), []byte("fluxrelay:")) {
+		t.Error("purge kept the fluxrelay user")
+	}
+	if now, _ := os.ReadFile("/etc/passwd"); !bytes.Equal(now, hostPasswd) {
+		t.Fatal("the test changed the host's /etc/passwd")
+	}
+}
+
+func mustRead(t *testing.T, path string) []byte {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
