@@ -19,7 +19,7 @@ build: ## build bin/fluxrelay
 	$(GOBUILD) -o bin/fluxrelay ./cmd/fluxrelay
 
 run: build ## run mock-core and the daemon on the development config (Ctrl-C stops both)
-	dev/run.sh
+	@dev/run.sh || true   # Ctrl-C ends it; the programs print their own errors
 
 test: ## run every test with the race detector
 	go test -race -count=1 -timeout 20m ./...
