@@ -28,6 +28,7 @@ var (
 	descReloadOK  = prometheus.NewDesc("fluxrelay_config_last_reload_successful", "1 when the last config (re)load succeeded.", nil, nil)
 	descReloadAt  = prometheus.NewDesc("fluxrelay_config_last_reload_timestamp_seconds", "When the config was last (re)loaded.", nil, nil)
 	descClockOK   = prometheus.NewDesc("fluxrelay_clock_ok", "1 when the clock reads a plausible date.", nil, nil)
+	descSkew      = prometheus.NewDesc("fluxrelay_clock_skew_seconds", "This clock minus Fluxvend's, from the Date header of its last answer.", nil, nil)
 	descState     = prometheus.NewDesc("fluxrelay_state", "1 for the gateway's current state.", []string{"state"}, nil)
 )
 
@@ -63,7 +64,7 @@ func (m *Metrics) Delivery(result string, sinceReceipt time.Duration) {
 
 // Describe implements prometheus.Collector.
 func (m *Metrics) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{descIngested, descDelivered, descQueue, descOldest, descDead, descDiskFree, descDiskUsed, descReachable, descReloadOK, descReloadAt, descClockOK, descState} {
+	for _, d := range []*prometheus.Desc{descIngested, descDelivered, descQueue, descOldest, descDead, descDiskFree, descDiskUsed, descReachable, descReloadOK, descReloadAt, descClockOK, descSkew, descState} {
 		ch <- d
 	}
 }
@@ -87,6 +88,9 @@ func (m *Metrics) Collect(ch chan<- prometheus.Metric) {
 	gauge(descReloadOK, boolFloat(st.ConfigReload.OK))
 	gauge(descReloadAt, float64(st.ConfigReload.At.Unix()))
 	gauge(descClockOK, boolFloat(st.ClockOK))
+	if st.ClockSkewSeconds != nil {
+		gauge(descSkew, *st.ClockSkewSeconds)
+	}
 	for _, s := range []string{StateOK, StateDelayed, StateActionNeeded} {
 		ch <- prometheus.MustNewConstMetric(descState, prometheus.GaugeValue, boolFloat(st.State == s), s)
 	}

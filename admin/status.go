@@ -53,6 +53,7 @@ type Status struct {
 	DiskUsedBytes           int64                     `json:"disk_used_bytes"`
 	DiskFreeBytes           int64                     `json:"disk_free_bytes"`
 	ClockOK                 bool                      `json:"clock_ok"`
+	ClockSkewSeconds        *float64                  `json:"clock_skew_seconds"`
 	Clock                   time.Time                 `json:"clock"`
 	ConfigReload            ReloadResult              `json:"config_reload"`
 	Sources                 map[string]SourceStatus   `json:"sources"`

@@ -51,7 +51,7 @@ func TestAdminEndpoints(t *testing.T) {
 	}
 	code, body := get(t, r.admin+"/metrics", "ADMIN_TOKEN_9")
 	for _, want := range []string{`fluxrelay_ingested_total{result="queued",source="till"} 1`, "fluxrelay_queue_depth 0", `fluxrelay_deliveries_total{result="delivered"} 1`,
-		"fluxrelay_delivery_latency_seconds_count 1", "fluxrelay_core_reachable 1", "fluxrelay_config_last_reload_successful 1", `fluxrelay_state{state="ok"} 1`, "fluxrelay_disk_free_bytes"} {
+		"fluxrelay_delivery_latency_seconds_count 1", "fluxrelay_core_reachable 1", "fluxrelay_config_last_reload_successful 1", `fluxrelay_state{state="ok"} 1`, "fluxrelay_disk_free_bytes", "fluxrelay_clock_skew_seconds"} {
 		if code != 200 || !strings.Contains(body, want) {
 			t.Errorf("/metrics lacks %q", want)
 		}

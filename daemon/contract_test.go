@@ -138,3 +138,20 @@ func TestReloadReportsRestartKeys(t *testing.T) {
 		t.Errorf("http.max_body changed without a restart: %d", a.Code)
 	}
 }
+
+// TestClockSkewFromFluxvend: when Fluxvend's Date says this clock is off,
+// status shows the skew and says to fix NTP.
+func TestClockSkewFromFluxvend(t *testing.T) {
+	e := newEnv(t, nil)
+	e.core.DateOffset = -10 * time.Minute
+	r := e.start()
+	post(t, r.url+"/notify/till", `{"transactionRef":"SKEW-1","amount":1}`)
+	waitFor(t, "a delivery", func() bool { return len(e.core.Accepted()) == 1 })
+	st := r.status(t)
+	if st.ClockSkewSeconds == nil || *st.ClockSkewSeconds < 590 || *st.ClockSkewSeconds > 610 {
+		t.Fatalf("clock_skew_seconds = %v; want about 600", st.ClockSkewSeconds)
+	}
+	if st.State != StateDelayed || !strings.Contains(strings.Join(st.Reasons, " "), "timedatectl set-ntp true") {
+		t.Errorf("status %s %v; want DELAYED with the NTP fix", st.State, st.Reasons)
+	}
+}

@@ -23,6 +23,9 @@ const (
 	StateActionNeeded = admin.StateActionNeeded
 )
 
+// maxSkew is how far the clock may be from Fluxvend's before status says so.
+const maxSkew = 2 * time.Minute
+
 // delayedAfter is how old the oldest waiting notification may be before
 // the state says DELAYED.
 const delayedAfter = 5 * time.Minute
@@ -62,6 +65,12 @@ func (d *Daemon) Status() Status {
 		}
 		if t.Reachable != nil {
 			s.CoreReachable = t.Reachable
+		}
+		if t.ClockSkewSeconds != nil && s.ClockSkewSeconds == nil {
+			s.ClockSkewSeconds = t.ClockSkewSeconds
+			if skew := time.Duration(*t.ClockSkewSeconds * float64(time.Second)); skew > maxSkew || skew < -maxSkew {
+				delay(fmt.Sprintf("this gateway's clock is %s off Fluxvend's — enable NTP (timedatectl set-ntp true)", skew.Round(time.Second)))
+			}
 		}
 		switch t.Mode {
 		case relay.ModePaused, relay.ModeNotConfigured:

@@ -31,6 +31,7 @@ const (
 // result is one attempt's outcome.
 type result struct {
 	kind       kind
+	skew       *time.Duration // this clock minus the server's, from its Date header
 	status     int
 	retryAfter time.Duration
 	body       string // the start of the answer, for dead letters and logs
@@ -164,7 +165,13 @@ func (r *Relay) send(ctx context.Context, client *retryablehttp.Client, rec *not
 	defer resp.Body.Close()
 	head, _ := io.ReadAll(io.LimitReader(resp.Body, answerBytes))
 	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
+	var skew *time.Duration
+	if t, err := http.ParseTime(resp.Header.Get("Date")); err == nil {
+		d := r.opts.Now().Sub(t)
+		skew = &d
+	}
 	return result{
+		skew:       skew,
 		kind:       classify(resp.StatusCode),
 		status:     resp.StatusCode,
 		retryAfter: retryAfter(resp, r.opts.Now()),

@@ -285,6 +285,9 @@ func (r *Relay) settle(rec *notification.Record, g *gate, gen int, res result) (
 	}
 	reachable := res.err == nil
 	g.reachable = &reachable
+	if res.skew != nil {
+		g.skew = res.skew
+	}
 	if res.kind != delivered {
 		g.lastError = res.describe()
 	}

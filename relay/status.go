@@ -12,7 +12,10 @@ type TargetStatus struct {
 	Reason    string    `json:"reason,omitempty"`
 	Since     time.Time `json:"since,omitzero"`
 	Reachable *bool     `json:"reachable"`
-	LastError string    `json:"last_error,omitempty"`
+	// ClockSkewSeconds is this gateway's clock minus the webhook's, from
+	// the Date header of its last answer.
+	ClockSkewSeconds *float64 `json:"clock_skew_seconds,omitempty"`
+	LastError        string   `json:"last_error,omitempty"`
 }
 
 // Status is the relay's state for the status API.
@@ -28,7 +31,12 @@ func (r *Relay) Status() Status {
 	defer r.mu.Unlock()
 	st := Status{LastDeliveryAt: r.lastOK, Delivered: maps.Clone(r.delivered)}
 	for _, g := range r.gates() {
-		st.Targets = append(st.Targets, TargetStatus{URL: g.cfg.URL, Mode: g.mode, Reason: g.reason, Since: g.since, Reachable: g.reachable, LastError: g.lastError})
+		ts := TargetStatus{URL: g.cfg.URL, Mode: g.mode, Reason: g.reason, Since: g.since, Reachable: g.reachable, LastError: g.lastError}
+		if g.skew != nil {
+			s := g.skew.Seconds()
+			ts.ClockSkewSeconds = &s
+		}
+		st.Targets = append(st.Targets, ts)
 	}
 	return st
 }

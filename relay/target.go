@@ -41,6 +41,7 @@ type gate struct {
 	failures    int // retryable failures in a row
 	lastSuccess time.Time
 	reachable   *bool
+	skew        *time.Duration
 	lastError   string
 	streak      []string // ids refused with the same other 4xx, in a row
 	streakCode  int

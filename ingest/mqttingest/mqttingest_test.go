@@ -307,3 +307,68 @@ func TestExternalRedeliversUnacked(t *testing.T) {
 		t.Errorf("%d store attempts; want at least 15 (5 refused, then 10 stored)", n)
 	}
 }
+
+// TestSharedGroupSplitsTheLoad: two gateways in one shared group split the
+// terminals' messages between them, and together store every one.
+func TestSharedGroupSplitsTheLoad(t *testing.T) {
+	m := mosquittotest.Start(t)
+	a, b := newSink(), newSink()
+	for _, gw := range []struct {
+		id string
+		s  *sink
+	}{{"gw-a", a}, {"gw-b", b}} {
+		up := make(chan struct{}, 1)
+		sub := NewSubscriber(newIntake(gw.s), SubscriberOptions{Broker: m.URL(), ClientID: gw.id, TopicPrefix: "fluxrelay", SharedGroup: "shop",
+			OnState: func(ok bool, _ error) {
+				if ok {
+					select {
+					case up <- struct{}{}:
+					default:
+					}
+				}
+			}})
+		if sub.Filter() != "$share/shop/fluxrelay/+/+" {
+			t.Fatalf("filter %s", sub.Filter())
+		}
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan error, 1)
+		go func() { done <- sub.Run(ctx) }()
+		t.Cleanup(func() { cancel(); <-done })
+		<-up
+	}
+	term := publisher(t, m.Addr, "term-s", "", "")
+	for i := range 200 {
+		if done, err := completed(t, term.Publish("fluxrelay/till/T1", 1, false, fmt.Sprintf(`{"transactionRef":"S-%d","amount":1}`, i)), 10*time.Second); !done || err != nil {
+			t.Fatal(err)
+		}
+	}
+	deadline := time.Now().Add(20 * time.Second)
+	for a.Stats().Pending+b.Stats().Pending < 200 && time.Now().Before(deadline) {
+		time.Sleep(20 * time.Millisecond)
+	}
+	na, nb := a.Stats().Pending, b.Stats().Pending
+	if na+nb != 200 || na == 0 || nb == 0 {
+		t.Errorf("gateway A stored %d, B %d; want 200 in all, split between them", na, nb)
+	}
+}
+
+// TestExternalBadPayloadsDoNotStopTheSubscriber: refused payloads are acked
+// and counted; the next good one is stored.
+func TestExternalBadPayloadsDoNotStopTheSubscriber(t *testing.T) {
+	m := mosquittotest.Start(t)
+	s := newSink()
+	in := newIntake(s)
+	subscriber(t, m, in, "gw-bad")
+	term := publisher(t, m.Addr, "term-bad", "", "")
+	for _, p := range []string{"garbage", `{"amount":1}`, `{"transactionRef":"B-1","amount":"-5"}`, "", `{"transactionRef":"B-2","amount":"5.00"}`} {
+		term.Publish("fluxrelay/till/T1", 1, false, p).Wait()
+	}
+	waitStored(t, s.Memory, 1)
+	time.Sleep(200 * time.Millisecond)
+	if n := in.Stats.Source("till").Rejected.Load(); n != 4 {
+		t.Errorf("rejected %d; want 4", n)
+	}
+	if _, err := s.Get(notification.NewID("core", "t", "B-2")); err != nil {
+		t.Errorf("the good payload after the bad ones was not stored: %v", err)
+	}
+}

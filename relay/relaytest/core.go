@@ -39,6 +39,9 @@ type Core struct {
 	Answer func(n int, d Delivery) int
 	// Out, when set, gets one line per request.
 	Out io.Writer
+	// DateOffset moves the Date header of the answers, as a server whose
+	// clock is off would (or, seen from it, a gateway whose clock is off).
+	DateOffset time.Duration
 
 	mu       sync.Mutex
 	received []Delivery
@@ -84,6 +87,9 @@ func (c *Core) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		fmt.Fprintf(c.Out, "%s %d signature=%s idempotency-key=%s %s\n", d.At.UTC().Format(time.RFC3339), status, validWord(d.Valid), d.IdempotencyKey, body)
 	}
 	w.Header().Set("Content-Type", "application/json")
+	if c.DateOffset != 0 {
+		w.Header().Set("Date", time.Now().Add(c.DateOffset).UTC().Format(http.TimeFormat))
+	}
 	w.WriteHeader(status)
 	msg := map[string]any{"status": status}
 	if !d.Valid {
