@@ -19,6 +19,8 @@ import (
 	"time"
 
 	"github.com/fluxrelay/fluxrelay/config"
+	"github.com/fluxrelay/fluxrelay/internal/mqttwire"
+	"github.com/fluxrelay/fluxrelay/notification"
 	"github.com/fluxrelay/fluxrelay/relay/relaytest"
 )
 
@@ -63,8 +65,9 @@ func freePort(t *testing.T) string {
 	return ln.Addr().String()
 }
 
-// TestCrashLosesNothing kills a daemon under concurrent load at random
-// moments and checks that every notification it acknowledged is delivered
+// TestCrashLosesNothing kills a daemon with SIGKILL at random moments, 20
+// times, under mixed load (HTTP senders and MQTT terminals), and checks
+// that every notification it acknowledged (a 200, or a PUBACK) is delivered
 // after the restart, repeats only as at-least-once allows.
 func TestCrashLosesNothing(t *testing.T) {
 	if testing.Short() {
@@ -74,7 +77,7 @@ func TestCrashLosesNothing(t *testing.T) {
 	coreSrv := httptest.NewServer(core)
 	defer coreSrv.Close()
 	dir := t.TempDir()
-	addr := freePort(t)
+	addr, mqttAddr := freePort(t), freePort(t)
 	cfgPath := filepath.Join(dir, "fluxrelay.toml")
 	doc := fmt.Sprintf(`version = 1
 data_dir = "data"
@@ -84,17 +87,22 @@ tenant_id = "acme"
 api_key = "%s"
 api_secret = "%s"
 retry_max_wait = "1s"
+concurrency = 16
 [http]
 listen = "%s"
 [mqtt]
-mode = "off"
+mode = "embedded"
+listen = "%s"
+[[mqtt.user]]
+username = "till"
+password = "till-pw"
 [admin]
 socket = ""
 listen = ""
 [[source]]
 name = "till"
 provider = "core"
-`, coreSrv.URL, testKey, testSecret, addr)
+`, coreSrv.URL, testKey, testSecret, addr, mqttAddr)
 	if err := os.WriteFile(cfgPath, []byte(doc), 0o600); err != nil {
 		t.Fatal(err)
 	}
@@ -124,7 +132,7 @@ provider = "core"
 	var mu sync.Mutex
 	acked := map[string]string{} // transactionRef → id
 	client := &http.Client{Timeout: 5 * time.Second}
-	const rounds, senders = 5, 16
+	const rounds, senders, terminals = 20, 8, 4
 	for round := range rounds {
 		cmd := startChild()
 		stop := make(chan struct{})
@@ -156,7 +164,32 @@ provider = "core"
 				}
 			}()
 		}
-		time.Sleep(time.Duration(300+rand.IntN(700)) * time.Millisecond)
+		for g := range terminals {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				c, err := mqttwire.Dial(mqttAddr, fmt.Sprintf("T%d", g), "till", "till-pw", 5*time.Second)
+				if err != nil {
+					return
+				}
+				defer c.Close()
+				for i := 0; ; i++ {
+					select {
+					case <-stop:
+						return
+					default:
+					}
+					ref := fmt.Sprintf("M%d-%d-%d", round, g, i)
+					if c.Publish("fluxrelay/till/T"+fmt.Sprint(g), []byte(fmt.Sprintf(`{"transactionRef":%q,"amount":"%d.00"}`, ref, 1+i)), 5*time.Second) != nil {
+						return // the daemon is gone: this one was not acknowledged
+					}
+					mu.Lock()
+					acked[ref] = notification.NewID("core", "acme", ref)
+					mu.Unlock()
+				}
+			}()
+		}
+		time.Sleep(time.Duration(200+rand.IntN(600)) * time.Millisecond)
 		_ = cmd.Process.Signal(syscall.SIGKILL)
 		_ = cmd.Wait()
 		close(stop)
@@ -167,8 +200,14 @@ provider = "core"
 	mu.Lock()
 	want := len(acked)
 	mu.Unlock()
-	if want < 100 {
-		t.Fatalf("only %d notifications were acknowledged; the load did not run", want)
+	mqttAcked := 0
+	for ref := range acked {
+		if strings.HasPrefix(ref, "M") {
+			mqttAcked++
+		}
+	}
+	if want < 100 || mqttAcked < 20 {
+		t.Fatalf("only %d notifications (%d over MQTT) were acknowledged; the load did not run", want, mqttAcked)
 	}
 	delivered := func() map[string][]relaytest.Delivery {
 		byRef := map[string][]relaytest.Delivery{}
@@ -179,7 +218,8 @@ provider = "core"
 		}
 		return byRef
 	}
-	deadline := time.Now().Add(60 * time.Second)
+	deadline := time.Now().Add(4 * time.Minute) // a backlog of thousands, under -race
+	lastLog := time.Now()
 	for {
 		got := delivered()
 		missing := 0
@@ -192,7 +232,17 @@ provider = "core"
 			break
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("%d of %d acknowledged notifications were never delivered", missing, want)
+			byKind := map[byte]int{}
+			for ref := range acked {
+				if len(got[ref]) == 0 {
+					byKind[ref[0]]++
+				}
+			}
+			t.Fatalf("%d of %d acknowledged notifications were never delivered (HTTP %d, MQTT %d)", missing, want, byKind['R'], byKind['M'])
+		}
+		if time.Since(lastLog) > 5*time.Second {
+			t.Logf("waiting: %d of %d not delivered yet", missing, want)
+			lastLog = time.Now()
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
@@ -212,5 +262,5 @@ provider = "core"
 			t.Errorf("%s: Idempotency-Key %s, but the answer said id %s", ref, ds[0].IdempotencyKey, id)
 		}
 	}
-	t.Logf("%d rounds of SIGKILL: %d acknowledged, 0 lost, %d delivered again after a crash (same body and Idempotency-Key)", rounds, want, dups)
+	t.Logf("%d rounds of SIGKILL: %d acknowledged (%d over MQTT), 0 lost, %d delivered again after a crash (same body and Idempotency-Key)", rounds, want, mqttAcked, dups)
 }
