@@ -322,6 +322,12 @@ func (r *Relay) settle(rec *notification.Record, g *gate, gen int, res result) (
 			g.nextProbe = now.Add(max(backoff(1, r.opts.RetryMaxWait), min(res.retryAfter, r.opts.RetryMaxWait)))
 			r.log.Warn("Fluxvend unreachable; deliveries wait", "url", g.cfg.URL, "last", res.describe())
 		}
+		if g.mode == ModeOutage {
+			// The webhook is the problem, not this notification: its
+			// schedule and attempts stay, so the oldest is always the
+			// probe and all go out in order of age when Fluxvend is back.
+			return noteAttempt(res, now), nil
+		}
 		return r.retryLater(res, g.lastSuccess, now), nil
 	case pause:
 		r.pause(g, now, pauseReason(res))

@@ -352,3 +352,74 @@ func TestNoAgeDeadLetterWhileClockImplausible(t *testing.T) {
 	}
 	t.Fatal("the notification never failed for longer than max_age; the test proves nothing")
 }
+
+// TestOutageThenInOrderOfAge: 72 simulated hours without Fluxvend, then it
+// is back: no attempt is burned meanwhile and everything is delivered in
+// the order it was received.
+func TestOutageThenInOrderOfAge(t *testing.T) {
+	var down atomic.Bool
+	down.Store(true)
+	q := storetest.NewMemory()
+	clk := newClock()
+	core := &relaytest.Core{APIKey: apiKey, APISecret: apiSecret}
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if down.Load() { // no answer at all: drop the connection
+			if c, _, err := w.(http.Hijacker).Hijack(); err == nil {
+				c.Close()
+			}
+			return
+		}
+		core.ServeHTTP(w, r)
+	}))
+	defer srv.Close()
+	rl := New(q, Options{Concurrency: 1, Timeout: time.Second, RetryMaxWait: 200 * time.Millisecond, MaxAge: time.Hour, Version: "t", Now: clk.Now})
+	rl.SetTargets(Target{URL: srv.URL, SigningKey: apiSecret}, nil)
+	ctx, cancel := context.WithCancel(context.Background())
+	var ids []string
+	for i := range 30 { // received a minute apart, before the relay starts
+		r := storetest.NewRecord(fmt.Sprintf("AGE-%02d", i), 100, clk.Now())
+		q.Enqueue(ctx, r)
+		ids = append(ids, r.ID)
+		clk.Add(time.Minute)
+	}
+	done := make(chan struct{})
+	go func() { rl.Run(ctx); close(done) }()
+	defer func() { cancel(); <-done }()
+	for range 24 { // 72 hours
+		clk.Add(3 * time.Hour)
+		time.Sleep(100 * time.Millisecond)
+	}
+	if st := rl.Status().Targets[0]; st.Mode != ModeOutage {
+		t.Fatalf("after 72 h without answers the target is %s", st.Mode)
+	}
+	burned := 0
+	for _, id := range ids {
+		r, _ := q.Get(id)
+		if r.State != notification.Pending || r.FailingFor != 0 {
+			t.Errorf("%s: %s, failing for %v; an outage must count nothing", r.TransactionRef(), r.State, r.FailingFor)
+		}
+		burned += r.Attempts
+	}
+	if burned > 3 {
+		t.Errorf("%d attempts counted during the outage; want at most the few before it was recognised", burned)
+	}
+	down.Store(false)
+	deadline := time.Now().Add(20 * time.Second)
+	for len(core.Accepted()) < 30 && time.Now().Before(deadline) {
+		time.Sleep(20 * time.Millisecond)
+	}
+	var order []string
+	for _, d := range core.Accepted() {
+		var p struct{ TransactionRef string }
+		json.Unmarshal(d.Body, &p)
+		order = append(order, p.TransactionRef)
+	}
+	if len(order) != 30 {
+		t.Fatalf("%d of 30 delivered after the outage", len(order))
+	}
+	for i, ref := range order {
+		if want := fmt.Sprintf("AGE-%02d", i); ref != want {
+			t.Fatalf("delivery %d was %s; want %s (in order of age): %v", i, ref, want, order)
+		}
+	}
+}
