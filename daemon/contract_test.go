@@ -16,6 +16,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -154,4 +155,44 @@ func TestClockSkewFromFluxvend(t *testing.T) {
 	if st.State != StateDelayed || !strings.Contains(strings.Join(st.Reasons, " "), "timedatectl set-ntp true") {
 		t.Errorf("status %s %v; want DELAYED with the NTP fix", st.State, st.Reasons)
 	}
+}
+
+// TestDamagedStoreFiles: with the value log cut short while the daemon was
+// down, it still starts, delivers what it can read and says how many
+// notifications it could not.
+func TestDamagedStoreFiles(t *testing.T) {
+	var mu sync.Mutex
+	up := false
+	e := newEnv(t, func(int, relaytest.Delivery) int {
+		mu.Lock()
+		defer mu.Unlock()
+		if up {
+			return http.StatusOK
+		}
+		return http.StatusServiceUnavailable
+	})
+	r := e.start()
+	pad := strings.Repeat("x", 700)
+	for i := range 40 {
+		post(t, r.url+"/notify/till", fmt.Sprintf(`{"transactionRef":"DMG-%02d","amount":1,"pad":%q}`, i, pad[:600]))
+	}
+	r.stop()
+	vlogs, _ := filepath.Glob(filepath.Join(e.dir, "data", "store", "*.vlog"))
+	for _, f := range vlogs {
+		fi, _ := os.Stat(f)
+		os.Truncate(f, fi.Size()/2)
+	}
+	mu.Lock()
+	up = true
+	mu.Unlock()
+	r2 := e.start()
+	waitFor(t, "the readable ones delivered", func() bool {
+		st := r2.status(t)
+		return st.QueueDepth == 0 && len(e.core.Accepted()) > 0
+	})
+	st := r2.status(t)
+	if st.State != StateActionNeeded || !strings.Contains(strings.Join(st.Reasons, " "), "could not be read back") {
+		t.Errorf("status %s %v; want ACTION NEEDED naming the damaged notifications", st.State, st.Reasons)
+	}
+	t.Logf("after truncating the value log: %d delivered, the rest reported damaged", len(e.core.Accepted()))
 }

@@ -82,6 +82,9 @@ func (d *Daemon) Status() Status {
 	if st.Full != "" {
 		need("new notifications are being refused: " + st.Full + " — free disk space or raise store.max_disk")
 	}
+	if st.Damaged > 0 {
+		need(fmt.Sprintf("%d stored notifications could not be read back (damaged store files) and are not being delivered — check the disk (dmesg, fsck) and run fluxrelay doctor", st.Damaged))
+	}
 	if d.store.MovedAside != "" {
 		need("the store could not be opened and was moved aside to " + d.store.MovedAside + "; notifications in it are not being delivered — run the recovery step")
 	}

@@ -19,6 +19,12 @@ const maxScan = 4096
 // is called in schedule order, once per record, and may keep state). next is
 // the time of the first later attempt (zero when none is scheduled).
 func (s *Store) Due(now time.Time, limit int, skip func(*notification.Record) bool) (due []*notification.Record, next time.Time, err error) {
+	var damaged [][]byte
+	defer func() {
+		if len(damaged) > 0 {
+			go s.quarantine(damaged)
+		}
+	}()
 	err = s.db.View(func(txn *badger.Txn) error {
 		it := txn.NewIterator(badger.IteratorOptions{Prefix: []byte(pDue)})
 		defer it.Close()
@@ -35,7 +41,9 @@ func (s *Store) Due(now time.Time, limit int, skip func(*notification.Record) bo
 				continue // dropped between the index read and now
 			}
 			if err != nil {
-				return err
+				// Damaged on disk: it must not stop the others.
+				damaged = append(damaged, it.Item().KeyCopy(nil))
+				continue
 			}
 			if skip == nil || !skip(r) {
 				due = append(due, r)
@@ -91,7 +99,7 @@ func (s *Store) DeadLetters() ([]*notification.Record, error) {
 		for it.Rewind(); it.Valid(); it.Next() {
 			r, err := getRecord(txn, string(it.Item().Key()[len(pDead):]))
 			if err != nil {
-				return err
+				continue // damaged on disk; counted by Stats as damaged once found by Due
 			}
 			out = append(out, r)
 		}
@@ -102,8 +110,11 @@ func (s *Store) DeadLetters() ([]*notification.Record, error) {
 
 // Stats is a snapshot of the store's counters.
 type Stats struct {
-	Pending       int64
-	Dead          int64
+	Pending int64
+	Dead    int64
+	// Damaged counts notifications whose records could not be read back
+	// (damaged store files): taken out of the queue and kept under z/.
+	Damaged       int64
 	OldestPending time.Time // zero when nothing is pending
 	DiskUsed      int64
 	DiskFree      int64
@@ -113,7 +124,7 @@ type Stats struct {
 
 // Stats returns the current counters.
 func (s *Store) Stats() Stats {
-	st := Stats{Pending: s.pending.Load(), Dead: s.dead.Load()}
+	st := Stats{Pending: s.pending.Load(), Dead: s.dead.Load(), Damaged: s.damaged.Load()}
 	st.DiskUsed, st.DiskFree = s.space.usage()
 	if err := s.space.check(); err != nil {
 		st.Full = err.Error()
@@ -158,4 +169,43 @@ func (s *Store) CapSchedule(ctx context.Context, limit time.Time) (int, error) {
 		}
 	}
 	return len(ids), nil
+}
+
+// quarantine takes notifications whose records cannot be read out of the
+// schedule (dueKeys are their r/ keys) and records them under z/, so that
+// they neither block the queue nor count as waiting.
+func (s *Store) quarantine(dueKeys [][]byte) {
+	o := &op{size: 256 * len(dueKeys)}
+	o.apply = func(txn *badger.Txn, d *delta) error {
+		for _, k := range dueKeys {
+			_, id := splitTimeKey(pDue, k)
+			if _, err := txn.Get(k); errors.Is(err, badger.ErrKeyNotFound) {
+				continue // already moved
+			}
+			if err := txn.Delete(k); err != nil {
+				return err
+			}
+			it := txn.NewIterator(badger.IteratorOptions{Prefix: []byte(pAge)})
+			for it.Rewind(); it.Valid(); it.Next() {
+				if bytes.HasSuffix(it.Item().Key(), []byte(id)) {
+					if err := txn.Delete(it.Item().KeyCopy(nil)); err != nil {
+						it.Close()
+						return err
+					}
+				}
+			}
+			it.Close()
+			if err := txn.Set(damagedKey(id), []byte("the record could not be read back")); err != nil {
+				return err
+			}
+			d.pending--
+			d.damaged++
+		}
+		return nil
+	}
+	if err := s.submit(context.Background(), o); err != nil {
+		s.log.Error("setting damaged notifications aside failed", "err", err)
+		return
+	}
+	s.log.Error("DAMAGED STORE: notifications whose records cannot be read were taken out of the queue; check the disk and run fluxrelay doctor", "count", len(dueKeys))
 }

@@ -78,6 +78,7 @@ type Store struct {
 
 	pending atomic.Int64
 	dead    atomic.Int64
+	damaged atomic.Int64
 	// MovedAside names the directory an unreadable store was moved to at
 	// open, or is empty.
 	MovedAside string
@@ -202,11 +203,13 @@ const (
 	pDue    = "r/"
 	pAge    = "a/"
 	pDead   = "x/"
+	pBroken = "z/"
 )
 
-func recordKey(id string) []byte { return []byte(pRecord + id) }
-func dedupKey(id string) []byte  { return []byte(pDedup + id) }
-func deadKey(id string) []byte   { return []byte(pDead + id) }
+func recordKey(id string) []byte  { return []byte(pRecord + id) }
+func dedupKey(id string) []byte   { return []byte(pDedup + id) }
+func deadKey(id string) []byte    { return []byte(pDead + id) }
+func damagedKey(id string) []byte { return []byte(pBroken + id) }
 
 func timeKey(prefix string, t time.Time, id string) []byte {
 	k := make([]byte, len(prefix)+8+len(id))
@@ -224,7 +227,7 @@ func splitTimeKey(prefix string, k []byte) (time.Time, string) {
 // countIndexes sets the in-memory counters from the indexes at open.
 func (s *Store) countIndexes() error {
 	return s.db.View(func(txn *badger.Txn) error {
-		for prefix, c := range map[string]*atomic.Int64{pDue: &s.pending, pDead: &s.dead} {
+		for prefix, c := range map[string]*atomic.Int64{pDue: &s.pending, pDead: &s.dead, pBroken: &s.damaged} {
 			it := txn.NewIterator(badger.IteratorOptions{Prefix: []byte(prefix)})
 			var n int64
 			for it.Rewind(); it.Valid(); it.Next() {

@@ -286,3 +286,50 @@ func TestReopenLargeTable(t *testing.T) {
 		t.Fatalf("after reopening: %d of %d notifications missing or wrong, %d pending counted", missing, n, st.Pending)
 	}
 }
+
+// TestTruncatedValueLog: Badger opens a store whose value log was cut
+// short without an error; the records it lost must not stop the queue. The
+// readable ones stay due, the lost ones are set aside and counted.
+func TestTruncatedValueLog(t *testing.T) {
+	dir := t.TempDir()
+	s := openBadger(t, dir)
+	for i := range 60 {
+		r := storetest.NewRecord(fmt.Sprintf("C-%02d", i), 100, storetest.T0.Add(time.Duration(i)*time.Second))
+		r.Raw = make([]byte, 700)
+		s.Enqueue(context.Background(), r)
+	}
+	s.Close()
+	vlogs, _ := filepath.Glob(filepath.Join(dir, "*.vlog"))
+	if len(vlogs) == 0 {
+		t.Fatal("no value log: the test damages nothing")
+	}
+	for _, f := range vlogs {
+		fi, _ := os.Stat(f)
+		os.Truncate(f, fi.Size()/2)
+	}
+	s = openBadger(t, dir)
+	defer s.Close()
+	if s.MovedAside != "" {
+		t.Fatalf("moved aside: %s", s.MovedAside)
+	}
+	var got []*notification.Record
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		due, _, err := s.Due(storetest.T0.Add(time.Hour), 100, nil)
+		if err != nil {
+			t.Fatalf("Due failed on a damaged record; the whole queue would stall: %v", err)
+		}
+		got = due
+		if st := s.Stats(); st.Damaged > 0 && st.Damaged+int64(len(due)) == 60 && st.Pending == int64(len(due)) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("stats %+v with %d readable due", s.Stats(), len(due))
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if len(got) == 0 {
+		t.Error("nothing readable was left; the truncation should have kept the first records")
+	}
+	t.Logf("%d readable and still due, %d set aside as damaged", len(got), s.Stats().Damaged)
+}

@@ -26,8 +26,8 @@ type op struct {
 
 // delta counts index changes in a batch; applied after the commit.
 type delta struct {
-	pending, dead int64
-	wake          bool
+	pending, dead, damaged int64
+	wake                   bool
 }
 
 // submit hands o to the writer and waits until its batch is committed.
@@ -136,6 +136,7 @@ func (s *Store) commit(batch []*op) {
 	if err == nil {
 		s.pending.Add(d.pending)
 		s.dead.Add(d.dead)
+		s.damaged.Add(d.damaged)
 		s.space.wrote(batch)
 		if d.wake {
 			select {

@@ -293,6 +293,9 @@ func TestRecoverMovedAsideStore(t *testing.T) {
 	}
 	st.Close()
 
+	if _, out, _ := runCmd("doctor", "-c", cfgPath); !strings.Contains(out, "WARN  store     1 unreadable store(s) moved aside") {
+		t.Errorf("doctor does not report the moved-aside store:\n%s", out)
+	}
 	code, out, errOut := runCmd("recover", "-c", cfgPath)
 	if code != 0 || !strings.Contains(out, "scanned the value log files") || !strings.Contains(out, "28 re-queued as pending") || !strings.Contains(out, "1 re-queued as dead") || !strings.Contains(out, "1 already delivered or ignored") {
 		t.Fatalf("recover: %d\n%s%s", code, out, errOut)
