@@ -154,7 +154,7 @@ type answer struct {
 	Reason string `json:"reason"`
 }
 
-func post(t *testing.T, url, body string, header ...string) answer {
+func post(t testing.TB, url, body string, header ...string) answer {
 	t.Helper()
 	req, _ := http.NewRequest(http.MethodPost, url, strings.NewReader(body))
 	for i := 0; i+1 < len(header); i += 2 {

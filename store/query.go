@@ -29,7 +29,11 @@ func (s *Store) Due(now time.Time, limit int, skip func(*notification.Record) bo
 		it := txn.NewIterator(badger.IteratorOptions{Prefix: []byte(pDue)})
 		defer it.Close()
 		scanned := 0
-		for it.Rewind(); it.Valid() && len(due) < limit && scanned < maxScan; it.Next() {
+		start, gen := s.headHint()
+		for it.Seek(start); it.Valid() && len(due) < limit && scanned < maxScan; it.Next() {
+			if scanned == 0 {
+				s.setHead(it.Item().KeyCopy(nil), gen)
+			}
 			scanned++
 			at, id := splitTimeKey(pDue, it.Item().Key())
 			if at.After(now) {
@@ -208,4 +212,34 @@ func (s *Store) quarantine(dueKeys [][]byte) {
 		return
 	}
 	s.log.Error("DAMAGED STORE: notifications whose records cannot be read were taken out of the queue; check the disk and run fluxrelay doctor", "count", len(dueKeys))
+}
+
+func (s *Store) headHint() ([]byte, uint64) {
+	s.headMu.Lock()
+	defer s.headMu.Unlock()
+	if s.head == nil {
+		return []byte(pDue), s.headGen
+	}
+	return s.head, s.headGen
+}
+
+// setHead records where a scan found the first live entry. A scan that
+// started before the writer scheduled something earlier (gen moved on)
+// may have missed that entry, so it does not move the head.
+func (s *Store) setHead(k []byte, gen uint64) {
+	s.headMu.Lock()
+	defer s.headMu.Unlock()
+	if gen == s.headGen && (s.head == nil || bytes.Compare(k, s.head) > 0) {
+		s.head = k
+	}
+}
+
+// lowerHead is called by the writer for every schedule entry it writes.
+func (s *Store) lowerHead(k []byte) {
+	s.headMu.Lock()
+	defer s.headMu.Unlock()
+	s.headGen++
+	if s.head != nil && bytes.Compare(k, s.head) < 0 {
+		s.head = k
+	}
 }

@@ -79,6 +79,14 @@ type Store struct {
 	pending atomic.Int64
 	dead    atomic.Int64
 	damaged atomic.Int64
+
+	// head is where the last Due scan found the first live schedule
+	// entry; scans Seek there instead of walking over the tombstones of
+	// everything delivered before it. The writer lowers it whenever it
+	// schedules something earlier, so nothing is ever skipped.
+	headMu  sync.Mutex
+	head    []byte
+	headGen uint64 // bumped by every lowerHead
 	// MovedAside names the directory an unreadable store was moved to at
 	// open, or is empty.
 	MovedAside string

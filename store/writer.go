@@ -307,9 +307,11 @@ func (s *Store) put(txn *badger.Txn, old, r *notification.Record, val []byte, d 
 	switch r.State {
 	case notification.Pending:
 		if !wasPending || !old.NextAttempt.Equal(r.NextAttempt) {
-			if err := txn.Set(timeKey(pDue, r.NextAttempt, r.ID), nil); err != nil {
+			k := timeKey(pDue, r.NextAttempt, r.ID)
+			if err := txn.Set(k, nil); err != nil {
 				return err
 			}
+			s.lowerHead(k)
 			d.wake = true
 		}
 		if !wasPending {

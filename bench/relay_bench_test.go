@@ -1,0 +1,181 @@
+package bench
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"os/exec"
+	"sort"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/fluxrelay/fluxrelay/notification"
+	"github.com/fluxrelay/fluxrelay/relay/relaytest"
+)
+
+const benchConcurrency = 16
+
+// coreConfig points the daemon at a local core.
+func coreConfig(url string) string {
+	return fmt.Sprintf("[mqtt]\nmode = \"off\"\n[admin]\nsocket = \"\"\nlisten = \"\"\n[core]\nurl = %q\ntenant_id = \"bench\"\napi_key = \"K\"\napi_secret = \"S\"\nconcurrency = %d\nretry_max_wait = \"1s\"\n", url+"/hook", benchConcurrency)
+}
+
+func fill(b *testing.B, addr string, n int, tag string) {
+	b.Helper()
+	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 64}}
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	for range 64 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				i := next.Add(1)
+				if i > int64(n) {
+					return
+				}
+				resp, err := client.Post("http://"+addr+"/notify/till", "application/json", bytes.NewReader(body(fmt.Sprintf("%s-%d", tag, i))))
+				if err != nil || resp.StatusCode != 200 {
+					b.Errorf("fill: %v %v", resp, err)
+					return
+				}
+				io.Copy(io.Discard, resp.Body)
+				resp.Body.Close()
+			}
+		}()
+	}
+	wg.Wait()
+}
+
+func stopDaemon(cmd *exec.Cmd) {
+	cmd.Process.Signal(syscall.SIGTERM)
+	cmd.Wait()
+}
+
+// BenchmarkDrain measures how fast the relay drains a backlog to a local
+// core, against a bare Go HTTP client posting the same signed bodies at the
+// same concurrency to the same core, in the same run.
+func BenchmarkDrain(b *testing.B) {
+	n := b.N
+	core := &relaytest.Core{APIKey: "K", APISecret: "S"}
+	srv := httptest.NewServer(core)
+	defer srv.Close()
+
+	// Baseline: a bare client, same bodies (signed), same concurrency.
+	bodies := make([][]byte, n)
+	for i := range n {
+		p := notification.Payload{TenantID: "bench", TransactionRef: fmt.Sprintf("BARE-%d", i), Amount: 1575050, TransactionDate: time.Now()}
+		bodies[i] = p.Render()
+	}
+	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: benchConcurrency}}
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	start := time.Now()
+	for range benchConcurrency {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				i := next.Add(1) - 1
+				if i >= int64(n) {
+					return
+				}
+				req, _ := http.NewRequest(http.MethodPost, srv.URL+"/hook", bytes.NewReader(bodies[i]))
+				req.Header.Set("Signature", notification.Sign("S", bodies[i]))
+				resp, err := client.Do(req)
+				if err == nil {
+					io.Copy(io.Discard, resp.Body)
+					resp.Body.Close()
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	bare := float64(n) / time.Since(start).Seconds()
+
+	// fluxrelay: fill the queue with the core not configured, then point it
+	// at the core and time the drain.
+	dir := b.TempDir()
+	bin := buildDaemon(b, dir)
+	cmd, addr := startDaemon(b, bin, dir, "[mqtt]\nmode = \"off\"\n[admin]\nsocket = \"\"\nlisten = \"\"\n")
+	fill(b, addr, n, "DRAIN")
+	stopDaemon(cmd)
+	before := len(core.Accepted())
+	b.ResetTimer()
+	start = time.Now()
+	startDaemon(b, bin, dir, coreConfig(srv.URL))
+	for deadline := time.Now().Add(10 * time.Minute); len(core.Accepted())-before < n; time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			b.Fatalf("drained %d of %d", len(core.Accepted())-before, n)
+		}
+	}
+	rate := float64(n) / time.Since(start).Seconds()
+	b.StopTimer()
+	b.ReportMetric(rate, "drained/s")
+	b.ReportMetric(bare, "bare_client/s")
+	b.ReportMetric(rate/bare, "x_bare_client")
+}
+
+// BenchmarkLatency sends a steady 100 notifications a second and measures
+// the time from each request to its arrival at the core.
+func BenchmarkLatency(b *testing.B) {
+	var mu sync.Mutex
+	sentAt := map[string]time.Time{}
+	var lat []time.Duration
+	core := &relaytest.Core{APIKey: "K", APISecret: "S", Answer: func(_ int, d relaytest.Delivery) int {
+		var p struct{ TransactionRef string }
+		json.Unmarshal(d.Body, &p)
+		mu.Lock()
+		if t, ok := sentAt[p.TransactionRef]; ok {
+			lat = append(lat, time.Since(t))
+		}
+		mu.Unlock()
+		return 200
+	}}
+	srv := httptest.NewServer(core)
+	defer srv.Close()
+	dir := b.TempDir()
+	bin := buildDaemon(b, dir)
+	_, addr := startDaemon(b, bin, dir, coreConfig(srv.URL))
+	n := max(b.N, 200)
+	b.ResetTimer()
+	tick := time.NewTicker(10 * time.Millisecond) // 100/s
+	defer tick.Stop()
+	for i := range n {
+		<-tick.C
+		ref := fmt.Sprintf("LAT-%d", i)
+		mu.Lock()
+		sentAt[ref] = time.Now()
+		mu.Unlock()
+		go func() {
+			resp, err := http.Post("http://"+addr+"/notify/till", "application/json", bytes.NewReader(body(ref)))
+			if err == nil {
+				io.Copy(io.Discard, resp.Body)
+				resp.Body.Close()
+			}
+		}()
+	}
+	for deadline := time.Now().Add(time.Minute); ; time.Sleep(10 * time.Millisecond) {
+		mu.Lock()
+		got := len(lat)
+		mu.Unlock()
+		if got >= n || time.Now().After(deadline) {
+			break
+		}
+	}
+	b.StopTimer()
+	mu.Lock()
+	defer mu.Unlock()
+	sort.Slice(lat, func(i, j int) bool { return lat[i] < lat[j] })
+	if len(lat) < n {
+		b.Fatalf("%d of %d delivered", len(lat), n)
+	}
+	b.ReportMetric(float64(lat[len(lat)/2].Microseconds())/1000, "p50_ms")
+	b.ReportMetric(float64(lat[len(lat)*99/100].Microseconds())/1000, "p99_ms")
+}
