@@ -4,6 +4,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
 )
 
 // Metrics are fluxrelay's Prometheus metrics. Counters and gauges are read
@@ -46,7 +47,7 @@ func NewMetrics(b Backend) *Metrics {
 			Help: "Delivery attempts, by result: delivered, retry, unreachable, paused, dead_letter.",
 		}, []string{"result"}),
 	}
-	m.reg.MustRegister(m, m.latency, m.outcomes, prometheus.NewGoCollector(), prometheus.NewProcessCollector(prometheus.ProcessCollectorOpts{}))
+	m.reg.MustRegister(m, m.latency, m.outcomes, collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }
 

@@ -86,7 +86,7 @@ func BenchmarkBacklog(b *testing.B) {
 	defer srv.Close()
 	b.ResetTimer()
 	start := time.Now()
-	cmd, addr = startDaemon(b, bin, dir, coreConfig(srv.URL))
+	cmd, _ = startDaemon(b, bin, dir, coreConfig(srv.URL))
 	restart := time.Since(start)
 	s = sample(cmd.Process.Pid)
 	time.Sleep(30 * time.Second)
