@@ -11,8 +11,6 @@ import (
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/fluxrelay/fluxrelay/relay/relaytest"
 )
 
 func get(t *testing.T, url, token string) (int, string) {
@@ -81,11 +79,8 @@ func TestStatusPageInBrowser(t *testing.T) {
 		}
 		t.Skip("skipped: chromium is not installed (apt-get install chromium)")
 	}
-	var answer = http.StatusOK
-	var mu = make(chan struct{}, 1)
-	mu <- struct{}{}
-	setAnswer := func(c int) { <-mu; answer = c; mu <- struct{}{} }
-	e := newEnv(t, func(int, relaytest.Delivery) int { <-mu; defer func() { mu <- struct{}{} }(); return answer })
+	core := switchable(http.StatusOK)
+	e := newEnv(t, core.answer)
 	r := e.start()
 	shots := t.TempDir()
 	if dir := os.Getenv("FLUXRELAY_SCREENSHOTS"); dir != "" { // keep them to look at
@@ -114,7 +109,7 @@ func TestStatusPageInBrowser(t *testing.T) {
 		t.Errorf("OK page:\n%s", dom)
 	}
 
-	setAnswer(http.StatusServiceUnavailable) // Fluxvend down: payments wait
+	core.set(http.StatusServiceUnavailable) // Fluxvend down: payments wait
 	for i := range 3 {
 		post(t, r.url+"/notify/till", fmt.Sprintf(`{"transactionRef":"P-D%d","amount":10}`, i))
 	}
@@ -123,7 +118,7 @@ func TestStatusPageInBrowser(t *testing.T) {
 		t.Errorf("DELAYED page:\n%s", dom)
 	}
 
-	setAnswer(http.StatusForbidden) // the gateway's IP is no longer whitelisted
+	core.set(http.StatusForbidden) // the gateway's IP is no longer whitelisted
 	post(t, r.url+"/notify/till", `{"transactionRef":"P-F","amount":10}`)
 	waitFor(t, "the pause", func() bool { return r.status(t).State == StateActionNeeded })
 	dom := shoot("action_needed")

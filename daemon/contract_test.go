@@ -16,7 +16,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -161,16 +160,8 @@ func TestClockSkewFromFluxvend(t *testing.T) {
 // down, it still starts, delivers what it can read and says how many
 // notifications it could not.
 func TestDamagedStoreFiles(t *testing.T) {
-	var mu sync.Mutex
-	up := false
-	e := newEnv(t, func(int, relaytest.Delivery) int {
-		mu.Lock()
-		defer mu.Unlock()
-		if up {
-			return http.StatusOK
-		}
-		return http.StatusServiceUnavailable
-	})
+	core := switchable(http.StatusServiceUnavailable)
+	e := newEnv(t, core.answer)
 	r := e.start()
 	pad := strings.Repeat("x", 700)
 	for i := range 40 {
@@ -182,9 +173,7 @@ func TestDamagedStoreFiles(t *testing.T) {
 		fi, _ := os.Stat(f)
 		os.Truncate(f, fi.Size()/2)
 	}
-	mu.Lock()
-	up = true
-	mu.Unlock()
+	core.set(http.StatusOK)
 	r2 := e.start()
 	waitFor(t, "the readable ones delivered", func() bool {
 		st := r2.status(t)

@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -26,6 +27,18 @@ const (
 	testSecret = "FXS_e2e_SECRET_value_42"
 	tillSecret = "TILL_e2e_SECRET_value_7"
 )
+
+// answerSwitch is a fake core's answer that a test changes as it goes.
+type answerSwitch struct{ code atomic.Int64 }
+
+func switchable(code int) *answerSwitch {
+	a := &answerSwitch{}
+	a.code.Store(int64(code))
+	return a
+}
+
+func (a *answerSwitch) set(code int)                       { a.code.Store(int64(code)) }
+func (a *answerSwitch) answer(int, relaytest.Delivery) int { return int(a.code.Load()) }
 
 // syncBuffer is a log sink safe for concurrent writes.
 type syncBuffer struct {
@@ -233,23 +246,13 @@ func TestEndToEnd(t *testing.T) {
 // TestRetryAcrossRestart: the core fails, the daemon restarts, and the
 // notification is delivered after the restart with the same body and key.
 func TestRetryAcrossRestart(t *testing.T) {
-	var mu sync.Mutex
-	failing := true
-	e := newEnv(t, func(int, relaytest.Delivery) int {
-		mu.Lock()
-		defer mu.Unlock()
-		if failing {
-			return http.StatusInternalServerError
-		}
-		return http.StatusOK
-	})
+	core := switchable(http.StatusInternalServerError)
+	e := newEnv(t, core.answer)
 	r := e.start()
 	a := post(t, r.url+"/notify/till", `{"transactionRef":"SALE-2","amount":100}`)
 	waitFor(t, "a failed attempt", func() bool { return len(e.core.Received()) > 0 })
 	r.stop()
-	mu.Lock()
-	failing = false
-	mu.Unlock()
+	core.set(http.StatusOK)
 	r2 := e.start()
 	waitFor(t, "delivery after restart", func() bool { return len(e.core.Accepted()) == 1 })
 	all := e.core.Received()
@@ -264,16 +267,13 @@ func TestRetryAcrossRestart(t *testing.T) {
 }
 
 func TestDeadLetterAndPause(t *testing.T) {
-	var mu sync.Mutex
-	code := http.StatusUnprocessableEntity
-	e := newEnv(t, func(int, relaytest.Delivery) int { mu.Lock(); defer mu.Unlock(); return code })
+	core := switchable(http.StatusUnprocessableEntity)
+	e := newEnv(t, core.answer)
 	r := e.start()
 	post(t, r.url+"/notify/till", `{"transactionRef":"BAD-1","amount":100}`)
 	waitFor(t, "a dead letter", func() bool { return r.status(t).DeadLetters == 1 })
 
-	mu.Lock()
-	code = http.StatusUnauthorized
-	mu.Unlock()
+	core.set(http.StatusUnauthorized)
 	post(t, r.url+"/notify/till", `{"transactionRef":"AUTH-1","amount":100}`)
 	waitFor(t, "the pause", func() bool { return r.status(t).State == StateActionNeeded })
 	s := r.status(t)
@@ -282,9 +282,7 @@ func TestDeadLetterAndPause(t *testing.T) {
 	}
 
 	// A reload with the right secret lifts the pause.
-	mu.Lock()
-	code = http.StatusOK
-	mu.Unlock()
+	core.set(http.StatusOK)
 	r.reload <- struct{}{}
 	waitFor(t, "delivery after the reload", func() bool { return r.status(t).QueueDepth == 0 })
 	if s := r.status(t); s.State != StateOK || !s.ConfigReload.OK {
@@ -332,16 +330,8 @@ func TestBadInputStoresNothing(t *testing.T) {
 // TestReloadKeepsOldConfigWhenInvalid and applies a rotated secret to what
 // is still queued.
 func TestReload(t *testing.T) {
-	var mu sync.Mutex
-	down := true
-	e := newEnv(t, func(int, relaytest.Delivery) int {
-		mu.Lock()
-		defer mu.Unlock()
-		if down {
-			return http.StatusServiceUnavailable
-		}
-		return http.StatusOK
-	})
+	core := switchable(http.StatusServiceUnavailable)
+	e := newEnv(t, core.answer)
 	r := e.start()
 	post(t, r.url+"/notify/till", `{"transactionRef":"ROT-1","amount":100}`)
 	waitFor(t, "a first attempt", func() bool { return len(e.core.Received()) > 0 })
@@ -360,9 +350,7 @@ func TestReload(t *testing.T) {
 	e.writeConfig("FXS_rotated_secret", "")
 	r.reload <- struct{}{}
 	waitFor(t, "the good reload", func() bool { return r.status(t).ConfigReload.OK })
-	mu.Lock()
-	down = false
-	mu.Unlock()
+	core.set(http.StatusOK)
 	waitFor(t, "both delivered", func() bool { return len(e.core.Accepted()) == 2 })
 	for _, d := range e.core.Accepted() {
 		if !notification.Verify("FXS_rotated_secret", d.Body, d.Signature) {

@@ -65,35 +65,31 @@ func (s *Store) writer() {
 		var linger <-chan time.Time
 	gather:
 		for len(batch) < maxBatchOps && size < maxBatchBytes {
+			var next *op
+			var ok bool
 			select {
-			case o, ok := <-s.ops:
-				if !ok {
-					break gather
-				}
-				batch = append(batch, o)
-				size += o.size
-				continue
+			case next, ok = <-s.ops:
 			default:
-			}
-			// Under load (more than one op already waiting) others are
-			// likely on their way: wait a moment for them, so that one
-			// fsync serves them too. An idle gateway never waits.
-			if len(batch) == 1 {
-				break
-			}
-			if linger == nil {
-				linger = time.After(lingerFor)
-			}
-			select {
-			case o, ok := <-s.ops:
-				if !ok {
+				// Under load (more than one op already waiting) others are
+				// likely on their way: wait a moment for them, so that one
+				// fsync serves them too. An idle gateway never waits.
+				if len(batch) == 1 {
 					break gather
 				}
-				batch = append(batch, o)
-				size += o.size
-			case <-linger:
+				if linger == nil {
+					linger = time.After(lingerFor)
+				}
+				select {
+				case next, ok = <-s.ops:
+				case <-linger:
+					break gather
+				}
+			}
+			if !ok {
 				break gather
 			}
+			batch = append(batch, next)
+			size += next.size
 		}
 		s.commit(batch)
 	}
