@@ -10,7 +10,7 @@ BENCHTIME   ?= 30000x
 FUZZTIME    ?= 20s
 FUZZERS     := FuzzCore FuzzMonnify FuzzMoniepoint FuzzOPay FuzzOPayPOS FuzzVesicash
 
-.PHONY: help build run test lint bench fuzz cross package armv7-check clean
+.PHONY: help build run test lint bench fuzz soak cross package armv7-check clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-8s %s\n", $$1, $$2}'
@@ -31,6 +31,9 @@ lint: ## gofmt, go vet and a pinned staticcheck
 
 bench: ## measure ingest against raw fsync on this disk (see BENCHMARKS.md)
 	go test -run '^$$' -bench . -benchtime $(BENCHTIME) -timeout 30m ./bench/ ./store/
+
+soak: ## the crash test with 100 SIGKILLs, then disk full and the bad-input flood, with -race
+	FLUXRELAY_CRASH_ROUNDS=100 go test -race -count=1 -timeout 60m -run 'TestCrashLosesNothing|TestDiskFull|TestBadInputFlood' -v ./daemon/ 2>&1 | grep -E '^(---|ok|FAIL|PASS)|_test.go'
 
 fuzz: ## run each parser fuzzer for FUZZTIME (default 20s)
 	@for f in $(FUZZERS); do echo "== $$f"; go test -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) ./provider/ || exit 1; done

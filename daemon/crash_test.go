@@ -12,6 +12,7 @@ import (
 	"os/exec"
 	"os/signal"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -132,7 +133,11 @@ provider = "core"
 	var mu sync.Mutex
 	acked := map[string]string{} // transactionRef → id
 	client := &http.Client{Timeout: 5 * time.Second}
-	const rounds, senders, terminals = 20, 8, 4
+	const senders, terminals = 8, 4
+	rounds := 20
+	if n, err := strconv.Atoi(os.Getenv("FLUXRELAY_CRASH_ROUNDS")); err == nil && n > 0 {
+		rounds = n // make soak
+	}
 	for round := range rounds {
 		cmd := startChild()
 		stop := make(chan struct{})
