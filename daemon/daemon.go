@@ -87,7 +87,7 @@ func (d *Daemon) Run(ctx context.Context, reload <-chan struct{}) error {
 	cfg := d.cfg.Load()
 	d.started = d.opts.Now()
 	d.reload = ReloadResult{At: d.started.UTC(), OK: true}
-	st, err := d.openStore(cfg)
+	st, err := openStore(cfg, d.log, d.opts.Now)
 	if err != nil {
 		return err
 	}
@@ -170,7 +170,10 @@ func (d *Daemon) Run(ctx context.Context, reload <-chan struct{}) error {
 	return err
 }
 
-func (d *Daemon) openStore(cfg *config.Config) (*store.Store, error) {
+// storeDir is where the queue lives under data_dir.
+func storeDir(cfg *config.Config) string { return filepath.Join(cfg.DataDir, "store") }
+
+func openStore(cfg *config.Config, log *slog.Logger, now func() time.Time) (*store.Store, error) {
 	var key []byte
 	if cfg.Store.EncryptionKeyFile != "" {
 		k, err := config.ReadEncryptionKey(cfg.Store.EncryptionKeyFile)
@@ -179,23 +182,32 @@ func (d *Daemon) openStore(cfg *config.Config) (*store.Store, error) {
 		}
 		key = k
 	}
-	now := d.opts.Now
-	if now == nil {
-		now = time.Now
-	}
 	st, err := store.Open(store.Options{
-		Dir:           filepath.Join(cfg.DataDir, "store"),
+		Dir:           storeDir(cfg),
 		MaxDisk:       int64(cfg.Store.MaxDisk),
 		DedupWindow:   cfg.Store.DedupWindow.D(),
 		Retention:     cfg.Store.Retention.D(),
 		EncryptionKey: key,
-		Logger:        d.log.With("component", "store"),
+		Logger:        log.With("component", "store"),
 		Now:           now,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("data_dir %s: %w", cfg.DataDir, err)
 	}
 	return st, nil
+}
+
+// Disk is what doctor reports of the data disk.
+type Disk struct {
+	Free, Reserve int64    // free space, and the reserve below which input is refused
+	FreeErr       error    // why Free could not be measured
+	MovedAside    []string // stores moved aside because Badger could not open them
+}
+
+// DiskReport measures the data disk the way the store does.
+func DiskReport(cfg *config.Config) Disk {
+	free, err := store.FreeBytes(cfg.DataDir)
+	return Disk{Free: free, Reserve: store.DefaultMinFree, FreeErr: err, MovedAside: store.MovedAside(storeDir(cfg))}
 }
 
 // sources builds the listeners' view of the [[source]] tables.

@@ -3,7 +3,7 @@ package daemon
 import (
 	"context"
 	"errors"
-	"path/filepath"
+	"time"
 
 	"github.com/fluxrelay/fluxrelay/config"
 	"github.com/fluxrelay/fluxrelay/notification"
@@ -25,7 +25,7 @@ type RecoverResult struct {
 // the dedup keys — are left as they are, so it is safe to run twice.
 func Recover(cfg *config.Config, from string) (*RecoverResult, error) {
 	if from == "" {
-		aside, _ := filepath.Glob(filepath.Join(cfg.DataDir, "store.unreadable-*"))
+		aside := store.MovedAside(storeDir(cfg))
 		if len(aside) == 0 {
 			return nil, errors.New("no moved-aside store in " + cfg.DataDir + " (give one with --from DIR)")
 		}
@@ -35,8 +35,7 @@ func Recover(cfg *config.Config, from string) (*RecoverResult, error) {
 	if err != nil {
 		return nil, errors.New("nothing could be read from " + from + ": " + err.Error())
 	}
-	d := &Daemon{opts: Options{}, log: nilLogger()}
-	st, err := d.openStore(cfg)
+	st, err := openStore(cfg, nilLogger(), time.Now)
 	if err != nil {
 		return nil, errors.New(err.Error() + " (stop fluxrelay first: sudo systemctl stop fluxrelay)")
 	}

@@ -129,9 +129,10 @@ type Stats struct {
 // Stats returns the current counters.
 func (s *Store) Stats() Stats {
 	st := Stats{Pending: s.pending.Load(), Dead: s.dead.Load(), Damaged: s.damaged.Load()}
-	st.DiskUsed, st.DiskFree = s.space.usage()
-	if err := s.space.check(); err != nil {
-		st.Full = err.Error()
+	used, free, full := s.space.state()
+	st.DiskUsed, st.DiskFree = used, free
+	if full != nil {
+		st.Full = full.Error()
 	}
 	_ = s.db.View(func(txn *badger.Txn) error {
 		it := txn.NewIterator(badger.IteratorOptions{Prefix: []byte(pAge)})

@@ -26,17 +26,24 @@ func newSpace(dir string, maxDisk, minFree int64) *space {
 // check returns ErrFull (wrapped with the reason) when new input must be
 // refused.
 func (s *space) check() error {
-	free, err := freeBytes(s.dir)
-	if err == nil && free < s.minFree {
-		return fmt.Errorf("%w (free space on the data disk is %s, below the %s reserve)", errFull, human(free), human(s.minFree))
-	}
+	_, _, full := s.state()
+	return full
+}
+
+// state measures the disk once: what the store uses, what is free, and
+// why new input must be refused (nil when it need not).
+func (s *space) state() (used, free int64, full error) {
+	free, err := FreeBytes(s.dir)
 	s.mu.Lock()
-	used := s.used + s.written
+	used = s.used + s.written
 	s.mu.Unlock()
-	if s.maxDisk > 0 && used >= s.maxDisk {
-		return fmt.Errorf("%w (the store uses %s of its store.max_disk = %s)", errFull, human(used), human(s.maxDisk))
+	switch {
+	case err == nil && free < s.minFree:
+		full = fmt.Errorf("%w (free space on the data disk is %s, below the %s reserve)", errFull, human(free), human(s.minFree))
+	case s.maxDisk > 0 && used >= s.maxDisk:
+		full = fmt.Errorf("%w (the store uses %s of its store.max_disk = %s)", errFull, human(used), human(s.maxDisk))
 	}
-	return nil
+	return used, free, full
 }
 
 // wrote adds a committed batch's estimated size to the running total.
@@ -65,14 +72,6 @@ func (s *space) measure() {
 	s.mu.Lock()
 	s.used, s.written = total, 0
 	s.mu.Unlock()
-}
-
-func (s *space) usage() (used, free int64) {
-	s.mu.Lock()
-	used = s.used + s.written
-	s.mu.Unlock()
-	free, _ = freeBytes(s.dir)
-	return used, free
 }
 
 func human(n int64) string {

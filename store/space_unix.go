@@ -9,7 +9,8 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-func freeBytes(dir string) (int64, error) {
+// FreeBytes is the space left for unprivileged writes on dir's filesystem.
+func FreeBytes(dir string) (int64, error) {
 	var st unix.Statfs_t
 	if err := unix.Statfs(dir, &st); err != nil {
 		return 0, err

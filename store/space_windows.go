@@ -8,7 +8,8 @@ import (
 	"golang.org/x/sys/windows"
 )
 
-func freeBytes(dir string) (int64, error) {
+// FreeBytes is the space left for unprivileged writes on dir's filesystem.
+func FreeBytes(dir string) (int64, error) {
 	p, err := windows.UTF16PtrFromString(dir)
 	if err != nil {
 		return 0, err

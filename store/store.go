@@ -11,6 +11,8 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"path/filepath"
+	"sort"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -126,7 +128,7 @@ func Open(opts Options) (*Store, error) {
 			// A configuration error, not damage: never move the queue aside for it.
 			return nil, fmt.Errorf("open store %s: store.encryption_key_file does not hold the key this store was written with (or the store is encrypted and no key is set); put the right key back", opts.Dir)
 		}
-		aside := fmt.Sprintf("%s.unreadable-%s", strings.TrimRight(opts.Dir, `/\`), opts.Now().UTC().Format("20060102T150405Z"))
+		aside := strings.TrimRight(opts.Dir, `/\`) + asideSuffix + opts.Now().UTC().Format("20060102T150405Z")
 		s.log.Error("STORE UNREADABLE: moving it aside and starting on an empty store; run the recovery step to re-queue what can be read",
 			"dir", opts.Dir, "moved_to", aside, "err", err)
 		if rerr := os.Rename(opts.Dir, aside); rerr != nil {
@@ -183,6 +185,17 @@ func openBadger(opts Options, log *slog.Logger) (db *badger.DB, err error) {
 
 func isLockError(err error) bool {
 	return strings.Contains(err.Error(), "Cannot acquire directory lock")
+}
+
+// asideSuffix, then the time, names a store that was moved aside.
+const asideSuffix = ".unreadable-"
+
+// MovedAside lists the stores that were moved aside from dir because
+// Badger could not open them, oldest first.
+func MovedAside(dir string) []string {
+	aside, _ := filepath.Glob(strings.TrimRight(dir, `/\`) + asideSuffix + "*")
+	sort.Strings(aside)
+	return aside
 }
 
 // Close stops accepting writes, commits what is already queued and closes

@@ -17,6 +17,7 @@ import (
 
 	"github.com/fluxrelay/fluxrelay/admin"
 	"github.com/fluxrelay/fluxrelay/config"
+	"github.com/fluxrelay/fluxrelay/daemon"
 )
 
 // check is one line of `fluxrelay doctor`.
@@ -90,8 +91,8 @@ func doctorDataDir(cfg *config.Config) []check {
 		os.Remove(probe)
 		out = append(out, check{"OK", "data dir", fmt.Sprintf("%s is writable (owner %s)", dir, owner(fi))})
 	}
-	if free, err := freeSpace(dir); err == nil {
-		reserve := int64(112 << 20) // the store's free-space reserve
+	disk := daemon.DiskReport(cfg)
+	if free, reserve := disk.Free, disk.Reserve; disk.FreeErr == nil {
 		switch {
 		case free < reserve:
 			out = append(out, check{"FAIL", "disk", fmt.Sprintf("%.0f MiB free on the data disk, below the %d MiB reserve: new notifications are refused — free space", float64(free)/(1<<20), reserve>>20)})
@@ -101,7 +102,7 @@ func doctorDataDir(cfg *config.Config) []check {
 			out = append(out, check{"OK", "disk", fmt.Sprintf("%.1f GiB free", float64(free)/(1<<30))})
 		}
 	}
-	if aside, _ := filepath.Glob(filepath.Join(dir, "store.unreadable-*")); len(aside) > 0 {
+	if aside := disk.MovedAside; len(aside) > 0 {
 		out = append(out, check{"WARN", "store", fmt.Sprintf("%d unreadable store(s) moved aside (%s): notifications in them are not delivered — run the recovery step, then remove them", len(aside), filepath.Base(aside[len(aside)-1]))})
 	}
 	return out
