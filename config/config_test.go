@@ -201,3 +201,23 @@ func FuzzLoad(f *testing.F) {
 		}
 	})
 }
+
+func TestReadEncryptionKey(t *testing.T) {
+	dir := t.TempDir()
+	raw := []byte("0123456789abcdef0123456789abcdef")
+	write := func(name string, b []byte) string {
+		p := filepath.Join(dir, name)
+		os.WriteFile(p, b, 0o600)
+		return p
+	}
+	if k, err := ReadEncryptionKey(write("raw", raw)); err != nil || string(k) != string(raw) {
+		t.Errorf("raw 32 bytes: %q, %v", k, err)
+	}
+	hexKey := "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff\n"
+	if k, err := ReadEncryptionKey(write("hex", []byte(hexKey))); err != nil || len(k) != 32 || k[1] != 0x11 || k[31] != 0xff {
+		t.Errorf("hex key: %x, %v", k, err)
+	}
+	if _, err := ReadEncryptionKey(write("short", []byte("too short"))); err == nil || !strings.Contains(err.Error(), "want a 32-byte AES key") {
+		t.Errorf("short key: %v", err)
+	}
+}

@@ -1,6 +1,7 @@
 package config
 
 import (
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -94,7 +95,7 @@ func (v *validator) store() {
 
 func (v *validator) http() {
 	h := &v.c.HTTP
-	v.listenAddr("http.listen", h.Listen, false)
+	v.listenAddr("http.listen", h.Listen)
 	if h.MaxBody < 1<<10 || h.MaxBody > 16<<20 {
 		v.errf("http.max_body", "got %s, want from 1KiB to 16MiB", h.MaxBody)
 	}
@@ -110,7 +111,7 @@ func (v *validator) mqtt() {
 	m := &v.c.MQTT
 	switch m.Mode {
 	case "embedded":
-		v.listenAddr("mqtt.listen", m.Listen, false)
+		v.listenAddr("mqtt.listen", m.Listen)
 		v.tlsPair("mqtt", &m.TLSCertFile, &m.TLSKeyFile)
 	case "external":
 		if m.Broker == "" {
@@ -155,14 +156,14 @@ func (v *validator) mqtt() {
 func (v *validator) admin() {
 	a := &v.c.Admin
 	if a.Listen != "" {
-		v.listenAddr("admin.listen", a.Listen, false)
+		v.listenAddr("admin.listen", a.Listen)
 		if !isLoopback(a.Listen) && !a.Token.IsSet() {
 			v.errf("admin.token", "missing: admin.listen %q is reachable from the network, so the admin API needs a token (or use 127.0.0.1)", a.Listen)
 		}
 	}
 	v.placeholder("admin.token", a.Token)
 	if a.PageListen != "" {
-		v.listenAddr("admin.page_listen", a.PageListen, false)
+		v.listenAddr("admin.page_listen", a.PageListen)
 	}
 }
 
@@ -319,7 +320,7 @@ func (v *validator) webhookURL(key, raw string) {
 	}
 }
 
-func (v *validator) listenAddr(key, addr string, _ bool) {
+func (v *validator) listenAddr(key, addr string) {
 	host, port, err := net.SplitHostPort(addr)
 	if err != nil || port == "" {
 		v.errf(key, `got %q, want host:port such as "0.0.0.0:8088" or "127.0.0.1:8089"`, addr)
@@ -370,7 +371,7 @@ func ReadEncryptionKey(path string) ([]byte, error) {
 		return nil, fmt.Errorf("cannot read %q: %v", path, unwrapPathErr(err))
 	}
 	if t := strings.TrimSpace(string(b)); len(t) == 32 || len(t) == 48 || len(t) == 64 {
-		if k, err := decodeHex(t); err == nil {
+		if k, err := hex.DecodeString(t); err == nil {
 			return k, nil
 		}
 	}
@@ -378,12 +379,6 @@ func ReadEncryptionKey(path string) ([]byte, error) {
 		return nil, fmt.Errorf("%q holds %d bytes, want a 32-byte AES key (e.g. made with: head -c 32 /dev/urandom > %s)", path, n, path)
 	}
 	return b, nil
-}
-
-func decodeHex(s string) ([]byte, error) {
-	out := make([]byte, len(s)/2)
-	_, err := fmt.Sscanf(s, "%x", &out)
-	return out, err
 }
 
 func isLoopback(hostport string) bool {

@@ -31,14 +31,6 @@ var listenerKey = map[string]string{"http": "http.listen", "admin": "admin.liste
 // the state says what to do meanwhile. On ctx end it stops accepting and
 // waits (a few seconds at most) for requests in flight.
 func (d *Daemon) serve(ctx context.Context, name, addr string, h http.Handler, certFile, keyFile string) error {
-	srv := &http.Server{
-		Handler:           h,
-		ReadHeaderTimeout: 10 * time.Second,
-		ReadTimeout:       30 * time.Second,
-		WriteTimeout:      60 * time.Second,
-		IdleTimeout:       2 * time.Minute,
-		BaseContext:       func(net.Listener) context.Context { return context.WithoutCancel(ctx) },
-	}
 	for {
 		ln, err := net.Listen("tcp", addr)
 		if err != nil {
@@ -60,22 +52,37 @@ func (d *Daemon) serve(ctx context.Context, name, addr string, h http.Handler, c
 			ln = tls.NewListener(ln, &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12})
 		}
 		d.setListener(name, ln.Addr().String(), nil)
-		stopped := make(chan struct{})
-		go func() {
-			defer close(stopped)
-			<-ctx.Done()
-			sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-			defer cancel()
-			_ = srv.Shutdown(sctx)
-		}()
-		err = srv.Serve(ln)
-		<-stopped
+		err = serveUntil(ctx, h, ln)
 		d.setListener(name, "", errors.New("stopped"))
-		if errors.Is(err, http.ErrServerClosed) {
-			return nil
-		}
 		return err
 	}
+}
+
+// serveUntil serves h on ln until ctx ends, then stops accepting and waits
+// (5 s at most) for the requests in flight.
+func serveUntil(ctx context.Context, h http.Handler, ln net.Listener) error {
+	srv := &http.Server{
+		Handler:           h,
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		WriteTimeout:      60 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		BaseContext:       func(net.Listener) context.Context { return context.WithoutCancel(ctx) },
+	}
+	stopped := make(chan struct{})
+	go func() {
+		defer close(stopped)
+		<-ctx.Done()
+		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = srv.Shutdown(sctx)
+	}()
+	err := srv.Serve(ln)
+	<-stopped
+	if errors.Is(err, http.ErrServerClosed) {
+		return nil
+	}
+	return err
 }
 
 // serveSocket serves the admin API on a Unix socket that only root and the
@@ -103,19 +110,9 @@ func (d *Daemon) serveSocket(ctx context.Context, path string, h http.Handler) e
 		}
 	}
 	d.setListener("socket", path, nil)
-	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
-	go func() {
-		<-ctx.Done()
-		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		_ = srv.Shutdown(sctx)
-	}()
-	err = srv.Serve(ln)
+	err = serveUntil(ctx, h, ln)
 	d.setListener("socket", "", errors.New("stopped"))
 	_ = os.Remove(path)
-	if errors.Is(err, http.ErrServerClosed) {
-		return nil
-	}
 	return err
 }
 

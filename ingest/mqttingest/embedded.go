@@ -52,6 +52,9 @@ func NewBroker(intake *ingest.Intake, users []User, opts BrokerOptions) *Broker 
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
 	b := &Broker{opts: opts, intake: intake, log: opts.Logger}
 	b.SetUsers(users)
 	return b
@@ -156,11 +159,7 @@ func (h *durableHook) OnPublish(cl *mqtt.Client, pk packets.Packet) (packets.Pac
 		return pk, packets.CodeSuccessIgnore
 	}
 	body, header := Decode(pk.Payload)
-	now := time.Now
-	if h.b.opts.Now != nil {
-		now = h.b.opts.Now
-	}
-	req := &provider.Request{Body: body, Header: header, Received: now()}
+	req := &provider.Request{Body: body, Header: header, Received: h.b.opts.Now()}
 	a := h.b.intake.Accept(context.Background(), source, req, ingest.Meta{Terminal: terminal})
 	if a.Code == http.StatusServiceUnavailable {
 		// Not stored: no PUBACK. Dropping the connection makes the
