@@ -364,13 +364,14 @@ func ParsePrefix(s string) (netip.Prefix, error) {
 }
 
 // ReadEncryptionKey reads a store encryption key: 16, 24 or 32 raw bytes,
-// or that many bytes written as hex.
+// or a 32-byte key written as 64 hex digits. (Shorter hex is not taken:
+// 32 raw bytes that happen to be hex digits would be read as a 16-byte key.)
 func ReadEncryptionKey(path string) ([]byte, error) {
 	b, err := os.ReadFile(path)
 	if err != nil {
 		return nil, fmt.Errorf("cannot read %q: %v", path, unwrapPathErr(err))
 	}
-	if t := strings.TrimSpace(string(b)); len(t) == 32 || len(t) == 48 || len(t) == 64 {
+	if t := strings.TrimSpace(string(b)); len(t) == 64 { // a 32-byte key written as hex; shorter hex would be taken for raw bytes
 		if k, err := hex.DecodeString(t); err == nil {
 			return k, nil
 		}
