@@ -73,6 +73,9 @@ func TestMockCore(t *testing.T) {
 	if code, _, errOut := runCmd("mock-core", "--api-key", "K"); code != 2 || !strings.Contains(errOut, "FLUXRELAY_MOCK_SECRET") {
 		t.Errorf("no secret: exit %d %q", code, errOut)
 	}
+	if code, _, errOut := runCmd("mock-core", "-c", "/etc/fluxrelay/fluxrelay.toml", "--api-key", "K"); code != 2 || !strings.Contains(errOut, "FLUXRELAY_MOCK_SECRET") {
+		t.Errorf("mock-core -c: %d %q; -c is accepted and the missing secret is the problem", code, errOut)
+	}
 	if code, _, _ := runCmd("mock-core", "--api-key", "K", "--api-secret", "S"); code != 2 {
 		t.Error("mock-core accepted a secret on the command line")
 	}
