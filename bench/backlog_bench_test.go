@@ -91,7 +91,7 @@ func BenchmarkBacklog(b *testing.B) {
 	s = sample(cmd.Process.Pid)
 	time.Sleep(30 * time.Second)
 	drainPeak := s.end()
-	drained := len(core.Accepted())
+	drained := core.AcceptedCount()
 	b.StopTimer()
 	b.ReportMetric(float64(n), "backlog")
 	b.ReportMetric(holdPeak, "fill_peak_RssAnon_MB")

@@ -106,13 +106,13 @@ func BenchmarkDrain(b *testing.B) {
 	cmd, addr := startDaemon(b, bin, dir, "[mqtt]\nmode = \"off\"\n[admin]\nsocket = \"\"\nlisten = \"\"\n")
 	fill(b, addr, n, "DRAIN")
 	stopDaemon(cmd)
-	before := len(core.Accepted())
+	before := core.AcceptedCount()
 	b.ResetTimer()
 	start = time.Now()
 	startDaemon(b, bin, dir, coreConfig(srv.URL))
-	for deadline := time.Now().Add(10 * time.Minute); len(core.Accepted())-before < n; time.Sleep(10 * time.Millisecond) {
+	for deadline := time.Now().Add(10 * time.Minute); core.AcceptedCount()-before < n; time.Sleep(10 * time.Millisecond) {
 		if time.Now().After(deadline) {
-			b.Fatalf("drained %d of %d", len(core.Accepted())-before, n)
+			b.Fatalf("drained %d of %d", core.AcceptedCount()-before, n)
 		}
 	}
 	rate := float64(n) / time.Since(start).Seconds()

@@ -18,7 +18,7 @@ import (
 
 // Queue is what the relay needs from the store.
 type Queue interface {
-	Due(now time.Time, limit int, skip func(*notification.Record) bool) ([]*notification.Record, time.Time, error)
+	Due(now time.Time, limit int, busy func(id string) bool, skip func(*notification.Record) bool) ([]*notification.Record, time.Time, error)
 	Update(ctx context.Context, id string, fn func(*notification.Record) error) error
 	CapSchedule(ctx context.Context, limit time.Time) (int, error)
 	Wake() <-chan struct{}
@@ -150,44 +150,90 @@ func (r *Relay) Run(ctx context.Context) error {
 	} else if n > 0 {
 		r.log.Warn("retry times in the future were brought forward (was the clock wrong?)", "count", n)
 	}
-	done := make(chan string, maxConcurrency)
-	inflight := map[string]bool{}
+	// A delivery keeps its id in inflight from dispatch until its outcome
+	// is on disk, so the queue never hands it out twice, but holds one of
+	// core.concurrency's slots only while it is being sent: the next one
+	// goes out while the outcome is being written. At most window times
+	// the concurrency are under way, so the channels never block.
+	sent := make(chan struct{}, window*maxConcurrency)
+	recorded := make(chan string, window*maxConcurrency)
+	w := &underway{inflight: map[string]bool{}}
 	var wg sync.WaitGroup
 	defer wg.Wait()
 	timer := time.NewTimer(time.Hour)
 	defer timer.Stop()
 	for {
-		wake := r.dispatch(ctx, inflight, done, &wg)
+		wake := r.dispatch(ctx, w, sent, recorded, &wg)
 		timer.Reset(max(wake.Sub(r.opts.Now()), time.Millisecond))
 		select {
 		case <-ctx.Done():
 			return nil
-		case id := <-done:
-			delete(inflight, id)
+		case <-sent:
+			w.sending--
+		case id := <-recorded:
+			delete(w.inflight, id)
 		case <-r.q.Wake():
 		case <-r.changed:
 		case <-timer.C:
 		}
+		// Take in everything else that finished meanwhile, so that one
+		// read of the queue fills every free slot.
+	more:
+		for {
+			select {
+			case <-sent:
+				w.sending--
+			case id := <-recorded:
+				delete(w.inflight, id)
+			default:
+				break more
+			}
+		}
 	}
 }
 
+// window bounds the deliveries under way (sent or having their outcome
+// written) to this many times core.concurrency: outcomes are written in
+// batches, one fsync each, and meanwhile the next ones are sent.
+const window = 4
+
+// underway is what Run has under way; only Run's goroutine touches it.
+type underway struct {
+	inflight map[string]bool // being sent, or its outcome being written
+	sending  int
+}
+
 // dispatch starts deliveries for what is due and returns when to look
-// again if nothing else happens first.
-func (r *Relay) dispatch(ctx context.Context, inflight map[string]bool, done chan<- string, wg *sync.WaitGroup) time.Time {
+// again if nothing else happens first. The queue is read without r.mu, so
+// that deliveries finishing meanwhile can settle.
+func (r *Relay) dispatch(ctx context.Context, w *underway, sent chan<- struct{}, recorded chan<- string, wg *sync.WaitGroup) time.Time {
 	now := r.opts.Now()
 	wake := now.Add(time.Minute)
 	r.mu.Lock()
-	defer r.mu.Unlock()
-	free := min(r.opts.Concurrency, maxConcurrency) - len(inflight)
+	concurrency := min(r.opts.Concurrency, maxConcurrency)
+	free := min(concurrency-w.sending, window*concurrency-len(w.inflight))
+	admits := r.anyAdmits(now)
+	probe := r.nextProbe(wake)
+	r.mu.Unlock()
 	if free <= 0 {
 		return wake
 	}
-	if !r.anyAdmits(now) {
-		return r.nextProbe(wake)
+	if !admits {
+		return probe
 	}
-	due, next, err := r.q.Due(now, free, func(rec *notification.Record) bool {
-		return inflight[rec.ID] || !r.gateFor(rec.Source).admit(now)
-	})
+	var gates []*gate // gates[i] is due[i]'s
+	due, next, err := r.q.Due(now, free,
+		func(id string) bool { return w.inflight[id] },
+		func(rec *notification.Record) bool {
+			r.mu.Lock()
+			defer r.mu.Unlock()
+			g := r.gateFor(rec.Source)
+			if !g.admit(now) {
+				return true
+			}
+			gates = append(gates, g)
+			return false
+		})
 	if err != nil {
 		r.log.Error("reading the queue failed", "err", err)
 		return now.Add(time.Second)
@@ -195,16 +241,18 @@ func (r *Relay) dispatch(ctx context.Context, inflight map[string]bool, done cha
 	if !next.IsZero() && next.Before(wake) {
 		wake = next
 	}
-	for _, rec := range due {
-		inflight[rec.ID] = true
-		g := r.gateFor(rec.Source)
+	for i, rec := range due {
+		w.inflight[rec.ID] = true
+		w.sending++
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			r.deliver(ctx, rec, g)
-			done <- rec.ID
+			r.deliver(ctx, rec, gates[i], func() { sent <- struct{}{} })
+			recorded <- rec.ID
 		}()
 	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
 	return r.nextProbe(wake)
 }
 
@@ -236,12 +284,14 @@ func (r *Relay) nextProbe(wake time.Time) time.Time {
 	return wake
 }
 
-// deliver makes one attempt and records its outcome.
-func (r *Relay) deliver(ctx context.Context, rec *notification.Record, g *gate) {
+// deliver makes one attempt and records its outcome. It calls sent once
+// the attempt is over, before the outcome is written.
+func (r *Relay) deliver(ctx context.Context, rec *notification.Record, g *gate, sent func()) {
 	r.mu.Lock()
 	t, gen, client := g.cfg, g.gen, r.client
 	r.mu.Unlock()
 	res := r.send(ctx, client, rec, t)
+	sent()
 	if ctx.Err() != nil && res.kind != delivered {
 		r.mu.Lock()
 		g.probing = false

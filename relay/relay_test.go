@@ -423,3 +423,66 @@ func TestOutageThenInOrderOfAge(t *testing.T) {
 		}
 	}
 }
+
+// slowQueue writes outcomes slowly, as a busy disk would.
+type slowQueue struct {
+	*storetest.Memory
+	delay time.Duration
+}
+
+func (q slowQueue) Update(ctx context.Context, id string, fn func(*notification.Record) error) error {
+	time.Sleep(q.delay)
+	return q.Memory.Update(ctx, id, fn)
+}
+
+// While outcomes are being written the next notifications go out, but no
+// notification goes out twice, and Fluxvend never has more than
+// core.concurrency requests at once.
+func TestDeliversWhileOutcomesAreWritten(t *testing.T) {
+	const n, concurrency = 200, 4
+	var now, peak atomic.Int64
+	core := &relaytest.Core{APIKey: apiKey, APISecret: apiSecret}
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		c := now.Add(1)
+		defer now.Add(-1)
+		for p := peak.Load(); c > p && !peak.CompareAndSwap(p, c); p = peak.Load() {
+		}
+		time.Sleep(time.Millisecond)
+		core.ServeHTTP(w, r)
+	}))
+	defer srv.Close()
+	q := slowQueue{storetest.NewMemory(), 20 * time.Millisecond}
+	for i := range n {
+		r := storetest.NewRecord(fmt.Sprint("ref-", i), 150050, time.Now())
+		r.Payload.TenantID = ""
+		if _, err := q.Enqueue(context.Background(), r); err != nil {
+			t.Fatal(err)
+		}
+	}
+	rl := New(q, Options{Concurrency: concurrency, Timeout: 2 * time.Second, RetryMaxWait: time.Second, MaxAge: time.Hour})
+	rl.SetTargets(Target{URL: srv.URL + "/hook", Tenant: "acme", SigningKey: apiSecret}, nil)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); rl.Run(ctx) }()
+	defer func() { cancel(); <-done }()
+	for deadline := time.Now().Add(20 * time.Second); q.Stats().Pending > 0; time.Sleep(5 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d still pending", q.Stats().Pending)
+		}
+	}
+	seen := map[string]int{}
+	for _, d := range core.Received() {
+		seen[d.IdempotencyKey]++
+	}
+	for key, c := range seen {
+		if c != 1 {
+			t.Errorf("notification %s sent %d times; want once", key, c)
+		}
+	}
+	if len(seen) != n {
+		t.Errorf("%d notifications delivered; want %d", len(seen), n)
+	}
+	if p := peak.Load(); p > concurrency {
+		t.Errorf("Fluxvend had %d requests at once; core.concurrency is %d", p, concurrency)
+	}
+}

@@ -15,10 +15,12 @@ import (
 const maxScan = 4096
 
 // Due returns up to limit pending notifications whose next attempt is at or
-// before now, oldest schedule first, leaving out those skip says to (skip
-// is called in schedule order, once per record, and may keep state). next is
-// the time of the first later attempt (zero when none is scheduled).
-func (s *Store) Due(now time.Time, limit int, skip func(*notification.Record) bool) (due []*notification.Record, next time.Time, err error) {
+// before now, oldest schedule first. It leaves out those busy says to by id,
+// before their records are read (the ones already being delivered), and
+// those skip says to (skip is called in schedule order, once per record,
+// and may keep state). Either may be nil. next is the time of the first
+// later attempt (zero when none is scheduled).
+func (s *Store) Due(now time.Time, limit int, busy func(id string) bool, skip func(*notification.Record) bool) (due []*notification.Record, next time.Time, err error) {
 	var damaged [][]byte
 	defer func() {
 		if len(damaged) > 0 {
@@ -39,6 +41,9 @@ func (s *Store) Due(now time.Time, limit int, skip func(*notification.Record) bo
 			if at.After(now) {
 				next = at
 				return nil
+			}
+			if busy != nil && busy(id) {
+				continue
 			}
 			r, err := getRecord(txn, id)
 			if errors.Is(err, notification.ErrNotFound) {

@@ -315,7 +315,7 @@ func TestTruncatedValueLog(t *testing.T) {
 	var got []*notification.Record
 	deadline := time.Now().Add(5 * time.Second)
 	for {
-		due, _, err := s.Due(storetest.T0.Add(time.Hour), 100, nil)
+		due, _, err := s.Due(storetest.T0.Add(time.Hour), 100, nil, nil)
 		if err != nil {
 			t.Fatalf("Due failed on a damaged record; the whole queue would stall: %v", err)
 		}

@@ -46,6 +46,7 @@ type Core struct {
 	mu       sync.Mutex
 	received []Delivery
 	valid    int
+	accepted int
 	arrived  chan struct{}
 }
 
@@ -75,6 +76,9 @@ func (c *Core) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	d.Answered = status
+	if accepted(d) {
+		c.accepted++
+	}
 	c.received = append(c.received, d)
 	if c.arrived != nil {
 		select {
@@ -124,11 +128,23 @@ func (c *Core) Received() []Delivery {
 func (c *Core) Accepted() []Delivery {
 	var out []Delivery
 	for _, d := range c.Received() {
-		if d.Valid && (d.Answered/100 == 2 || d.Answered == http.StatusConflict) {
+		if accepted(d) {
 			out = append(out, d)
 		}
 	}
 	return out
+}
+
+// AcceptedCount is len(Accepted()) without the copy, for benchmarks that
+// poll it.
+func (c *Core) AcceptedCount() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.accepted
+}
+
+func accepted(d Delivery) bool {
+	return d.Valid && (d.Answered/100 == 2 || d.Answered == http.StatusConflict)
 }
 
 // WaitFor waits until cond holds for what was received, or the timeout.

@@ -113,7 +113,7 @@ func (m *Memory) sorted(state notification.State, key func(*notification.Record)
 }
 
 // Due implements the store contract.
-func (m *Memory) Due(now time.Time, limit int, skip func(*notification.Record) bool) ([]*notification.Record, time.Time, error) {
+func (m *Memory) Due(now time.Time, limit int, busy func(string) bool, skip func(*notification.Record) bool) ([]*notification.Record, time.Time, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	var due []*notification.Record
@@ -124,7 +124,7 @@ func (m *Memory) Due(now time.Time, limit int, skip func(*notification.Record) b
 		if len(due) == limit {
 			break
 		}
-		if skip == nil || !skip(r) {
+		if (busy == nil || !busy(r.ID)) && (skip == nil || !skip(r)) {
 			due = append(due, clone(r))
 		}
 	}

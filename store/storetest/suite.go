@@ -18,7 +18,7 @@ type Queue interface {
 	Enqueue(ctx context.Context, r *notification.Record) (notification.Status, error)
 	Update(ctx context.Context, id string, fn func(*notification.Record) error) error
 	Drop(ctx context.Context, id string) error
-	Due(now time.Time, limit int, skip func(*notification.Record) bool) ([]*notification.Record, time.Time, error)
+	Due(now time.Time, limit int, busy func(id string) bool, skip func(*notification.Record) bool) ([]*notification.Record, time.Time, error)
 	Get(id string) (*notification.Record, error)
 	Find(prefix string) (*notification.Record, error)
 	DeadLetters() ([]*notification.Record, error)
@@ -75,7 +75,7 @@ func Run(t *testing.T, open func(t *testing.T) Queue) {
 		if st, err := q.Enqueue(ctx, r); err != nil || st != notification.IgnoredSt {
 			t.Fatalf("enqueue ignored = %q, %v", st, err)
 		}
-		if due, _, _ := q.Due(T0.Add(time.Hour), 10, nil); len(due) != 0 {
+		if due, _, _ := q.Due(T0.Add(time.Hour), 10, nil, nil); len(due) != 0 {
 			t.Errorf("an ignored notification is due: %v", due)
 		}
 		if st, _ := q.Enqueue(ctx, r); st != notification.Duplicate {
@@ -90,7 +90,7 @@ func Run(t *testing.T, open func(t *testing.T) Queue) {
 		for i := range 5 {
 			mustEnqueue(t, q, NewRecord(fmt.Sprintf("ref-%d", i), 100, T0.Add(time.Duration(i)*time.Second)))
 		}
-		due, next, err := q.Due(T0.Add(2*time.Second), 10, nil)
+		due, next, err := q.Due(T0.Add(2*time.Second), 10, nil, nil)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -101,8 +101,12 @@ func Run(t *testing.T, open func(t *testing.T) Queue) {
 			t.Errorf("next = %v; want T0+3s", next)
 		}
 		skip := func(r *notification.Record) bool { return r.ID == due[0].ID }
-		if got, _, _ := q.Due(T0.Add(2*time.Second), 1, skip); len(got) != 1 || got[0].TransactionRef() != "ref-1" {
+		if got, _, _ := q.Due(T0.Add(2*time.Second), 1, nil, skip); len(got) != 1 || got[0].TransactionRef() != "ref-1" {
 			t.Errorf("Due with skip = %v; want ref-1", refs(got))
+		}
+		busy := func(id string) bool { return id == due[0].ID || id == due[1].ID }
+		if got, _, _ := q.Due(T0.Add(2*time.Second), 1, busy, nil); len(got) != 1 || got[0].TransactionRef() != "ref-2" {
+			t.Errorf("Due with busy = %v; want ref-2", refs(got))
 		}
 		// Reschedule ref-0 after everything: the order follows.
 		mustUpdate(t, q, due[0].ID, func(r *notification.Record) error {
@@ -110,7 +114,7 @@ func Run(t *testing.T, open func(t *testing.T) Queue) {
 			r.NextAttempt = T0.Add(time.Hour)
 			return nil
 		})
-		got, _, _ := q.Due(T0.Add(2*time.Hour), 10, nil)
+		got, _, _ := q.Due(T0.Add(2*time.Hour), 10, nil, nil)
 		if fmt.Sprint(refs(got)) != "[ref-1 ref-2 ref-3 ref-4 ref-0]" {
 			t.Errorf("after reschedule due = %v", refs(got))
 		}
@@ -144,7 +148,7 @@ func Run(t *testing.T, open func(t *testing.T) Queue) {
 		if st.Pending != 0 || st.Dead != 1 || !st.OldestPending.IsZero() {
 			t.Errorf("stats = %+v; want 0 pending, 1 dead", st)
 		}
-		if due, _, _ := q.Due(T0.Add(time.Hour), 10, nil); len(due) != 0 {
+		if due, _, _ := q.Due(T0.Add(time.Hour), 10, nil, nil); len(due) != 0 {
 			t.Errorf("delivered or dead notifications are due: %v", refs(due))
 		}
 		dead, _ := q.DeadLetters()

@@ -1,0 +1,71 @@
+package bench
+
+import (
+	"context"
+	"fmt"
+	"net/http/httptest"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/fluxrelay/fluxrelay/notification"
+	"github.com/fluxrelay/fluxrelay/relay"
+	"github.com/fluxrelay/fluxrelay/relay/relaytest"
+	"github.com/fluxrelay/fluxrelay/store"
+	"github.com/fluxrelay/fluxrelay/store/storetest"
+)
+
+// BenchmarkRelayDrainInProcess is BenchmarkDrain without the process
+// boundary: the real store on this disk and the real relay, in this
+// process, so that `-cpuprofile` and `-blockprofile` see the relay's own
+// costs. The store is filled before the timer starts.
+func BenchmarkRelayDrainInProcess(b *testing.B) {
+	n := b.N
+	st, err := store.Open(store.Options{Dir: b.TempDir(), MinFree: 1, DedupWindow: time.Hour, Retention: time.Hour})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer st.Close()
+	var wg sync.WaitGroup
+	for w := range 64 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := w; i < n; i += 64 {
+				if _, err := st.Enqueue(context.Background(), storetest.NewRecord(fmt.Sprint("ref-", i), 1575050, storetest.T0)); err != nil {
+					b.Error(err)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	core := &relaytest.Core{APIKey: "K", APISecret: "S"}
+	srv := httptest.NewServer(core)
+	defer srv.Close()
+	r := relay.New(st, relay.Options{Concurrency: benchConcurrency, Timeout: 10 * time.Second, RetryMaxWait: time.Second, MaxAge: time.Hour})
+	r.SetTargets(relay.Target{URL: srv.URL + "/hook", Tenant: "bench", SigningKey: notification.SigningKey("", "K", "S")}, nil)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	cpu0 := processCPU()
+	b.ResetTimer()
+	go r.Run(ctx)
+	for deadline := time.Now().Add(10 * time.Minute); core.AcceptedCount() < n; time.Sleep(5 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			b.Fatalf("%d of %d delivered", core.AcceptedCount(), n)
+		}
+	}
+	b.StopTimer()
+	b.ReportMetric(float64(n)/b.Elapsed().Seconds(), "drained/s")
+	b.ReportMetric((processCPU()-cpu0)/b.Elapsed().Seconds(), "cores")
+}
+
+// processCPU is the CPU time this process has used, in seconds.
+func processCPU() float64 {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano()).Seconds()
+}
