@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"net/http/httptest"
+	"os"
+	"runtime/pprof"
 	"sync"
 	"syscall"
 	"testing"
@@ -19,7 +21,8 @@ import (
 // BenchmarkRelayDrainInProcess is BenchmarkDrain without the process
 // boundary: the real store on this disk and the real relay, in this
 // process, so that `-cpuprofile` and `-blockprofile` see the relay's own
-// costs. The store is filled before the timer starts.
+// costs. The store is filled before the timer starts;
+// FLUXRELAY_DRAIN_PROFILE=file writes a CPU profile of the drain alone.
 func BenchmarkRelayDrainInProcess(b *testing.B) {
 	n := b.N
 	st, err := store.Open(store.Options{Dir: b.TempDir(), MinFree: 1, DedupWindow: time.Hour, Retention: time.Hour})
@@ -48,6 +51,18 @@ func BenchmarkRelayDrainInProcess(b *testing.B) {
 	r.SetTargets(relay.Target{URL: srv.URL + "/hook", Tenant: "bench", SigningKey: notification.SigningKey("", "K", "S")}, nil)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
+	if path := os.Getenv("FLUXRELAY_DRAIN_PROFILE"); path != "" {
+		// The CPU profile of the drain alone, without the fill.
+		f, err := os.Create(path)
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			b.Fatal(err)
+		}
+		defer pprof.StopCPUProfile()
+	}
 	cpu0 := processCPU()
 	b.ResetTimer()
 	go r.Run(ctx)

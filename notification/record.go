@@ -61,6 +61,10 @@ type Record struct {
 	LastError   string        `json:"lastError,omitempty"`
 	DeliveredAt time.Time     `json:"deliveredAt"`
 	DeadAt      time.Time     `json:"deadAt"`
+
+	// Rev is the store's revision of the record when it was read (zero
+	// when unknown); it is not stored.
+	Rev uint64 `json:"-"`
 }
 
 // Fingerprint is what the dedup index keeps: the payload's fingerprint, or

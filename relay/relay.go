@@ -20,6 +20,9 @@ import (
 type Queue interface {
 	Due(now time.Time, limit int, busy func(id string) bool, skip func(*notification.Record) bool) ([]*notification.Record, time.Time, error)
 	Update(ctx context.Context, id string, fn func(*notification.Record) error) error
+	// UpdateFrom is Update starting from read, a record Due returned, when
+	// it is still the stored one.
+	UpdateFrom(ctx context.Context, read *notification.Record, fn func(*notification.Record) error) error
 	CapSchedule(ctx context.Context, limit time.Time) (int, error)
 	Wake() <-chan struct{}
 }
@@ -150,11 +153,12 @@ func (r *Relay) Run(ctx context.Context) error {
 	} else if n > 0 {
 		r.log.Warn("retry times in the future were brought forward (was the clock wrong?)", "count", n)
 	}
-	// A delivery keeps its id in inflight from dispatch until its outcome
-	// is on disk, so the queue never hands it out twice, but holds one of
-	// core.concurrency's slots only while it is being sent: the next one
-	// goes out while the outcome is being written. At most window times
-	// the concurrency are under way, so the channels never block.
+	// A delivery keeps its id in inflight from the read of the queue until
+	// its outcome is on disk, so the queue never hands it out twice, but
+	// holds one of core.concurrency's slots only while it is being sent:
+	// the next one goes out while the outcome is being written. At most
+	// window times the concurrency are under way, so the channels never
+	// block.
 	sent := make(chan struct{}, window*maxConcurrency)
 	recorded := make(chan string, window*maxConcurrency)
 	w := &underway{inflight: map[string]bool{}}
@@ -174,10 +178,11 @@ func (r *Relay) Run(ctx context.Context) error {
 			delete(w.inflight, id)
 		case <-r.q.Wake():
 		case <-r.changed:
+			w.forget() // read again under the new settings
 		case <-timer.C:
 		}
 		// Take in everything else that finished meanwhile, so that one
-		// read of the queue fills every free slot.
+		// pass fills every free slot.
 	more:
 		for {
 			select {
@@ -192,67 +197,95 @@ func (r *Relay) Run(ctx context.Context) error {
 	}
 }
 
-// window bounds the deliveries under way (sent or having their outcome
-// written) to this many times core.concurrency: outcomes are written in
-// batches, one fsync each, and meanwhile the next ones are sent.
-const window = 4
+// window bounds the deliveries under way (read ahead, being sent, or
+// having their outcome written) to this many times core.concurrency:
+// outcomes are written in batches, one fsync each, and meanwhile the next
+// ones are sent from what was read ahead.
+const window = 16
 
 // underway is what Run has under way; only Run's goroutine touches it.
 type underway struct {
-	inflight map[string]bool // being sent, or its outcome being written
+	inflight map[string]bool // read ahead, being sent, or its outcome being written
 	sending  int
+	ahead    []job // read from the queue, admitted, not yet sent; oldest first
+}
+
+// job is a notification read ahead, and the target it was admitted to.
+type job struct {
+	rec   *notification.Record
+	g     *gate
+	probe bool // let through while the target is not ok
+}
+
+// forget drops what was read ahead; it stays queued as it is.
+func (w *underway) forget() {
+	for _, j := range w.ahead {
+		delete(w.inflight, j.rec.ID)
+	}
+	w.ahead = nil
 }
 
 // dispatch starts deliveries for what is due and returns when to look
-// again if nothing else happens first. The queue is read without r.mu, so
-// that deliveries finishing meanwhile can settle.
+// again if nothing else happens first. The queue is read a window at a
+// time, without r.mu, so that deliveries finishing meanwhile can settle.
 func (r *Relay) dispatch(ctx context.Context, w *underway, sent chan<- struct{}, recorded chan<- string, wg *sync.WaitGroup) time.Time {
 	now := r.opts.Now()
 	wake := now.Add(time.Minute)
 	r.mu.Lock()
 	concurrency := min(r.opts.Concurrency, maxConcurrency)
-	free := min(concurrency-w.sending, window*concurrency-len(w.inflight))
+	free := concurrency - w.sending
+	room := min(window*concurrency-len(w.inflight), 8*concurrency-len(w.ahead))
 	admits := r.anyAdmits(now)
-	probe := r.nextProbe(wake)
 	r.mu.Unlock()
 	if free <= 0 {
 		return wake
 	}
-	if !admits {
-		return probe
+	if len(w.ahead) < free && room > 0 && admits {
+		due, next, err := r.q.Due(now, room,
+			func(id string) bool { return w.inflight[id] },
+			func(rec *notification.Record) bool {
+				r.mu.Lock()
+				defer r.mu.Unlock()
+				g := r.gateFor(rec.Source)
+				if !g.admit(now) {
+					return true
+				}
+				w.ahead = append(w.ahead, job{rec: rec, g: g, probe: g.mode != ModeOK})
+				w.inflight[rec.ID] = true
+				return false
+			})
+		if err != nil {
+			r.log.Error("reading the queue failed", "err", err)
+			wake = now.Add(time.Second)
+		}
+		if !next.IsZero() && next.Before(wake) {
+			wake = next
+		}
+		_ = due // the same records, in w.ahead with their targets
 	}
-	var gates []*gate // gates[i] is due[i]'s
-	due, next, err := r.q.Due(now, free,
-		func(id string) bool { return w.inflight[id] },
-		func(rec *notification.Record) bool {
-			r.mu.Lock()
-			defer r.mu.Unlock()
-			g := r.gateFor(rec.Source)
-			if !g.admit(now) {
-				return true
-			}
-			gates = append(gates, g)
-			return false
-		})
-	if err != nil {
-		r.log.Error("reading the queue failed", "err", err)
-		return now.Add(time.Second)
-	}
-	if !next.IsZero() && next.Before(wake) {
-		wake = next
-	}
-	for i, rec := range due {
-		w.inflight[rec.ID] = true
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for len(w.ahead) > 0 && free > 0 {
+		j := w.ahead[0]
+		w.ahead = w.ahead[1:]
+		if r.gateFor(j.rec.Source) != j.g || (j.g.mode != ModeOK && !j.probe) {
+			// Its target was replaced or stopped taking deliveries since
+			// it was read: leave it queued.
+			delete(w.inflight, j.rec.ID)
+			continue
+		}
+		free--
 		w.sending++
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			r.deliver(ctx, rec, gates[i], func() { sent <- struct{}{} })
-			recorded <- rec.ID
+			r.deliver(ctx, j.rec, j.g, func() { sent <- struct{}{} })
+			recorded <- j.rec.ID
 		}()
 	}
-	r.mu.Lock()
-	defer r.mu.Unlock()
+	if len(w.ahead) > 0 {
+		return now // more to hand out as soon as a slot is free
+	}
 	return r.nextProbe(wake)
 }
 
@@ -304,7 +337,7 @@ func (r *Relay) deliver(ctx context.Context, rec *notification.Record, g *gate, 
 	}
 	// Record a delivery even while shutting down: the store closes last.
 	bg := context.WithoutCancel(ctx)
-	if err := r.q.Update(bg, rec.ID, fn); err != nil {
+	if err := r.q.UpdateFrom(bg, rec, fn); err != nil {
 		r.log.Error("recording a delivery outcome failed; it will be attempted again", "id", rec.ID, "err", err)
 	}
 	for _, id := range requeue {

@@ -28,6 +28,9 @@ type op struct {
 type delta struct {
 	pending, dead, damaged int64
 	wake                   bool
+	// touched names the records written in this batch: their pending
+	// writes carry no revision of their own to compare.
+	touched map[string]bool
 }
 
 // submit hands o to the writer and waits until its batch is committed.
@@ -243,9 +246,20 @@ func (s *Store) checkKnown(txn *badger.Txn, r *notification.Record, fp, sum []by
 // Update changes a stored notification: fn edits a copy, and the indexes
 // follow its state and next attempt. If fn returns an error nothing changes.
 func (s *Store) Update(ctx context.Context, id string, fn func(*notification.Record) error) error {
+	return s.update(ctx, id, nil, fn)
+}
+
+// UpdateFrom is Update for a record the caller has just read: while it is
+// still the stored revision, the writer starts from it instead of reading
+// and decoding it again.
+func (s *Store) UpdateFrom(ctx context.Context, read *notification.Record, fn func(*notification.Record) error) error {
+	return s.update(ctx, read.ID, read, fn)
+}
+
+func (s *Store) update(ctx context.Context, id string, read *notification.Record, fn func(*notification.Record) error) error {
 	o := &op{size: 4 << 10}
 	o.apply = func(txn *badger.Txn, d *delta) error {
-		old, err := getRecord(txn, id)
+		old, err := s.current(txn, id, read, d)
 		if err != nil {
 			if errors.Is(err, notification.ErrNotFound) {
 				return resultError{err}
@@ -263,6 +277,18 @@ func (s *Store) Update(ctx context.Context, id string, fn func(*notification.Rec
 		return s.put(txn, old, &r, val, d)
 	}
 	return s.submit(ctx, o)
+}
+
+// current returns the stored record: read, when the caller's copy is still
+// the stored revision and this batch has not written it, else read anew.
+func (s *Store) current(txn *badger.Txn, id string, read *notification.Record, d *delta) (*notification.Record, error) {
+	if read != nil && read.Rev != 0 && !d.touched[id] {
+		item, err := txn.Get(recordKey(id))
+		if err == nil && item.Version() == read.Rev {
+			return read, nil
+		}
+	}
+	return getRecord(txn, id)
 }
 
 // Drop deletes a notification and its indexes. Its dedup entry stays, so a
@@ -291,6 +317,10 @@ func (s *Store) put(txn *badger.Txn, old, r *notification.Record, val []byte, d 
 	if err := s.unindex(txn, old, r, d); err != nil {
 		return err
 	}
+	if d.touched == nil {
+		d.touched = map[string]bool{}
+	}
+	d.touched[r.ID] = true
 	e := badger.NewEntry(recordKey(r.ID), val)
 	if (r.State == notification.Delivered || r.State == notification.Ignored) && s.opts.Retention > 0 {
 		e = e.WithTTL(s.opts.Retention)
@@ -362,6 +392,7 @@ func getRecord(txn *badger.Txn, id string) (*notification.Record, error) {
 	if err = item.Value(func(v []byte) error { return decodeRecord(v, r) }); err != nil {
 		return nil, fmt.Errorf("decode notification %s: %w", id, err)
 	}
+	r.Rev = item.Version()
 	return r, nil
 }
 

@@ -131,6 +131,11 @@ func (m *Memory) Due(now time.Time, limit int, busy func(string) bool, skip func
 	return due, time.Time{}, nil
 }
 
+// UpdateFrom implements the store contract.
+func (m *Memory) UpdateFrom(ctx context.Context, read *notification.Record, fn func(*notification.Record) error) error {
+	return m.Update(ctx, read.ID, fn)
+}
+
 // Get implements the store contract.
 func (m *Memory) Get(id string) (*notification.Record, error) {
 	m.mu.Lock()

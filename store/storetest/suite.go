@@ -17,6 +17,7 @@ import (
 type Queue interface {
 	Enqueue(ctx context.Context, r *notification.Record) (notification.Status, error)
 	Update(ctx context.Context, id string, fn func(*notification.Record) error) error
+	UpdateFrom(ctx context.Context, read *notification.Record, fn func(*notification.Record) error) error
 	Drop(ctx context.Context, id string) error
 	Due(now time.Time, limit int, busy func(id string) bool, skip func(*notification.Record) bool) ([]*notification.Record, time.Time, error)
 	Get(id string) (*notification.Record, error)
@@ -186,6 +187,44 @@ func Run(t *testing.T, open func(t *testing.T) Queue) {
 		}
 		if r, _ := q.Get(a.ID); r.State != notification.Delivered {
 			t.Errorf("a failed update changed the record: state %s", r.State)
+		}
+	})
+	t.Run("UpdateFromAReadThatIsNoLongerCurrent", func(t *testing.T) {
+		q := open(t)
+		r := NewRecord("ref-u", 100, T0)
+		mustEnqueue(t, q, r)
+		read, err := q.Get(r.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		inc := func(x *notification.Record) error { x.Attempts++; return nil }
+		mustUpdate(t, q, r.ID, func(x *notification.Record) error { x.Attempts = 5; return nil })
+		// read is stale now: the change must start from the stored record.
+		if err := q.UpdateFrom(ctx, read, inc); err != nil {
+			t.Fatal(err)
+		}
+		if got, _ := q.Get(r.ID); got.Attempts != 6 {
+			t.Errorf("attempts = %d after an update from a stale read; want 6 (5 + 1)", got.Attempts)
+		}
+		// Many at once from one read, as a batch gathers them: none lost.
+		read, _ = q.Get(r.ID)
+		var wg sync.WaitGroup
+		for range 50 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				if err := q.UpdateFrom(ctx, read, inc); err != nil {
+					t.Error(err)
+				}
+			}()
+		}
+		wg.Wait()
+		if got, _ := q.Get(r.ID); got.Attempts != 56 {
+			t.Errorf("attempts = %d after 50 concurrent updates from one read; want 56", got.Attempts)
+		}
+		q.Drop(ctx, r.ID)
+		if err := q.UpdateFrom(ctx, read, inc); !errors.Is(err, notification.ErrNotFound) {
+			t.Errorf("UpdateFrom(dropped) = %v; want ErrNotFound", err)
 		}
 	})
 	t.Run("WakeAfterEnqueue", func(t *testing.T) {
