@@ -74,7 +74,7 @@ const (
 	answerBytes  = 300
 )
 
-func newClient(timeout time.Duration, concurrency int) *retryablehttp.Client {
+func newClient(timeout time.Duration, concurrency int, burstWait time.Duration) *retryablehttp.Client {
 	tr := cleanhttp.DefaultPooledTransport()
 	tr.MaxIdleConnsPerHost = concurrency
 	c := retryablehttp.NewClient()
@@ -88,6 +88,9 @@ func newClient(timeout time.Duration, concurrency int) *retryablehttp.Client {
 	c.Logger = nil
 	c.RetryMax = burstRetries
 	c.RetryWaitMin, c.RetryWaitMax = burstWaitMin, burstWaitMax
+	if burstWait > 0 {
+		c.RetryWaitMin, c.RetryWaitMax = burstWait, burstWait
+	}
 	c.CheckRetry = checkRetry
 	// retryablehttp follows Retry-After without a cap (its issue #247):
 	// cap every wait at the burst maximum.

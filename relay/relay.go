@@ -45,6 +45,10 @@ type Options struct {
 	// "retry", "unreachable", "paused", "dead_letter") and, for a delivery,
 	// the time since the notification was received.
 	Observe func(result string, sinceReceipt time.Duration)
+
+	// burstWait, when set, replaces the waits within a burst (tests that
+	// make many attempts).
+	burstWait time.Duration
 }
 
 // Relay delivers notifications. Its methods are safe for concurrent use.
@@ -75,7 +79,7 @@ func New(q Queue, opts Options) *Relay {
 	}
 	return &Relay{
 		q: q, opts: opts, log: opts.Logger,
-		client:    newClient(opts.Timeout, opts.Concurrency),
+		client:    newClient(opts.Timeout, opts.Concurrency, opts.burstWait),
 		def:       newGate(Target{}),
 		bySource:  map[string]*gate{},
 		delivered: map[string]int64{},
@@ -96,7 +100,7 @@ func (r *Relay) SetLimits(l Limits) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if l.Timeout != r.opts.Timeout || l.Concurrency != r.opts.Concurrency {
-		r.client = newClient(l.Timeout, l.Concurrency)
+		r.client = newClient(l.Timeout, l.Concurrency, r.opts.burstWait)
 	}
 	r.opts.Concurrency, r.opts.Timeout, r.opts.RetryMaxWait, r.opts.MaxAge = l.Concurrency, l.Timeout, l.RetryMaxWait, l.MaxAge
 }

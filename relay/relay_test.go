@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"runtime"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -354,16 +355,19 @@ func TestNoAgeDeadLetterWhileClockImplausible(t *testing.T) {
 }
 
 // TestOutageThenInOrderOfAge: 72 simulated hours without Fluxvend, then it
-// is back: no attempt is burned meanwhile and everything is delivered in
-// the order it was received.
+// is back: no attempt is burned meanwhile, memory stays flat through
+// hundreds of probes, and everything is delivered in the order it was
+// received.
 func TestOutageThenInOrderOfAge(t *testing.T) {
 	var down atomic.Bool
+	var probes atomic.Int64
 	down.Store(true)
 	q := storetest.NewMemory()
 	clk := newClock()
 	core := &relaytest.Core{APIKey: apiKey, APISecret: apiSecret}
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if down.Load() { // no answer at all: drop the connection
+			probes.Add(1)
 			if c, _, err := w.(http.Hijacker).Hijack(); err == nil {
 				c.Close()
 			}
@@ -372,7 +376,7 @@ func TestOutageThenInOrderOfAge(t *testing.T) {
 		core.ServeHTTP(w, r)
 	}))
 	defer srv.Close()
-	rl := New(q, Options{Concurrency: 1, Timeout: time.Second, RetryMaxWait: 200 * time.Millisecond, MaxAge: time.Hour, Version: "t", Now: clk.Now})
+	rl := New(q, Options{Concurrency: 1, Timeout: time.Second, RetryMaxWait: 5 * time.Millisecond, MaxAge: time.Hour, Version: "t", Now: clk.Now, burstWait: time.Millisecond})
 	rl.SetTargets(Target{URL: srv.URL, SigningKey: apiSecret}, nil)
 	ctx, cancel := context.WithCancel(context.Background())
 	var ids []string
@@ -385,12 +389,29 @@ func TestOutageThenInOrderOfAge(t *testing.T) {
 	done := make(chan struct{})
 	go func() { rl.Run(ctx); close(done) }()
 	defer func() { cancel(); <-done }()
-	for range 24 { // 72 hours
+	var heap0 uint64
+	var goroutines0, probes0 int64
+	for i := range 24 { // 72 hours
 		clk.Add(3 * time.Hour)
 		time.Sleep(100 * time.Millisecond)
+		if i == 1 {
+			heap0, goroutines0, probes0 = settledHeap(), int64(runtime.NumGoroutine()), probes.Load()
+		}
 	}
 	if st := rl.Status().Targets[0]; st.Mode != ModeOutage {
 		t.Fatalf("after 72 h without answers the target is %s", st.Mode)
+	}
+	// Memory flat: what the relay keeps does not grow with the probes.
+	heap1, goroutines1, n := settledHeap(), int64(runtime.NumGoroutine()), probes.Load()-probes0
+	t.Logf("outage: %d connection attempts (probes and their retries) from hour 6 to 72; heap %d -> %d KB; goroutines %d -> %d", n, heap0>>10, heap1>>10, goroutines0, goroutines1)
+	if n < 100 {
+		t.Fatalf("only %d probes during the outage; the memory check proves nothing", n)
+	}
+	if heap1 > heap0+256<<10 {
+		t.Errorf("heap grew from %d to %d KB over %d probes; an outage must not accumulate state", heap0>>10, heap1>>10, n)
+	}
+	if goroutines1 > goroutines0+2 {
+		t.Errorf("goroutines grew from %d to %d over %d probes", goroutines0, goroutines1, n)
 	}
 	burned := 0
 	for _, id := range ids {
@@ -422,6 +443,14 @@ func TestOutageThenInOrderOfAge(t *testing.T) {
 			t.Fatalf("delivery %d was %s; want %s (in order of age): %v", i, ref, want, order)
 		}
 	}
+}
+
+// settledHeap is the live heap after a full collection.
+func settledHeap() uint64 {
+	runtime.GC()
+	var m runtime.MemStats
+	runtime.ReadMemStats(&m)
+	return m.HeapAlloc
 }
 
 // slowQueue writes outcomes slowly, as a busy disk would.
