@@ -8,6 +8,8 @@ GOBUILD     := CGO_ENABLED=0 go build -trimpath -ldflags "$(LDFLAGS)"
 STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 BENCHTIME   ?= 30000x
 FUZZTIME    ?= 20s
+TEST_OUTPUT := build/test-output
+SHELL       := /bin/bash
 FUZZERS     := FuzzCore FuzzMonnify FuzzMoniepoint FuzzOPay FuzzOPayPOS FuzzVesicash
 
 .PHONY: help build run test lint bench fuzz soak cross package armv7-check clean
@@ -21,8 +23,11 @@ build: ## build bin/fluxrelay
 run: build ## run mock-core and the daemon on the development config (Ctrl-C stops both)
 	@dev/run.sh || true   # Ctrl-C ends it; the programs print their own errors
 
-test: ## run every test with the race detector
-	go test -race -count=1 -timeout 20m ./...
+test: ## run every test with the race detector, then scan all they printed for secrets
+	@rm -rf $(TEST_OUTPUT) && mkdir -p $(TEST_OUTPUT)
+	@set -o pipefail; FLUXRELAY_TEST_OUTPUT=$(CURDIR)/$(TEST_OUTPUT) go test -race -count=1 -timeout 20m -v ./... 2>&1 \
+		| tee $(TEST_OUTPUT)/go-test.log | grep -E '^(ok|FAIL|--- FAIL|--- SKIP|panic:|\?)|^\s+\S+_test\.go:[0-9]+:'
+	go run ./internal/secretscan . $(TEST_OUTPUT)
 
 lint: ## gofmt, go vet and a pinned staticcheck
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi

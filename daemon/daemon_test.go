@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/fluxrelay/fluxrelay/config"
+	"github.com/fluxrelay/fluxrelay/internal/testoutput"
 	"github.com/fluxrelay/fluxrelay/notification"
 	"github.com/fluxrelay/fluxrelay/relay/relaytest"
 )
@@ -67,6 +68,7 @@ type env struct {
 func newEnv(t testing.TB, answer func(int, relaytest.Delivery) int) *env {
 	t.Helper()
 	e := &env{t: t, dir: t.TempDir(), logs: &syncBuffer{}}
+	testoutput.Keep(t, "daemon", e.logs.String)
 	e.core = &relaytest.Core{APIKey: testKey, APISecret: testSecret, Answer: answer}
 	e.coreSrv = httptest.NewServer(e.core)
 	t.Cleanup(e.coreSrv.Close)

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"net"
 	"net/http"
 	"os"
@@ -12,12 +13,14 @@ import (
 	"testing"
 	"time"
 
+	"github.com/fluxrelay/fluxrelay/internal/testoutput"
 	"github.com/fluxrelay/fluxrelay/notification"
 )
 
 func runCmd(args ...string) (int, string, string) {
 	var out, errb bytes.Buffer
 	code := run(context.Background(), args, &out, &errb)
+	testoutput.Append("cmd", fmt.Sprintf("$ fluxrelay %s\n%s%s", strings.Join(args, " "), out.String(), errb.String()))
 	return code, out.String(), errb.String()
 }
 
