@@ -32,7 +32,7 @@ func TestDiskFull(t *testing.T) {
 		t.Skipf("skipped: cannot mount a tmpfs here: %v %s", err, out)
 	}
 	t.Cleanup(func() { exec.Command("umount", "-l", mnt).Run() })
-	// A filler leaves a little more than the store's 112 MiB reserve free.
+	// A filler leaves a little more than the store's reserve (store.DefaultMinFree) free.
 	filler := filepath.Join(mnt, "filler")
 	if err := os.WriteFile(filler, make([]byte, 40<<20), 0o600); err != nil {
 		t.Fatal(err)

@@ -45,11 +45,13 @@ type Options struct {
 	Now func() time.Time
 }
 
-// Badger's small-device profile (DEPENDENCIES.md §1.2). Never shrink
+// Badger's "tiny" small-device profile (DEPENDENCIES.md §1.2 and §1.3):
+// 4 MB memtables and 1 MB tables keep a million-notification backlog under
+// 64 MB with the shipped GOMEMLIMIT (BENCHMARKS.md). Never shrink
 // memTableSize from one release to the next: replaying a larger WAL into a
 // smaller arena kills the process.
 const (
-	memTableSize     = 8 << 20
+	memTableSize     = 4 << 20
 	valueLogFileSize = 16 << 20
 )
 
@@ -57,11 +59,11 @@ const (
 // and compactions never meet a full disk (it dies with SIGBUS there).
 const DefaultMinFree = 2*memTableSize + 2*valueLogFileSize + 64<<20
 
-// Batch limits stay well under Badger's per-transaction limit (15 % of the
-// memtable, about 1.2 MB).
+// Batch limits stay under Badger's per-transaction limit (15 % of the
+// memtable, about 630 KB).
 const (
 	maxBatchOps   = 512
-	maxBatchBytes = 768 << 10
+	maxBatchBytes = 512 << 10
 )
 
 // Store is the Badger-backed queue. Its methods are safe for concurrent use.
@@ -160,7 +162,7 @@ func openBadger(opts Options, log *slog.Logger) (db *badger.DB, err error) {
 		WithSyncWrites(true).
 		WithMemTableSize(memTableSize).WithNumMemtables(2).
 		WithNumLevelZeroTables(2).WithNumLevelZeroTablesStall(8).
-		WithBaseTableSize(2 << 20).WithBaseLevelSize(8 << 20).
+		WithBaseTableSize(1 << 20).WithBaseLevelSize(4 << 20).
 		WithValueLogFileSize(valueLogFileSize).WithValueLogMaxEntries(100000).
 		WithValueThreshold(512).
 		WithNumCompactors(2).WithNumGoroutines(2).

@@ -31,7 +31,7 @@ func TestUnitVerifies(t *testing.T) {
 func TestUnitPromises(t *testing.T) {
 	for _, want := range []string{"After=network-online.target", "Wants=network-online.target", "Restart=on-failure", "RestartSec=5",
 		"User=fluxrelay", "StateDirectory=fluxrelay", "ExecReload=/bin/kill -HUP $MAINPID", "TimeoutStopSec=30",
-		"Environment=GOMEMLIMIT=112MiB", "NoNewPrivileges=yes", "ProtectSystem=strict", "ReadWritePaths=/var/lib/fluxrelay",
+		"Environment=GOMEMLIMIT=56MiB", "NoNewPrivileges=yes", "ProtectSystem=strict", "ReadWritePaths=/var/lib/fluxrelay",
 		"ExecStart=/usr/bin/fluxrelay run -c /etc/fluxrelay/fluxrelay.toml"} {
 		if !strings.Contains(Unit(), want+"\n") {
 			t.Errorf("the unit lacks %q", want)

@@ -14,8 +14,9 @@ import (
 )
 
 // defaultMemoryLimit matches the GOMEMLIMIT the shipped unit sets: a soft
-// ceiling that keeps Badger's buffers and the Go heap inside a small box.
-const defaultMemoryLimit = 112 << 20
+// ceiling that keeps Badger's buffers and the Go heap inside a small box
+// (BENCHMARKS.md: under 64 MB with a million notifications waiting).
+const defaultMemoryLimit = 56 << 20
 
 func cmdRun(ctx context.Context, args []string, stderr io.Writer) int {
 	fs := flag.NewFlagSet("run", flag.ContinueOnError)
