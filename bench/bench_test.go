@@ -16,6 +16,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/fluxrelay/fluxrelay/internal/loopback"
 )
 
 // buildDaemon builds the real binary, as it ships.
@@ -30,20 +32,11 @@ func buildDaemon(b *testing.B, dir string) string {
 	return bin
 }
 
-func freeAddr(b *testing.B) string {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
-}
-
 // startDaemon runs the binary on a config with no core.url, so that it
 // stores what it receives and delivers nothing: the ingest path alone.
 func startDaemon(b *testing.B, bin, dir, extra string) (*exec.Cmd, string) {
 	b.Helper()
-	addr := freeAddr(b)
+	addr := loopback.FreeAddr(b)
 	cfg := filepath.Join(dir, "fluxrelay.toml")
 	doc := fmt.Sprintf(`version = 1
 data_dir = "data"

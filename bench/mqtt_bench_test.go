@@ -11,6 +11,7 @@ import (
 
 	paho "github.com/eclipse/paho.mqtt.golang"
 
+	"github.com/fluxrelay/fluxrelay/internal/loopback"
 	"github.com/fluxrelay/fluxrelay/internal/mosquittotest"
 )
 
@@ -57,7 +58,7 @@ func BenchmarkMQTTIngest(b *testing.B) {
 	// fluxrelay subscribed to the same broker, storing each before its ack.
 	dir := b.TempDir()
 	bin := buildDaemon(b, dir)
-	admin := freeAddr(b)
+	admin := loopback.FreeAddr(b)
 	cmd, _ = startDaemon(b, bin, dir, fmt.Sprintf("[mqtt]\nmode = \"external\"\nbroker = %q\nclient_id = \"bench-relay\"\n[admin]\nsocket = \"\"\nlisten = %q\n", m.URL(), admin))
 	status := func() (depth int64, up bool) {
 		resp, err := http.Get("http://" + admin + "/api/status")

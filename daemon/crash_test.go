@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"github.com/fluxrelay/fluxrelay/config"
+	"github.com/fluxrelay/fluxrelay/internal/loopback"
 	"github.com/fluxrelay/fluxrelay/internal/mqttwire"
 	"github.com/fluxrelay/fluxrelay/notification"
 	"github.com/fluxrelay/fluxrelay/relay/relaytest"
@@ -56,16 +57,6 @@ func runChild(path string) int {
 	return 0
 }
 
-func freePort(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
-}
-
 // TestCrashLosesNothing kills a daemon with SIGKILL at random moments, 20
 // times, under mixed load (HTTP senders and MQTT terminals), and checks
 // that every notification it acknowledged (a 200, or a PUBACK) is delivered
@@ -78,7 +69,7 @@ func TestCrashLosesNothing(t *testing.T) {
 	coreSrv := httptest.NewServer(core)
 	defer coreSrv.Close()
 	dir := t.TempDir()
-	addr, mqttAddr := freePort(t), freePort(t)
+	addr, mqttAddr := loopback.FreeAddr(t), loopback.FreeAddr(t)
 	cfgPath := filepath.Join(dir, "fluxrelay.toml")
 	doc := fmt.Sprintf(`version = 1
 data_dir = "data"

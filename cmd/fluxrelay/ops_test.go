@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -18,6 +17,7 @@ import (
 	"github.com/fluxrelay/fluxrelay/admin"
 	"github.com/fluxrelay/fluxrelay/config"
 	"github.com/fluxrelay/fluxrelay/daemon"
+	"github.com/fluxrelay/fluxrelay/internal/loopback"
 	"github.com/fluxrelay/fluxrelay/notification"
 	"github.com/fluxrelay/fluxrelay/relay/relaytest"
 	"github.com/fluxrelay/fluxrelay/store"
@@ -226,7 +226,7 @@ func TestDoctor(t *testing.T) {
 	dir := t.TempDir()
 	notADir := filepath.Join(dir, "data-file")
 	os.WriteFile(notADir, nil, 0o600)
-	closed := freePort(t)
+	closed := loopback.FreeAddr(t)
 	cfg := filepath.Join(dir, "broken.toml")
 	os.WriteFile(cfg, []byte(fmt.Sprintf(`version = 1
 data_dir = %q
@@ -252,16 +252,6 @@ listen = ""
 	if code != 1 {
 		t.Errorf("doctor with failures exited %d; want 1", code)
 	}
-}
-
-func freePort(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
 }
 
 // TestRecoverMovedAsideStore damages a store so that Badger cannot open

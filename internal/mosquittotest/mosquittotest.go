@@ -11,6 +11,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/fluxrelay/fluxrelay/internal/loopback"
 )
 
 // needTool skips a test when a tool is missing, except under CI=true, where
@@ -32,17 +34,6 @@ func NeedTool(t testing.TB, name string) string {
 	return path
 }
 
-// FreeAddr returns a free loopback address.
-func FreeAddr(t testing.TB) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
-}
-
 // mosquitto is a real broker on a loopback port with persistence on, so
 // that it can be restarted without losing sessions. "user root" keeps a
 // broker started by root from dropping to a user that cannot write the
@@ -59,7 +50,7 @@ type Broker struct {
 // Start runs mosquitto until the test ends.
 func Start(t testing.TB) *Broker {
 	t.Helper()
-	m := &Broker{t: t, bin: NeedTool(t, "mosquitto"), Addr: FreeAddr(t)}
+	m := &Broker{t: t, bin: NeedTool(t, "mosquitto"), Addr: loopback.FreeAddr(t)}
 	dir := t.TempDir()
 	os.Chmod(dir, 0o777)
 	_, port, _ := net.SplitHostPort(m.Addr)
