@@ -207,6 +207,10 @@ func (r *Relay) Run(ctx context.Context) error {
 // ones are sent from what was read ahead.
 const window = 16
 
+// readAhead bounds what one read of the queue takes, in times
+// core.concurrency: enough that a read serves many freed slots.
+const readAhead = 8
+
 // underway is what Run has under way; only Run's goroutine touches it.
 type underway struct {
 	inflight map[string]bool // read ahead, being sent, or its outcome being written
@@ -238,14 +242,15 @@ func (r *Relay) dispatch(ctx context.Context, w *underway, sent chan<- struct{},
 	r.mu.Lock()
 	concurrency := min(r.opts.Concurrency, maxConcurrency)
 	free := concurrency - w.sending
-	room := min(window*concurrency-len(w.inflight), 8*concurrency-len(w.ahead))
+	room := min(window*concurrency-len(w.inflight), readAhead*concurrency-len(w.ahead))
 	admits := r.anyAdmits(now)
 	r.mu.Unlock()
 	if free <= 0 {
 		return wake
 	}
 	if len(w.ahead) < free && room > 0 && admits {
-		due, next, err := r.q.Due(now, room,
+		// The records are taken as they are admitted, with their targets.
+		_, next, err := r.q.Due(now, room,
 			func(id string) bool { return w.inflight[id] },
 			func(rec *notification.Record) bool {
 				r.mu.Lock()
@@ -265,7 +270,6 @@ func (r *Relay) dispatch(ctx context.Context, w *underway, sent chan<- struct{},
 		if !next.IsZero() && next.Before(wake) {
 			wake = next
 		}
-		_ = due // the same records, in w.ahead with their targets
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -287,9 +291,7 @@ func (r *Relay) dispatch(ctx context.Context, w *underway, sent chan<- struct{},
 			recorded <- j.rec.ID
 		}()
 	}
-	if len(w.ahead) > 0 {
-		return now // more to hand out as soon as a slot is free
-	}
+	// What is left ahead goes out when a slot frees, which wakes Run.
 	return r.nextProbe(wake)
 }
 
