@@ -7,7 +7,6 @@ import (
 	"os"
 	"runtime/pprof"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -65,7 +64,7 @@ func BenchmarkRelayDrainInProcess(b *testing.B) {
 		}
 		defer pprof.StopCPUProfile()
 	}
-	cpu0 := processCPU()
+	cpu0 := cpuSeconds(os.Getpid())
 	b.ResetTimer()
 	go r.Run(ctx)
 	for deadline := time.Now().Add(10 * time.Minute); core.AcceptedCount()-before < n; time.Sleep(5 * time.Millisecond) {
@@ -78,14 +77,6 @@ func BenchmarkRelayDrainInProcess(b *testing.B) {
 	b.ReportMetric(rate, "drained/s")
 	b.ReportMetric(bare, "bare_client/s")
 	b.ReportMetric(rate/bare, "x_bare_client")
-	b.ReportMetric((processCPU()-cpu0)/b.Elapsed().Seconds(), "cores")
+	b.ReportMetric((cpuSeconds(os.Getpid())-cpu0)/b.Elapsed().Seconds(), "cores")
 }
 
-// processCPU is the CPU time this process has used, in seconds.
-func processCPU() float64 {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		return 0
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano()).Seconds()
-}
