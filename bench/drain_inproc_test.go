@@ -79,4 +79,3 @@ func BenchmarkRelayDrainInProcess(b *testing.B) {
 	b.ReportMetric(rate/bare, "x_bare_client")
 	b.ReportMetric((cpuSeconds(os.Getpid())-cpu0)/b.Elapsed().Seconds(), "cores")
 }
-
