@@ -18,15 +18,17 @@ import (
 	"strings"
 )
 
-// assigned matches `name = "value"`, `name := "value"`, `Name: "value"`
-// and `name = "value"` in TOML, where name mentions a secret.
-var assigned = regexp.MustCompile(`(?i)\b(\w*(?:secret|password|passwd|token)\w*)"?\s*(?:=|:=|:)\s*"([^"\\]{8,})"`)
+// secretWords are what a name holding a secret mentions.
+const secretWords = `secret|password|passwd|token`
 
-// multi matches `a, b = "x", "y"`, whose values pair with the names.
 var (
+	// assigned matches `name = "value"`, `name := "value"`, `Name: "value"`
+	// and TOML's `name = "value"`, where name mentions a secret.
+	assigned = regexp.MustCompile(`(?i)\b(\w*(?:` + secretWords + `)\w*)"?\s*(?:=|:=|:)\s*"([^"\\]+)"`)
+	// multi matches `a, b = "x", "y"`, whose values pair with the names.
 	multi  = regexp.MustCompile(`^\s*(?:const |var )?(\w+(?:\s*,\s*\w+)+)\s*:?=\s*(.+)$`)
 	quoted = regexp.MustCompile(`"([^"\\]*)"`)
-	named  = regexp.MustCompile(`(?i)secret|password|passwd|token`)
+	named  = regexp.MustCompile(`(?i)` + secretWords)
 )
 
 // minLen keeps out short values ("S", "pw") that match ordinary text.
