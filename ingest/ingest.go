@@ -114,18 +114,17 @@ func (in *Intake) Accept(ctx context.Context, name string, req *provider.Request
 		return in.reject(name, meta, refusal(err))
 	}
 	r := &notification.Record{
-		ID:          notification.NewID(src.Provider, parsed.Tenant, parsed.DedupKey),
-		Source:      name,
-		Provider:    src.Provider,
-		Tenant:      parsed.Tenant,
-		DedupKey:    parsed.DedupKey,
-		State:       notification.Pending,
-		ReceivedAt:  req.Received,
-		NextAttempt: req.Received,
-		Terminal:    meta.Terminal,
-		Headers:     Redact(req.Header),
-		Raw:         req.Body,
-		Payload:     parsed.Payload,
+		ID:         notification.NewID(src.Provider, parsed.Tenant, parsed.DedupKey),
+		Source:     name,
+		Provider:   src.Provider,
+		Tenant:     parsed.Tenant,
+		DedupKey:   parsed.DedupKey,
+		ReceivedAt: req.Received,
+		Terminal:   meta.Terminal,
+		Headers:    Redact(req.Header),
+		Raw:        req.Body,
+		Payload:    parsed.Payload,
+		Delivery:   notification.Delivery{State: notification.Pending, NextAttempt: req.Received},
 	}
 	if meta.Peer.IsValid() {
 		r.Peer = meta.Peer.String()

@@ -33,21 +33,33 @@ type Header struct {
 	Value string `json:"value"`
 }
 
-// Record is a stored notification with what it came from and how its
-// delivery is going.
+// Record is a stored notification: what arrived, which never changes once
+// it is stored, and how its delivery is going (Delivery), which does.
 type Record struct {
 	ID         string    `json:"id"`
 	Source     string    `json:"source"`
 	Provider   string    `json:"provider"`
 	Tenant     string    `json:"tenant"`
 	DedupKey   string    `json:"dedupKey"`
-	State      State     `json:"state"`
 	ReceivedAt time.Time `json:"receivedAt"`
 	Peer       string    `json:"peer,omitempty"`
 	Terminal   string    `json:"terminal,omitempty"`
 	Headers    []Header  `json:"headers,omitempty"`
 	Raw        []byte    `json:"raw,omitempty"`
 	Payload    *Payload  `json:"payload,omitempty"`
+
+	Delivery
+
+	// Rev is the store's revision of the record when it was read (zero
+	// when unknown); it is not stored.
+	Rev uint64 `json:"-"`
+}
+
+// Delivery is the part of a record that changes as delivery goes on. The
+// store keeps it apart from the rest, so that recording an attempt does
+// not rewrite the notification and its raw body.
+type Delivery struct {
+	State State `json:"state"`
 	// Reason says why a record is ignored or dead.
 	Reason string `json:"reason,omitempty"`
 
@@ -61,10 +73,6 @@ type Record struct {
 	LastError   string        `json:"lastError,omitempty"`
 	DeliveredAt time.Time     `json:"deliveredAt"`
 	DeadAt      time.Time     `json:"deadAt"`
-
-	// Rev is the store's revision of the record when it was read (zero
-	// when unknown); it is not stored.
-	Rev uint64 `json:"-"`
 }
 
 // Fingerprint is what the dedup index keeps: the payload's fingerprint, or

@@ -6,6 +6,7 @@
 package store
 
 import (
+	"context"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -77,8 +78,9 @@ type Store struct {
 	closed bool
 	ops    chan *op
 	wake   chan struct{}
-	done   chan struct{}
+	done   chan struct{} // closed when the writer has committed its last batch
 	stop   chan struct{}
+	idle   chan struct{} // closed when maintain has returned
 
 	pending atomic.Int64
 	dead    atomic.Int64
@@ -119,6 +121,7 @@ func Open(opts Options) (*Store, error) {
 		wake:  make(chan struct{}, 1),
 		done:  make(chan struct{}),
 		stop:  make(chan struct{}),
+		idle:  make(chan struct{}),
 		space: newSpace(opts.Dir, opts.MaxDisk, opts.MinFree),
 	}
 	db, err := openBadger(opts, s.log)
@@ -213,6 +216,7 @@ func (s *Store) Close() error {
 	s.mu.Unlock()
 	<-s.done
 	close(s.stop)
+	<-s.idle
 	return s.db.Close()
 }
 
@@ -221,7 +225,9 @@ func (s *Store) Wake() <-chan struct{} { return s.wake }
 
 // Keys. Times are big-endian nanoseconds so byte order is time order.
 const (
-	pRecord = "n/"
+	pRecord = "n/" // the notification as it arrived
+	pState  = "s/" // its delivery state, once updated
+	pExpire = "e/" // when a delivered or ignored one's retention ends
 	pDedup  = "d/"
 	pDue    = "r/"
 	pAge    = "a/"
@@ -230,6 +236,7 @@ const (
 )
 
 func recordKey(id string) []byte  { return []byte(pRecord + id) }
+func stateKey(id string) []byte   { return []byte(pState + id) }
 func dedupKey(id string) []byte   { return []byte(pDedup + id) }
 func deadKey(id string) []byte    { return []byte(pDead + id) }
 func damagedKey(id string) []byte { return []byte(pBroken + id) }
@@ -263,22 +270,40 @@ func (s *Store) countIndexes() error {
 	})
 }
 
-// maintain measures disk use and collects the value log now and then.
+// maintain measures disk use, removes what is past store.retention and
+// collects the value log now and then.
 func (s *Store) maintain() {
+	defer close(s.idle)
 	measure := time.NewTicker(5 * time.Second)
+	expire := time.NewTicker(time.Minute)
 	gc := time.NewTicker(10 * time.Minute)
 	defer measure.Stop()
+	defer expire.Stop()
 	defer gc.Stop()
+	s.expire()
 	for {
 		select {
 		case <-s.stop:
 			return
 		case <-measure.C:
 			s.space.measure()
+		case <-expire.C:
+			s.expire()
 		case <-gc.C:
 			for s.db.RunValueLogGC(0.5) == nil {
 			}
 		}
+	}
+}
+
+func (s *Store) expire() {
+	n, err := s.Expire(context.Background())
+	switch {
+	case errors.Is(err, notification.ErrClosed):
+	case err != nil:
+		s.log.Error("removing notifications past store.retention failed; will try again in a minute", "err", err)
+	case n > 0:
+		s.log.Debug("removed notifications past store.retention", "count", n)
 	}
 }
 

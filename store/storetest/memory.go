@@ -78,7 +78,10 @@ func (m *Memory) Update(_ context.Context, id string, fn func(*notification.Reco
 	if err := fn(r); err != nil {
 		return err
 	}
-	m.records[id] = r
+	// What arrived never changes once stored: only the delivery does.
+	kept := clone(old)
+	kept.Delivery = r.Delivery
+	m.records[id] = kept
 	if r.State == notification.Pending {
 		m.signal()
 	}

@@ -37,8 +37,9 @@ func NewRecord(ref string, amount notification.Amount, received time.Time) *noti
 	p := &notification.Payload{TenantID: "t1", TransactionRef: ref, Amount: amount, TransactionDate: received}
 	return &notification.Record{
 		ID: notification.NewID("core", "t1", ref), Source: "pos", Provider: "core", Tenant: "t1",
-		DedupKey: ref, State: notification.Pending, ReceivedAt: received, NextAttempt: received,
-		Raw: []byte(`{"transactionRef":"` + ref + `"}`), Payload: p,
+		DedupKey: ref, ReceivedAt: received,
+		Delivery: notification.Delivery{State: notification.Pending, NextAttempt: received},
+		Raw:      []byte(`{"transactionRef":"` + ref + `"}`), Payload: p,
 	}
 }
 
@@ -225,6 +226,27 @@ func Run(t *testing.T, open func(t *testing.T) Queue) {
 		q.Drop(ctx, r.ID)
 		if err := q.UpdateFrom(ctx, read, inc); !errors.Is(err, notification.ErrNotFound) {
 			t.Errorf("UpdateFrom(dropped) = %v; want ErrNotFound", err)
+		}
+	})
+	t.Run("UpdateKeepsWhatArrived", func(t *testing.T) {
+		q := open(t)
+		r := NewRecord("ref-k", 100, T0)
+		mustEnqueue(t, q, r)
+		mustUpdate(t, q, r.ID, func(x *notification.Record) error {
+			x.State, x.Reason, x.Attempts = notification.Dead, "422", 3
+			x.Raw, x.Source = []byte(`{"rewritten":true}`), "elsewhere"
+			x.Payload = &notification.Payload{TenantID: "t1", TransactionRef: "ref-k", Amount: 999}
+			return nil
+		})
+		got, err := q.Get(r.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got.State != notification.Dead || got.Reason != "422" || got.Attempts != 3 {
+			t.Errorf("delivery after the update = %+v; want dead, 422, 3 attempts", got.Delivery)
+		}
+		if string(got.Raw) != string(r.Raw) || got.Source != "pos" || got.Payload.Amount != 100 {
+			t.Errorf("an update changed what arrived: raw %s, source %q, amount %s", got.Raw, got.Source, got.Payload.Amount)
 		}
 	})
 	t.Run("WakeAfterEnqueue", func(t *testing.T) {
