@@ -46,7 +46,8 @@ func readWithBadger(dir string) (recs []*notification.Record, err error) {
 		it := txn.NewIterator(badger.IteratorOptions{Prefix: []byte(pRecord)})
 		defer it.Close()
 		for it.Rewind(); it.Valid(); it.Next() {
-			if r, err := getRecord(txn, string(it.Item().Key()[len(pRecord):])); err == nil {
+			r := new(notification.Record)
+			if err := it.Item().Value(func(v []byte) error { return decodeRecord(v, r) }); err == nil {
 				recs = append(recs, r)
 			}
 		}
@@ -56,16 +57,11 @@ func readWithBadger(dir string) (recs []*notification.Record, err error) {
 }
 
 // scanValueLogs finds encoded records (a 4-byte length, then JSON that
-// starts with {"id":) in the raw value log files, and the delivery states
-// written since (JSON that starts with {"sid":) in every file, since small
-// values live in the tables and the write-ahead log. Raw bodies cannot be
+// starts with {"id":) in the raw value log files. Raw bodies cannot be
 // told apart from what follows them there, so they are left out; the
 // mapped payload is what delivery needs.
 func scanValueLogs(dir string) ([]*notification.Record, error) {
 	files, _ := filepath.Glob(filepath.Join(dir, "*.vlog"))
-	if len(files) == 0 {
-		return nil, errors.New("no value log files to scan")
-	}
 	sort.Strings(files)
 	latest := map[string]*notification.Record{}
 	for _, f := range files {
@@ -73,7 +69,13 @@ func scanValueLogs(dir string) ([]*notification.Record, error) {
 		if err != nil {
 			continue
 		}
-		for _, at := range marks(b, `{"id":"`) {
+		for i := 0; ; {
+			j := bytes.Index(b[i:], []byte(`{"id":"`))
+			if j < 0 {
+				break
+			}
+			at := i + j
+			i = at + 1
 			if at < 4 {
 				continue
 			}
@@ -88,57 +90,14 @@ func scanValueLogs(dir string) ([]*notification.Record, error) {
 			latest[r.ID] = r // later entries are newer versions
 		}
 	}
-	states := scanStates(dir)
+	if len(files) == 0 {
+		return nil, errors.New("no value log files to scan")
+	}
 	out := make([]*notification.Record, 0, len(latest))
-	for id, r := range latest {
-		if sv, ok := states[id]; ok && !retained(r) {
-			r.Delivery = sv.Delivery
-		}
+	for _, r := range latest {
 		out = append(out, r)
 	}
 	return out, nil
-}
-
-// scanStates finds every delivery state in dir's files and keeps one per
-// notification: a delivered or ignored one if there is any (nothing goes
-// back from those), else the latest written.
-func scanStates(dir string) map[string]stateValue {
-	files, _ := filepath.Glob(filepath.Join(dir, "*"))
-	states := map[string]stateValue{}
-	for _, f := range files {
-		b, err := os.ReadFile(f)
-		if err != nil {
-			continue
-		}
-		for _, at := range marks(b, `{"sid":"`) {
-			var sv stateValue
-			// The value's end is not marked in a table: decode one JSON
-			// value and ignore what follows it.
-			if json.NewDecoder(bytes.NewReader(b[at:])).Decode(&sv) != nil || sv.ID == "" {
-				continue
-			}
-			old, seen := states[sv.ID]
-			oldFinal := seen && (old.State == notification.Delivered || old.State == notification.Ignored)
-			newFinal := sv.State == notification.Delivered || sv.State == notification.Ignored
-			if !seen || (newFinal && !oldFinal) || (newFinal == oldFinal && sv.At > old.At) {
-				states[sv.ID] = sv
-			}
-		}
-	}
-	return states
-}
-
-// marks returns the offsets at which mark occurs in b.
-func marks(b []byte, mark string) []int {
-	var at []int
-	for i := 0; ; {
-		j := bytes.Index(b[i:], []byte(mark))
-		if j < 0 {
-			return at
-		}
-		at = append(at, i+j)
-		i += j + 1
-	}
 }
 
 func copyDir(from, to string) error {

@@ -6,7 +6,6 @@
 package store
 
 import (
-	"context"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -216,7 +215,7 @@ func (s *Store) Close() error {
 	s.mu.Unlock()
 	<-s.done
 	close(s.stop)
-	<-s.idle
+	<-s.idle // a value-log collection must not outlive the database
 	return s.db.Close()
 }
 
@@ -225,9 +224,7 @@ func (s *Store) Wake() <-chan struct{} { return s.wake }
 
 // Keys. Times are big-endian nanoseconds so byte order is time order.
 const (
-	pRecord = "n/" // the notification as it arrived
-	pState  = "s/" // its delivery state, once updated
-	pExpire = "e/" // when a delivered or ignored one's retention ends
+	pRecord = "n/"
 	pDedup  = "d/"
 	pDue    = "r/"
 	pAge    = "a/"
@@ -236,7 +233,6 @@ const (
 )
 
 func recordKey(id string) []byte  { return []byte(pRecord + id) }
-func stateKey(id string) []byte   { return []byte(pState + id) }
 func dedupKey(id string) []byte   { return []byte(pDedup + id) }
 func deadKey(id string) []byte    { return []byte(pDead + id) }
 func damagedKey(id string) []byte { return []byte(pBroken + id) }
@@ -270,40 +266,23 @@ func (s *Store) countIndexes() error {
 	})
 }
 
-// maintain measures disk use, removes what is past store.retention and
-// collects the value log now and then.
+// maintain measures disk use and collects the value log now and then.
 func (s *Store) maintain() {
 	defer close(s.idle)
 	measure := time.NewTicker(5 * time.Second)
-	expire := time.NewTicker(time.Minute)
 	gc := time.NewTicker(10 * time.Minute)
 	defer measure.Stop()
-	defer expire.Stop()
 	defer gc.Stop()
-	s.expire()
 	for {
 		select {
 		case <-s.stop:
 			return
 		case <-measure.C:
 			s.space.measure()
-		case <-expire.C:
-			s.expire()
 		case <-gc.C:
 			for s.db.RunValueLogGC(0.5) == nil {
 			}
 		}
-	}
-}
-
-func (s *Store) expire() {
-	n, err := s.Expire(context.Background())
-	switch {
-	case errors.Is(err, notification.ErrClosed):
-	case err != nil:
-		s.log.Error("removing notifications past store.retention failed; will try again in a minute", "err", err)
-	case n > 0:
-		s.log.Debug("removed notifications past store.retention", "count", n)
 	}
 }
 

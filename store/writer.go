@@ -259,7 +259,7 @@ func (s *Store) UpdateFrom(ctx context.Context, read *notification.Record, fn fu
 }
 
 func (s *Store) update(ctx context.Context, id string, read *notification.Record, fn func(*notification.Record) error) error {
-	o := &op{size: 512}
+	o := &op{size: 4 << 10}
 	o.apply = func(txn *badger.Txn, d *delta) error {
 		old, err := s.current(txn, id, read, d)
 		if err != nil {
@@ -272,9 +272,14 @@ func (s *Store) update(ctx context.Context, id string, read *notification.Record
 		if err := fn(&edit); err != nil {
 			return resultError{err}
 		}
+		// What arrived never changes once stored: only the delivery does.
 		r := *old
 		r.Delivery = edit.Delivery
-		return s.put(txn, old, &r, nil, d)
+		val, err := encodeRecord(&r)
+		if err != nil {
+			return resultError{err}
+		}
+		return s.put(txn, old, &r, val, d)
 	}
 	return s.submit(ctx, o)
 }
@@ -283,8 +288,8 @@ func (s *Store) update(ctx context.Context, id string, read *notification.Record
 // the stored revision and this batch has not written it, else read anew.
 func (s *Store) current(txn *badger.Txn, id string, read *notification.Record, d *delta) (*notification.Record, error) {
 	if read != nil && read.Rev != 0 && !d.touched[id] {
-		rec, state, err := items(txn, id)
-		if err == nil && revision(rec, state) == read.Rev {
+		item, err := txn.Get(recordKey(id))
+		if err == nil && item.Version() == read.Rev {
 			return read, nil
 		}
 	}
@@ -306,17 +311,13 @@ func (s *Store) Drop(ctx context.Context, id string) error {
 		if err := s.unindex(txn, old, nil, d); err != nil {
 			return err
 		}
-		if err := txn.Delete(stateKey(id)); err != nil {
-			return err
-		}
 		return txn.Delete(recordKey(id))
 	}
 	return s.submit(ctx, o)
 }
 
-// put writes r and moves its index entries from where old had them. A new
-// record (old nil) is written whole, encoded as val; an update writes only
-// r's delivery state, under its own key.
+// put writes r (encoded as val) and moves its index entries from where old
+// had them. old is nil for a new record.
 func (s *Store) put(txn *badger.Txn, old, r *notification.Record, val []byte, d *delta) error {
 	if err := s.unindex(txn, old, r, d); err != nil {
 		return err
@@ -325,24 +326,12 @@ func (s *Store) put(txn *badger.Txn, old, r *notification.Record, val []byte, d 
 		d.touched = map[string]bool{}
 	}
 	d.touched[r.ID] = true
-	now := s.opts.Now()
-	if val != nil {
-		if err := txn.Set(recordKey(r.ID), val); err != nil {
-			return err
-		}
-	} else {
-		sv, err := encodeState(r, now)
-		if err != nil {
-			return err
-		}
-		if err := txn.Set(stateKey(r.ID), sv); err != nil {
-			return err
-		}
+	e := badger.NewEntry(recordKey(r.ID), val)
+	if (r.State == notification.Delivered || r.State == notification.Ignored) && s.opts.Retention > 0 {
+		e = e.WithTTL(s.opts.Retention)
 	}
-	if retained(r) && (old == nil || !retained(old)) && s.opts.Retention > 0 {
-		if err := txn.Set(timeKey(pExpire, now.Add(s.opts.Retention), r.ID), nil); err != nil {
-			return err
-		}
+	if err := txn.SetEntry(e); err != nil {
+		return err
 	}
 	wasPending := old != nil && old.State == notification.Pending
 	wasDead := old != nil && old.State == notification.Dead
@@ -396,81 +385,20 @@ func (s *Store) unindex(txn *badger.Txn, old, r *notification.Record, d *delta) 
 	return nil
 }
 
-// retained says whether r is kept only until store.retention ends.
-func retained(r *notification.Record) bool {
-	return r.State == notification.Delivered || r.State == notification.Ignored
-}
-
-// items returns a notification's record and, when it has been updated, its
-// delivery state (else nil).
-func items(txn *badger.Txn, id string) (rec, state *badger.Item, err error) {
-	rec, err = txn.Get(recordKey(id))
-	if errors.Is(err, badger.ErrKeyNotFound) {
-		return nil, nil, notification.ErrNotFound
-	}
-	if err != nil {
-		return nil, nil, err
-	}
-	state, err = txn.Get(stateKey(id))
-	switch {
-	case errors.Is(err, badger.ErrKeyNotFound):
-		return rec, nil, nil
-	case err != nil:
-		return nil, nil, err
-	case state.Version() < rec.Version():
-		// Left from an earlier notification of the same id that was
-		// removed: the record written since starts afresh.
-		return rec, nil, nil
-	}
-	return rec, state, nil
-}
-
-// revision is the newest commit of a notification's keys.
-func revision(rec, state *badger.Item) uint64 {
-	if state != nil {
-		return max(rec.Version(), state.Version())
-	}
-	return rec.Version()
-}
-
 func getRecord(txn *badger.Txn, id string) (*notification.Record, error) {
-	rec, state, err := items(txn, id)
+	item, err := txn.Get(recordKey(id))
+	if errors.Is(err, badger.ErrKeyNotFound) {
+		return nil, notification.ErrNotFound
+	}
 	if err != nil {
 		return nil, err
 	}
 	r := new(notification.Record)
-	if err = rec.Value(func(v []byte) error { return decodeRecord(v, r) }); err != nil {
+	if err = item.Value(func(v []byte) error { return decodeRecord(v, r) }); err != nil {
 		return nil, fmt.Errorf("decode notification %s: %w", id, err)
 	}
-	if state != nil {
-		if err = state.Value(func(v []byte) error { return decodeState(v, r) }); err != nil {
-			return nil, fmt.Errorf("decode the delivery state of notification %s: %w", id, err)
-		}
-	}
-	r.Rev = revision(rec, state)
+	r.Rev = item.Version()
 	return r, nil
-}
-
-// stateValue is how a notification's delivery state is stored: its id
-// first, where a scan of damaged files looks for it, and when it was
-// written, so that such a scan can tell which of several is the latest.
-type stateValue struct {
-	ID string `json:"sid"`
-	At int64  `json:"at"` // Unix nanoseconds, by the store's clock
-	notification.Delivery
-}
-
-func encodeState(r *notification.Record, now time.Time) ([]byte, error) {
-	return json.Marshal(stateValue{ID: r.ID, At: now.UnixNano(), Delivery: r.Delivery})
-}
-
-func decodeState(v []byte, r *notification.Record) error {
-	var sv stateValue
-	if err := json.Unmarshal(v, &sv); err != nil {
-		return err
-	}
-	r.Delivery = sv.Delivery
-	return nil
 }
 
 // A record is stored as a 4-byte length, its JSON without the raw body,
