@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"log/slog"
 	"math/rand/v2"
 	"net"
 	"net/http"
@@ -22,6 +23,7 @@ import (
 	"github.com/fluxrelay/fluxrelay/config"
 	"github.com/fluxrelay/fluxrelay/internal/loopback"
 	"github.com/fluxrelay/fluxrelay/internal/mqttwire"
+	"github.com/fluxrelay/fluxrelay/internal/testoutput"
 	"github.com/fluxrelay/fluxrelay/notification"
 	"github.com/fluxrelay/fluxrelay/relay/relaytest"
 )
@@ -45,7 +47,9 @@ func runChild(path string) int {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
 	defer stop()
-	d, err := New(cfg, Options{Version: "crash"})
+	// Everything it can say, for the suite's secrets scan.
+	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	d, err := New(cfg, Options{Version: "crash", Logger: log})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 2
@@ -98,7 +102,10 @@ provider = "core"
 	if err := os.WriteFile(cfgPath, []byte(doc), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	logf, _ := os.Create(filepath.Join(dir, "child.log"))
+	logPath := filepath.Join(dir, "child.log")
+	// Kept after the last daemon is stopped (cleanups run last first).
+	testoutput.Keep(t, "daemons", func() string { b, _ := os.ReadFile(logPath); return string(b) })
+	logf, _ := os.Create(logPath)
 	defer logf.Close()
 	startChild := func() *exec.Cmd {
 		cmd := exec.Command(os.Args[0], "-test.run=^$")

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/fluxrelay/fluxrelay/internal/loopback"
+	"github.com/fluxrelay/fluxrelay/internal/testoutput"
 )
 
 // needTool skips a test when a tool is missing, except under CI=true, where
@@ -59,6 +60,8 @@ func Start(t testing.TB) *Broker {
 	if err := os.WriteFile(m.conf, []byte(conf), 0o644); err != nil {
 		t.Fatal(err)
 	}
+	// Kept after the broker stops (cleanups run last first), with its last words.
+	testoutput.Keep(t, "mosquitto", func() string { b, _ := os.ReadFile(m.conf + ".log"); return string(b) })
 	m.start()
 	t.Cleanup(m.Stop)
 	return m
