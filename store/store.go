@@ -215,7 +215,7 @@ func (s *Store) Close() error {
 	s.mu.Unlock()
 	<-s.done
 	close(s.stop)
-	<-s.idle // a value-log collection must not outlive the database
+	<-s.idle // nothing of the store's upkeep may outlive the database
 	return s.db.Close()
 }
 
