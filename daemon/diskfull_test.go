@@ -10,6 +10,8 @@ import (
 	"sync/atomic"
 	"syscall"
 	"testing"
+
+	"github.com/fluxrelay/fluxrelay/store"
 )
 
 // TestDiskFull puts data_dir on a small tmpfs: new input is refused with
@@ -25,7 +27,9 @@ func TestDiskFull(t *testing.T) {
 	e := newEnv(t, nil)
 	mnt := filepath.Join(e.dir, "data")
 	os.MkdirAll(mnt, 0o700)
-	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", "size=160m", "tmpfs", mnt).CombinedOutput(); err != nil {
+	// Room for the filler below, the store's reserve and 20 MiB more.
+	size := fmt.Sprintf("size=%dm", (store.DefaultMinFree>>20)+60)
+	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", size, "tmpfs", mnt).CombinedOutput(); err != nil {
 		if os.Getenv("CI") == "true" {
 			t.Fatalf("mount tmpfs: %v %s", err, out)
 		}
@@ -98,5 +102,5 @@ func TestDiskFull(t *testing.T) {
 	if st := r2.status(t); st.QueueDepth != int64(count)+1 {
 		t.Errorf("after a restart %d are queued; %d were acknowledged", st.QueueDepth, count+1)
 	}
-	t.Logf("tmpfs 160 MiB: %d notifications stored, then %d refused with 503 and %d MiB still free; ingest resumed when space was freed", count, refused.Load(), int64(fs.Bavail)*int64(fs.Bsize)>>20)
+	t.Logf("tmpfs %s: %d notifications stored, then %d refused with 503 and %d MiB still free; ingest resumed when space was freed", size, count, refused.Load(), int64(fs.Bavail)*int64(fs.Bsize)>>20)
 }
