@@ -10,7 +10,7 @@ BENCHTIME   ?= 30000x
 FUZZTIME    ?= 20s
 TEST_OUTPUT := build/test-output
 SHELL       := /bin/bash
-FUZZERS     := FuzzCore FuzzMonnify FuzzMoniepoint FuzzOPay FuzzOPayPOS FuzzVesicash
+FUZZERS     := FuzzCore FuzzTopLevel FuzzMonnify FuzzMoniepoint FuzzOPay FuzzOPayPOS FuzzVesicash
 
 .PHONY: help build run test lint bench fuzz soak cross package armv7-check clean
 

@@ -1,13 +1,17 @@
 package provider
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"net/http"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
+
+	"github.com/fluxrelay/fluxrelay/notification"
 )
 
 // fuzzParser checks, for any body, that a parser never panics, that every
@@ -64,3 +68,50 @@ func FuzzOPay(f *testing.F) { fuzzParser(f, &OPay{Tenant: "t"}, "testdata/opay/c
 func FuzzOPayPOS(f *testing.F) { fuzzParser(f, &OPayPOS{Tenant: "t"}, "testdata/opay/offline_*.json") }
 
 func FuzzVesicash(f *testing.F) { fuzzParser(f, &Vesicash{Tenant: "t"}, "testdata/vesicash/*.json") }
+
+// FuzzTopLevel checks the quick split of a JSON object against the
+// token-by-token decoder: the same members, in the same order, with the
+// same bytes, and the same refusals.
+func FuzzTopLevel(f *testing.F) {
+	for _, s := range []string{
+		`{}`, ` { "a" : 1 , "b":[1,{"c":"}"}] } `, `{"a":1,"a":2}`, `{"a":1,"\u0061":2}`,
+		`{"k\"ey":"v\\"}`, `{"a":"\u00e9","é":null}`, `[1]`, `"s"`, `{"a":1}{"b":2}`, `{"a":1,}`,
+		"{\"\xff\":1}", `{"a":{"b":{"c":[true,false,null,-1.5e3]}}}`,
+	} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, body []byte) {
+		got, gotErr := topLevel(body)
+		want, wantErr := topLevelTokens(body)
+		if (gotErr == nil) != (wantErr == nil) || (gotErr != nil && gotErr.Error() != wantErr.Error()) {
+			t.Fatalf("%q: error %v; token by token %v", body, gotErr, wantErr)
+		}
+		if len(got) != len(want) {
+			t.Fatalf("%q: %d members; token by token %d", body, len(got), len(want))
+		}
+		for i := range got {
+			if got[i].Key != want[i].Key || !bytes.Equal(got[i].Value, want[i].Value) {
+				t.Fatalf("%q: member %d is %q=%s; token by token %q=%s", body, i, got[i].Key, got[i].Value, want[i].Key, want[i].Value)
+			}
+		}
+	})
+}
+
+// BenchmarkTopLevel compares the quick split with the token-by-token
+// decoder on a 1 KB sale: go test -run '^$' -bench TopLevel ./provider/
+func BenchmarkTopLevel(b *testing.B) {
+	body := []byte(`{"transactionRef":"REF-1","paymentRef":"REF-1","amount":"15750.50","paymentMethod":"ACCOUNT_TRANSFER","customer":{"id":"FXV-TILL-0001","name":"Demo Shop Till 1","email":"till-1@demo-shop.example.com","phone":"+2348000000000"},"accountNumber":"0000000001","bankCode":"000013","bankName":"Example Bank","accountName":"AMAKA EXAMPLE","note":"` + strings.Repeat("n", 600) + `"}`)
+	for _, c := range []struct {
+		name string
+		fn   func([]byte) ([]notification.Field, error)
+	}{{"split", topLevel}, {"tokens", topLevelTokens}} {
+		b.Run(c.name, func(b *testing.B) {
+			b.SetBytes(int64(len(body)))
+			for b.Loop() {
+				if _, err := c.fn(body); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
