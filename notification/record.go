@@ -55,9 +55,8 @@ type Record struct {
 	Rev uint64 `json:"-"`
 }
 
-// Delivery is the part of a record that changes as delivery goes on. The
-// store keeps it apart from the rest, so that recording an attempt does
-// not rewrite the notification and its raw body.
+// Delivery is the part of a record that changes as delivery goes on; the
+// rest is what arrived, which the store's Update never changes.
 type Delivery struct {
 	State State `json:"state"`
 	// Reason says why a record is ignored or dead.
