@@ -108,6 +108,14 @@ secret = "%s"
 	}
 }
 
+// embedBroker turns on the embedded MQTT broker, on a free port, with one
+// terminal user.
+func (e *env) embedBroker(username, password string) {
+	e.t.Helper()
+	on := fmt.Sprintf("[mqtt]\nmode = \"embedded\"\nlisten = \"127.0.0.1:0\"\n[[mqtt.user]]\nusername = %q\npassword = %q", username, password)
+	writeFile(e.t, e.cfgPath, strings.Replace(readFile(e.t, e.cfgPath), "[mqtt]\nmode = \"off\"", on, 1))
+}
+
 // running is one daemon started by a test.
 type running struct {
 	d      *Daemon

@@ -18,8 +18,7 @@ import (
 // keeps answering, and nothing is stored.
 func TestBadInputFlood(t *testing.T) {
 	e := newEnv(t, nil)
-	cfg := strings.Replace(readFile(t, e.cfgPath), "[mqtt]\nmode = \"off\"", "[mqtt]\nmode = \"embedded\"\nlisten = \"127.0.0.1:0\"\n[[mqtt.user]]\nusername = \"till\"\npassword = \"pw\"", 1)
-	writeFile(t, e.cfgPath, cfg)
+	e.embedBroker("till", "pw")
 	r := e.start()
 	mqttAddr := r.d.Addr("mqtt", 10*time.Second)
 	signed := `{"transactionRef":"S","amount":1}`
