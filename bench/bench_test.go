@@ -123,6 +123,23 @@ func fsyncRate(b *testing.B, dir string, d time.Duration) float64 {
 	return float64(n) / time.Since(start).Seconds()
 }
 
+// inParallel calls fn with each of 0 … n-1 from workers goroutines, and
+// returns when all are done.
+func inParallel(n, workers int, fn func(i int)) {
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	for range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := int(next.Add(1) - 1); i < n; i = int(next.Add(1) - 1) {
+				fn(i)
+			}
+		}()
+	}
+	wg.Wait()
+}
+
 // body is a core notification of about 1 KB.
 func body(ref string) []byte {
 	return []byte(fmt.Sprintf(`{"transactionRef":%q,"paymentRef":%q,"amount":"15750.50","paymentMethod":"ACCOUNT_TRANSFER","customer":{"id":"FXV-TILL-0001","name":"Demo Shop Till 1","email":"till-1@demo-shop.example.com","phone":"+2348000000000"},"accountNumber":"0000000001","bankCode":"000013","bankName":"Example Bank","accountName":"AMAKA EXAMPLE","note":%q}`,
@@ -143,32 +160,20 @@ func BenchmarkIngest(b *testing.B) {
 	const senders = 64
 	tr := &http.Transport{MaxIdleConnsPerHost: senders}
 	client := &http.Client{Transport: tr, Timeout: 30 * time.Second}
-	var next, failed atomic.Int64
+	var failed atomic.Int64
 	cpuBefore := cpuSeconds(cmd.Process.Pid)
 	b.ResetTimer()
 	start := time.Now()
-	var wg sync.WaitGroup
-	for g := range senders {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for {
-				i := next.Add(1)
-				if i > int64(b.N) {
-					return
-				}
-				resp, err := client.Post("http://"+addr+"/notify/till", "application/json", bytes.NewReader(body(fmt.Sprintf("B-%d-%d", g, i))))
-				if err != nil || resp.StatusCode != http.StatusOK {
-					failed.Add(1)
-				}
-				if resp != nil {
-					io.Copy(io.Discard, resp.Body) // so the connection is reused
-					resp.Body.Close()
-				}
-			}
-		}()
-	}
-	wg.Wait()
+	inParallel(b.N, senders, func(i int) {
+		resp, err := client.Post("http://"+addr+"/notify/till", "application/json", bytes.NewReader(body(fmt.Sprintf("B-%d", i))))
+		if err != nil || resp.StatusCode != http.StatusOK {
+			failed.Add(1)
+		}
+		if resp != nil {
+			io.Copy(io.Discard, resp.Body) // so the connection is reused
+			resp.Body.Close()
+		}
+	})
 	elapsed := time.Since(start)
 	b.StopTimer()
 	cpu := cpuSeconds(cmd.Process.Pid) - cpuBefore

@@ -7,7 +7,6 @@ import (
 	"net/http/httptest"
 	"os"
 	"runtime/pprof"
-	"sync"
 	"testing"
 	"time"
 
@@ -37,21 +36,15 @@ func BenchmarkRelayDrainInProcess(b *testing.B) {
 	in := ingest.NewIntake(st, nil, time.Now)
 	in.SetSources([]*ingest.Source{{Name: "till", Provider: "core", Verifier: &provider.Core{}}})
 	hdr := http.Header{"Content-Type": {"application/json"}, "User-Agent": {"Go-http-client/1.1"}}
-	var wg sync.WaitGroup
-	for w := range 64 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := w; i < n; i += 64 {
-				req := &provider.Request{Body: body(fmt.Sprint("DRAIN-", i)), Header: hdr, Received: time.Now()}
-				if a := in.Accept(context.Background(), "till", req, ingest.Meta{}); a.Code != http.StatusOK {
-					b.Errorf("intake answered %d: %s", a.Code, a.Error)
-					return
-				}
-			}
-		}()
+	inParallel(n, 64, func(i int) {
+		req := &provider.Request{Body: body(fmt.Sprint("DRAIN-", i)), Header: hdr, Received: time.Now()}
+		if a := in.Accept(context.Background(), "till", req, ingest.Meta{}); a.Code != http.StatusOK {
+			b.Errorf("intake answered %d: %s", a.Code, a.Error)
+		}
+	})
+	if b.Failed() {
+		b.FailNow()
 	}
-	wg.Wait()
 	core := &relaytest.Core{APIKey: "K", APISecret: "S"}
 	srv := httptest.NewServer(core)
 	defer srv.Close()

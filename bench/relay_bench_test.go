@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/fluxrelay/fluxrelay/notification"
+	"github.com/fluxrelay/fluxrelay/provider"
 	"github.com/fluxrelay/fluxrelay/relay/relaytest"
 )
 
@@ -29,28 +30,22 @@ func coreConfig(url string) string {
 func fill(b *testing.B, addr string, n int, tag string) {
 	b.Helper()
 	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 64}}
-	var next atomic.Int64
-	var wg sync.WaitGroup
-	for range 64 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for {
-				i := next.Add(1)
-				if i > int64(n) {
-					return
-				}
-				resp, err := client.Post("http://"+addr+"/notify/till", "application/json", bytes.NewReader(body(fmt.Sprintf("%s-%d", tag, i))))
-				if err != nil || resp.StatusCode != 200 {
-					b.Errorf("fill: %v %v", resp, err)
-					return
-				}
-				io.Copy(io.Discard, resp.Body)
-				resp.Body.Close()
+	var failed atomic.Int64
+	inParallel(n, 64, func(i int) {
+		resp, err := client.Post("http://"+addr+"/notify/till", "application/json", bytes.NewReader(body(fmt.Sprintf("%s-%d", tag, i))))
+		if err != nil || resp.StatusCode != http.StatusOK {
+			if failed.Add(1) == 1 {
+				b.Errorf("fill: %v %v", resp, err)
 			}
-		}()
+		}
+		if resp != nil {
+			io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+		}
+	})
+	if failed.Load() > 0 {
+		b.Fatalf("fill: %d of %d refused", failed.Load(), n)
 	}
-	wg.Wait()
 }
 
 func stopDaemon(cmd *exec.Cmd) {
@@ -59,37 +54,29 @@ func stopDaemon(cmd *exec.Cmd) {
 }
 
 // bareClientRate is the baseline for the drain: a bare Go HTTP client
-// posting n signed bodies like the relay's to url at the same concurrency.
+// posting n bodies like the relay's (the core payloads of body(…), rendered
+// and signed the same way) to url at the same concurrency.
 func bareClientRate(url string, n int) float64 {
 	bodies := make([][]byte, n)
+	core := &provider.Core{Tenant: "bench"}
 	for i := range n {
-		p := notification.Payload{TenantID: "bench", TransactionRef: fmt.Sprintf("BARE-%d", i), Amount: 1575050, TransactionDate: time.Now()}
-		bodies[i] = p.Render()
+		parsed, err := core.Parse(&provider.Request{Body: body(fmt.Sprintf("BARE-%d", i)), Received: time.Now()})
+		if err != nil {
+			panic(err) // body() is a valid core notification
+		}
+		bodies[i] = parsed.Payload.Render()
 	}
 	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: benchConcurrency}}
-	var next atomic.Int64
-	var wg sync.WaitGroup
 	start := time.Now()
-	for range benchConcurrency {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for {
-				i := next.Add(1) - 1
-				if i >= int64(n) {
-					return
-				}
-				req, _ := http.NewRequest(http.MethodPost, url, bytes.NewReader(bodies[i]))
-				req.Header.Set("Signature", notification.Sign("S", bodies[i]))
-				resp, err := client.Do(req)
-				if err == nil {
-					io.Copy(io.Discard, resp.Body)
-					resp.Body.Close()
-				}
-			}
-		}()
-	}
-	wg.Wait()
+	inParallel(n, benchConcurrency, func(i int) {
+		req, _ := http.NewRequest(http.MethodPost, url, bytes.NewReader(bodies[i]))
+		req.Header.Set("Signature", notification.Sign("S", bodies[i]))
+		resp, err := client.Do(req)
+		if err == nil {
+			io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+		}
+	})
 	return float64(n) / time.Since(start).Seconds()
 }
 
