@@ -68,7 +68,10 @@ func BenchmarkRelayDrainInProcess(b *testing.B) {
 	}
 	cpu0 := cpuSeconds(os.Getpid())
 	b.ResetTimer()
-	go r.Run(ctx)
+	ran := make(chan error, 1)
+	go func() { ran <- r.Run(ctx) }()
+	// The relay stops, its last outcomes written, before the store closes.
+	defer func() { cancel(); <-ran }()
 	for deadline := time.Now().Add(10 * time.Minute); core.AcceptedCount()-before < n; time.Sleep(5 * time.Millisecond) {
 		if time.Now().After(deadline) {
 			b.Fatalf("%d of %d delivered", core.AcceptedCount()-before, n)
