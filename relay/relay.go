@@ -337,7 +337,7 @@ func (r *Relay) deliver(ctx context.Context, rec *notification.Record, g *gate, 
 		r.mu.Unlock()
 		return // shutting down: the notification stays queued as it was
 	}
-	fn, requeue := r.settle(rec, g, gen, res)
+	fn, refused := r.settle(rec, g, gen, res)
 	if r.opts.Observe != nil {
 		r.opts.Observe(outcomeName(res.kind), r.opts.Now().Sub(rec.ReceivedAt))
 	}
@@ -345,11 +345,19 @@ func (r *Relay) deliver(ctx context.Context, rec *notification.Record, g *gate, 
 	bg := context.WithoutCancel(ctx)
 	if err := r.q.UpdateFrom(bg, rec, fn); err != nil {
 		r.log.Error("recording a delivery outcome failed; it will be attempted again", "id", rec.ID, "err", err)
+		return
 	}
-	for _, id := range requeue {
+	if !refused {
+		return
+	}
+	// Only now that this dead letter is written can it be counted: a
+	// streak that pauses takes back exactly the dead letters already
+	// written, whatever order concurrent deliveries finish in.
+	for _, id := range r.countRefusal(g, gen, rec.ID, res) {
 		err := r.q.Update(bg, id, func(x *notification.Record) error {
 			if x.State == notification.Dead && x.LastStatus == res.status {
 				x.State, x.Reason, x.NextAttempt, x.DeadAt = notification.Pending, "", r.opts.Now(), time.Time{}
+				x.Attempts = max(x.Attempts-1, 0) // the webhook refused, not this notification
 			}
 			return nil
 		})
@@ -359,10 +367,37 @@ func (r *Relay) deliver(ctx context.Context, rec *notification.Record, g *gate, 
 	}
 }
 
+// countRefusal counts a dead letter just written for an "other 4xx". The
+// same status for 3 different notifications in a row says the webhook
+// refuses everything: deliveries pause and the dead letters of the streak
+// are returned, to be taken back. So is a dead letter of the status that
+// paused deliveries meanwhile.
+func (r *Relay) countRefusal(g *gate, gen int, id string, res result) []string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if gen != g.gen {
+		return nil // sent with settings a reload has since replaced
+	}
+	if g.mode == ModePaused && g.pauseCode == res.status {
+		return []string{id}
+	}
+	if res.status != g.streakCode {
+		g.streak, g.streakCode = nil, res.status
+	}
+	g.streak = append(g.streak, id)
+	if len(g.streak) < 3 {
+		return nil
+	}
+	streak := g.streak
+	r.pause(g, r.opts.Now(), fmt.Sprintf("Fluxvend answered %d to 3 different notifications in a row (%s): the webhook is refusing everything, not one notification — check core.tenant_id, core.url and the webhook in the portal, then reload", res.status, res.body))
+	g.pauseCode = res.status
+	return streak
+}
+
 // settle updates the target's state for one outcome and returns the change
-// to make to the notification, and notifications to take back from the
-// dead letters.
-func (r *Relay) settle(rec *notification.Record, g *gate, gen int, res result) (func(*notification.Record) error, []string) {
+// to make to the notification, and whether that change dead-letters it for
+// a refusal that countRefusal must count once it is written.
+func (r *Relay) settle(rec *notification.Record, g *gate, gen int, res result) (func(*notification.Record) error, bool) {
 	now := r.opts.Now()
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -370,7 +405,7 @@ func (r *Relay) settle(rec *notification.Record, g *gate, gen int, res result) (
 	if res.kind == pause && gen != g.gen {
 		// Sent with the settings a reload has since replaced (a rotated
 		// secret, say): it says nothing about the new ones. Try again.
-		return noteAttempt(res, now), nil
+		return noteAttempt(res, now), false
 	}
 	reachable := res.err == nil
 	g.reachable = &reachable
@@ -399,7 +434,7 @@ func (r *Relay) settle(rec *notification.Record, g *gate, gen int, res result) (
 			x.State, x.DeliveredAt, x.LastAttempt, x.LastStatus, x.LastError = notification.Delivered, now, now, res.status, ""
 			x.Attempts++
 			return nil
-		}, nil
+		}, false
 	case retry, unreachable:
 		g.streak = nil
 		g.failures++
@@ -415,29 +450,25 @@ func (r *Relay) settle(rec *notification.Record, g *gate, gen int, res result) (
 			// The webhook is the problem, not this notification: its
 			// schedule and attempts stay, so the oldest is always the
 			// probe and all go out in order of age when Fluxvend is back.
-			return noteAttempt(res, now), nil
+			return noteAttempt(res, now), false
 		}
-		return r.retryLater(res, g.lastSuccess, now), nil
+		return r.retryLater(res, g.lastSuccess, now), false
 	case pause:
 		r.pause(g, now, pauseReason(res))
-		return noteAttempt(res, now), nil
+		return noteAttempt(res, now), false
 	default: // reject
-		if res.status != g.streakCode {
-			g.streak, g.streakCode = nil, res.status
-		}
-		g.streak = append(g.streak, rec.ID)
-		if len(g.streak) >= 3 {
-			requeue := g.streak[:len(g.streak)-1]
-			g.streak = nil
-			r.pause(g, now, fmt.Sprintf("Fluxvend answered %d to 3 different notifications in a row (%s): the webhook is refusing everything, not one notification — check core.tenant_id, core.url and the webhook in the portal, then reload", res.status, res.body))
-			return noteAttempt(res, now), requeue
+		if g.mode == ModePaused && g.pauseCode == res.status {
+			// Paused because the webhook refuses everything this way,
+			// and it still does: the pause goes on and this stays queued.
+			r.pause(g, now, g.reason)
+			return noteAttempt(res, now), false
 		}
 		return func(x *notification.Record) error {
 			x.State, x.DeadAt, x.LastAttempt, x.LastStatus = notification.Dead, now, now, res.status
 			x.Attempts++
 			x.Reason, x.LastError = res.describe(), res.describe()
 			return nil
-		}, nil
+		}, true
 	}
 }
 
@@ -446,7 +477,7 @@ func (r *Relay) pause(g *gate, now time.Time, reason string) {
 		r.log.Error("deliveries paused: ACTION NEEDED", "reason", reason)
 		g.since = now
 	}
-	g.mode, g.reason, g.nextProbe, g.streak = ModePaused, reason, now.Add(r.opts.PauseProbe), nil
+	g.mode, g.reason, g.nextProbe, g.streak, g.pauseCode = ModePaused, reason, now.Add(r.opts.PauseProbe), nil, 0
 }
 
 // noteAttempt records an attempt that says nothing about the notification

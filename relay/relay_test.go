@@ -172,8 +172,17 @@ func TestUnauthorizedPausesUntilReload(t *testing.T) {
 }
 
 func TestSameRefusalThreeTimesPauses(t *testing.T) {
-	h := start(t, func(int, relaytest.Delivery) int { return http.StatusBadRequest }, func(o *Options) { o.Concurrency = 1 })
-	ids := []string{h.enqueue("R1").ID, h.enqueue("R2").ID, h.enqueue("R3").ID, h.enqueue("R4").ID}
+	var accept atomic.Bool
+	h := start(t, func(int, relaytest.Delivery) int {
+		if accept.Load() {
+			return http.StatusOK
+		}
+		return http.StatusBadRequest
+	}, func(o *Options) { o.Concurrency = 2; o.PauseProbe = 20 * time.Millisecond })
+	var ids []string
+	for _, ref := range []string{"R1", "R2", "R3", "R4", "R5", "R6"} {
+		ids = append(ids, h.enqueue(ref).ID)
+	}
 	deadline := time.Now().Add(5 * time.Second)
 	for h.relay.Status().Targets[0].Mode != ModePaused && time.Now().Before(deadline) {
 		time.Sleep(10 * time.Millisecond)
@@ -181,11 +190,28 @@ func TestSameRefusalThreeTimesPauses(t *testing.T) {
 	if st := h.relay.Status().Targets[0]; st.Mode != ModePaused || !strings.Contains(st.Reason, "3 different notifications") {
 		t.Fatalf("after three 400s: %+v", st)
 	}
-	time.Sleep(50 * time.Millisecond)
+	// The probes every 20 ms are refused the same way: the pause goes on.
+	sent := len(h.core.Received())
+	for len(h.core.Received()) < sent+5 && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if st := h.relay.Status().Targets[0]; st.Mode != ModePaused || len(h.core.Received()) < sent+5 {
+		t.Fatalf("after %d probes answered 400: %+v", len(h.core.Received())-sent, st)
+	}
+	// Outcomes are written after the next delivery starts, so wait for the
+	// ones under way to land before looking.
+	time.Sleep(100 * time.Millisecond)
 	for _, id := range ids {
-		if r, _ := h.q.Get(id); r.State != notification.Pending {
-			t.Errorf("%s is %s (%s); the same refusal for 3 notifications must dead-letter none", id, r.State, r.Reason)
+		if r, _ := h.q.Get(id); r.State != notification.Pending || r.Attempts != 0 {
+			t.Errorf("%s is %s after %d attempts (%s); the same refusal for 3 notifications must dead-letter none and burn no attempts", id, r.State, r.Attempts, r.Reason)
 		}
+	}
+	accept.Store(true)
+	for _, id := range ids {
+		h.waitState(id, notification.Delivered)
+	}
+	if st := h.relay.Status().Targets[0]; st.Mode != ModeOK {
+		t.Errorf("after a probe was accepted: %+v", st)
 	}
 }
 

@@ -45,6 +45,7 @@ type gate struct {
 	lastError   string
 	streak      []string // ids refused with the same other 4xx, in a row
 	streakCode  int
+	pauseCode   int // the other 4xx that paused deliveries, if one did
 }
 
 func newGate(t Target) *gate {
