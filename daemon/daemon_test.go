@@ -271,7 +271,9 @@ func TestRetryAcrossRestart(t *testing.T) {
 			t.Fatalf("an attempt differs: %s / %s", d.Body, d.IdempotencyKey)
 		}
 	}
-	if s := r2.status(t); s.QueueDepth != 0 || s.Sources["till"].Delivered != 1 {
+	// The outcome is written just after Fluxvend answers.
+	waitFor(t, "an empty queue", func() bool { return r2.status(t).QueueDepth == 0 })
+	if s := r2.status(t); s.Sources["till"].Delivered != 1 {
 		t.Errorf("status after delivery %+v", s)
 	}
 }
