@@ -389,8 +389,7 @@ func (r *Relay) countRefusal(g *gate, gen int, id string, res result) []string {
 		return nil
 	}
 	streak := g.streak
-	r.pause(g, r.opts.Now(), fmt.Sprintf("Fluxvend answered %d to 3 different notifications in a row (%s): the webhook is refusing everything, not one notification — check core.tenant_id, core.url and the webhook in the portal, then reload", res.status, res.body))
-	g.pauseCode = res.status
+	r.pause(g, r.opts.Now(), res.status, fmt.Sprintf("Fluxvend answered %d to 3 different notifications in a row (%s): the webhook is refusing everything, not one notification — check core.tenant_id, core.url and the webhook in the portal, then reload", res.status, res.body))
 	return streak
 }
 
@@ -454,13 +453,13 @@ func (r *Relay) settle(rec *notification.Record, g *gate, gen int, res result) (
 		}
 		return r.retryLater(res, g.lastSuccess, now), false
 	case pause:
-		r.pause(g, now, pauseReason(res))
+		r.pause(g, now, 0, pauseReason(res))
 		return noteAttempt(res, now), false
 	default: // reject
 		if g.mode == ModePaused && g.pauseCode == res.status {
 			// Paused because the webhook refuses everything this way,
 			// and it still does: the pause goes on and this stays queued.
-			r.pause(g, now, g.reason)
+			r.pause(g, now, g.pauseCode, g.reason)
 			return noteAttempt(res, now), false
 		}
 		return func(x *notification.Record) error {
@@ -472,12 +471,14 @@ func (r *Relay) settle(rec *notification.Record, g *gate, gen int, res result) (
 	}
 }
 
-func (r *Relay) pause(g *gate, now time.Time, reason string) {
+// pause stops deliveries to g but for a probe every opts.PauseProbe. code
+// is the "other 4xx" refused 3 times in a row that paused them, if one did.
+func (r *Relay) pause(g *gate, now time.Time, code int, reason string) {
 	if g.mode != ModePaused {
 		r.log.Error("deliveries paused: ACTION NEEDED", "reason", reason)
 		g.since = now
 	}
-	g.mode, g.reason, g.nextProbe, g.streak, g.pauseCode = ModePaused, reason, now.Add(r.opts.PauseProbe), nil, 0
+	g.mode, g.reason, g.nextProbe, g.streak, g.pauseCode = ModePaused, reason, now.Add(r.opts.PauseProbe), nil, code
 }
 
 // noteAttempt records an attempt that says nothing about the notification

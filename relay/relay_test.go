@@ -35,6 +35,32 @@ type harness struct {
 	relay *Relay
 	clock *clock
 	stop  func()
+	dead  atomic.Int32 // writes that dead-lettered a notification
+}
+
+// countingQueue counts the writes that dead-letter a notification.
+type countingQueue struct {
+	*storetest.Memory
+	dead *atomic.Int32
+}
+
+func (q countingQueue) count(fn func(*notification.Record) error) func(*notification.Record) error {
+	return func(x *notification.Record) error {
+		was := x.State
+		err := fn(x)
+		if err == nil && was != notification.Dead && x.State == notification.Dead {
+			q.dead.Add(1)
+		}
+		return err
+	}
+}
+
+func (q countingQueue) Update(ctx context.Context, id string, fn func(*notification.Record) error) error {
+	return q.Memory.Update(ctx, id, q.count(fn))
+}
+
+func (q countingQueue) UpdateFrom(ctx context.Context, read *notification.Record, fn func(*notification.Record) error) error {
+	return q.Memory.UpdateFrom(ctx, read, q.count(fn))
 }
 
 func start(t *testing.T, answer func(n int, d relaytest.Delivery) int, tweak func(*Options)) *harness {
@@ -47,7 +73,7 @@ func start(t *testing.T, answer func(n int, d relaytest.Delivery) int, tweak fun
 	if tweak != nil {
 		tweak(&opts)
 	}
-	h.relay = New(h.q, opts)
+	h.relay = New(countingQueue{h.q, &h.dead}, opts)
 	h.relay.SetTargets(Target{URL: h.srv.URL + "/webhooks/api/v1/i/acme/core", Tenant: "acme", SigningKey: apiSecret}, nil)
 	ctx, cancel := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
@@ -190,17 +216,21 @@ func TestSameRefusalThreeTimesPauses(t *testing.T) {
 	if st := h.relay.Status().Targets[0]; st.Mode != ModePaused || !strings.Contains(st.Reason, "3 different notifications") {
 		t.Fatalf("after three 400s: %+v", st)
 	}
-	// The probes every 20 ms are refused the same way: the pause goes on.
-	sent := len(h.core.Received())
+	// Outcomes are written after the next delivery starts: let the ones
+	// under way land. Then the probes every 20 ms are refused the same
+	// way: the pause goes on and none is dead-lettered, even for a moment.
+	time.Sleep(100 * time.Millisecond)
+	dead, sent := h.dead.Load(), len(h.core.Received())
 	for len(h.core.Received()) < sent+5 && time.Now().Before(deadline) {
 		time.Sleep(10 * time.Millisecond)
 	}
+	time.Sleep(50 * time.Millisecond)
 	if st := h.relay.Status().Targets[0]; st.Mode != ModePaused || len(h.core.Received()) < sent+5 {
 		t.Fatalf("after %d probes answered 400: %+v", len(h.core.Received())-sent, st)
 	}
-	// Outcomes are written after the next delivery starts, so wait for the
-	// ones under way to land before looking.
-	time.Sleep(100 * time.Millisecond)
+	if n := h.dead.Load() - dead; n != 0 {
+		t.Errorf("%d probes refused with the same 400 were dead-lettered; while paused for it, none may be", n)
+	}
 	for _, id := range ids {
 		if r, _ := h.q.Get(id); r.State != notification.Pending || r.Attempts != 0 {
 			t.Errorf("%s is %s after %d attempts (%s); the same refusal for 3 notifications must dead-letter none and burn no attempts", id, r.State, r.Attempts, r.Reason)
