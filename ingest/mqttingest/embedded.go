@@ -8,7 +8,9 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/http"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -86,12 +88,22 @@ func (b *Broker) Run(ctx context.Context) error {
 	if err := srv.AddHook(&durableHook{b: b}, nil); err != nil {
 		return err
 	}
+	var ln *closingListener
 	for {
-		l := listeners.NewTCP(listeners.Config{ID: "terminals", Address: b.opts.Listen, TLSConfig: b.opts.TLS})
-		err := srv.AddListener(l)
+		inner, err := net.Listen("tcp", b.opts.Listen)
+		if err == nil {
+			ln = &closingListener{Listener: inner, conns: map[*trackedConn]struct{}{}}
+			var l net.Listener = ln
+			if b.opts.TLS != nil {
+				l = tls.NewListener(ln, b.opts.TLS)
+			}
+			if err = srv.AddListener(listeners.NewNet("terminals", l)); err != nil {
+				inner.Close()
+			}
+		}
 		if err == nil {
 			if b.opts.OnListen != nil {
-				b.opts.OnListen(l.Address(), nil)
+				b.opts.OnListen(inner.Addr().String(), nil)
 			}
 			break
 		}
@@ -106,10 +118,71 @@ func (b *Broker) Run(ctx context.Context) error {
 		}
 	}
 	if err := srv.Serve(); err != nil {
+		ln.Close()
 		return fmt.Errorf("mqtt broker: %w", err)
 	}
 	<-ctx.Done()
+	// mochi disconnects its clients before it closes its listener, and a
+	// terminal reconnecting in between is accepted and then left without
+	// an answer until its connect timeout (30 s for paho). Stop accepting
+	// and drop every connection first; publishes being stored finish, and
+	// mochi waits for them.
+	ln.Close()
 	return srv.Close()
+}
+
+// closingListener is the terminals' listener. Its Close also closes every
+// connection it accepted that is still open.
+type closingListener struct {
+	net.Listener
+	mu     sync.Mutex
+	closed bool
+	conns  map[*trackedConn]struct{}
+}
+
+func (l *closingListener) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	if err != nil {
+		return nil, err
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.closed {
+		c.Close()
+		return nil, net.ErrClosed
+	}
+	tc := &trackedConn{Conn: c, l: l}
+	l.conns[tc] = struct{}{}
+	return tc, nil
+}
+
+func (l *closingListener) Close() error {
+	l.mu.Lock()
+	if l.closed {
+		l.mu.Unlock()
+		return nil
+	}
+	l.closed = true
+	conns := l.conns
+	l.conns = nil
+	l.mu.Unlock()
+	err := l.Listener.Close()
+	for c := range conns {
+		c.Conn.Close()
+	}
+	return err
+}
+
+type trackedConn struct {
+	net.Conn
+	l *closingListener
+}
+
+func (c *trackedConn) Close() error {
+	c.l.mu.Lock()
+	delete(c.l.conns, c) // a no-op once the listener is closed
+	c.l.mu.Unlock()
+	return c.Conn.Close()
 }
 
 func brokerCapabilities() *mqtt.Capabilities {

@@ -2,7 +2,10 @@ package mqttingest
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"net"
+	"os"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -160,6 +163,39 @@ func TestStoreRefusalWithholdsPuback(t *testing.T) {
 	if n := s.calls.Load(); n != 4 {
 		t.Errorf("%d store attempts; want 4: three refused (no PUBACK, so the terminal resent) and one stored, then acknowledged", n)
 	}
+}
+
+// TestStopClosesEveryConnection: connections the broker accepted but that
+// never logged in (a terminal mid-handshake, a port scan) are closed when
+// it stops, so stopping does not wait on them and a terminal reconnecting
+// then is not left waiting for an answer.
+func TestStopClosesEveryConnection(t *testing.T) {
+	addr, stop := startBroker(t, newIntake(newSink()), "127.0.0.1:0")
+	term := publisher(t, addr, "till-1", "till-1", "pw-1")
+	var silent []net.Conn
+	for range 3 {
+		c, err := net.Dial("tcp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		silent = append(silent, c)
+	}
+	time.Sleep(100 * time.Millisecond) // accepted and waiting for CONNECT
+	stopped := make(chan struct{})
+	go func() { stop(); close(stopped) }()
+	select {
+	case <-stopped:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the broker did not stop within 10 s with connections that never sent CONNECT")
+	}
+	for i, c := range silent {
+		c.SetReadDeadline(time.Now().Add(5 * time.Second))
+		if _, err := c.Read(make([]byte, 1)); err == nil || errors.Is(err, os.ErrDeadlineExceeded) {
+			t.Errorf("connection %d is still open after the broker stopped (read: %v)", i, err)
+		}
+	}
+	term.Disconnect(0)
 }
 
 func TestEmbeddedAuthAndACL(t *testing.T) {
