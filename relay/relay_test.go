@@ -39,13 +39,17 @@ type harness struct {
 	dead  atomic.Int32 // writes that dead-lettered a notification
 }
 
-// countingQueue counts the writes that dead-letter a notification.
-type countingQueue struct {
+// watchedQueue is the in-memory queue with its writes watched: those that
+// dead-letter a notification are counted in dead, and each write first
+// waits delay, as on a busy disk.
+type watchedQueue struct {
 	*storetest.Memory
-	dead *atomic.Int32
+	dead  *atomic.Int32
+	delay time.Duration
 }
 
-func (q countingQueue) count(fn func(*notification.Record) error) func(*notification.Record) error {
+func (q watchedQueue) watch(fn func(*notification.Record) error) func(*notification.Record) error {
+	time.Sleep(q.delay)
 	return func(x *notification.Record) error {
 		was := x.State
 		err := fn(x)
@@ -56,12 +60,12 @@ func (q countingQueue) count(fn func(*notification.Record) error) func(*notifica
 	}
 }
 
-func (q countingQueue) Update(ctx context.Context, id string, fn func(*notification.Record) error) error {
-	return q.Memory.Update(ctx, id, q.count(fn))
+func (q watchedQueue) Update(ctx context.Context, id string, fn func(*notification.Record) error) error {
+	return q.Memory.Update(ctx, id, q.watch(fn))
 }
 
-func (q countingQueue) UpdateFrom(ctx context.Context, read *notification.Record, fn func(*notification.Record) error) error {
-	return q.Memory.UpdateFrom(ctx, read, q.count(fn))
+func (q watchedQueue) UpdateFrom(ctx context.Context, read *notification.Record, fn func(*notification.Record) error) error {
+	return q.Memory.UpdateFrom(ctx, read, q.watch(fn))
 }
 
 func start(t *testing.T, answer func(n int, d relaytest.Delivery) int, tweak func(*Options)) *harness {
@@ -74,7 +78,7 @@ func start(t *testing.T, answer func(n int, d relaytest.Delivery) int, tweak fun
 	if tweak != nil {
 		tweak(&opts)
 	}
-	h.relay = New(countingQueue{h.q, &h.dead}, opts)
+	h.relay = New(watchedQueue{Memory: h.q, dead: &h.dead}, opts)
 	h.relay.SetTargets(Target{URL: h.srv.URL + "/webhooks/api/v1/i/acme/core", Tenant: "acme", SigningKey: apiSecret}, nil)
 	ctx, cancel := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
@@ -502,7 +506,6 @@ func TestOutageThenInOrderOfAge(t *testing.T) {
 	}
 }
 
-// settledHeap is the live heap after a full collection.
 // fewestGoroutines is the smallest count over a few samples: a probe under
 // way has its connection's goroutines on both ends, a leak stays.
 func fewestGoroutines() int64 {
@@ -530,17 +533,6 @@ func settledHeap() uint64 {
 	return least
 }
 
-// slowQueue writes outcomes slowly, as a busy disk would.
-type slowQueue struct {
-	*storetest.Memory
-	delay time.Duration
-}
-
-func (q slowQueue) Update(ctx context.Context, id string, fn func(*notification.Record) error) error {
-	time.Sleep(q.delay)
-	return q.Memory.Update(ctx, id, fn)
-}
-
 // While outcomes are being written the next notifications go out, but no
 // notification goes out twice, and Fluxvend never has more than
 // core.concurrency requests at once.
@@ -557,7 +549,7 @@ func TestDeliversWhileOutcomesAreWritten(t *testing.T) {
 		core.ServeHTTP(w, r)
 	}))
 	defer srv.Close()
-	q := slowQueue{storetest.NewMemory(), 20 * time.Millisecond}
+	q := watchedQueue{Memory: storetest.NewMemory(), dead: new(atomic.Int32), delay: 20 * time.Millisecond}
 	for i := range n {
 		r := storetest.NewRecord(fmt.Sprint("ref-", i), 150050, time.Now())
 		r.Payload.TenantID = ""
