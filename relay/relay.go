@@ -339,7 +339,11 @@ func (r *Relay) deliver(ctx context.Context, rec *notification.Record, g *gate, 
 	}
 	fn, refused := r.settle(rec, g, gen, res)
 	if r.opts.Observe != nil {
-		r.opts.Observe(outcomeName(res.kind), r.opts.Now().Sub(rec.ReceivedAt))
+		outcome := res.kind
+		if outcome == reject && !refused {
+			outcome = pause // refused the way that paused deliveries: it stays queued
+		}
+		r.opts.Observe(outcomeName(outcome), r.opts.Now().Sub(rec.ReceivedAt))
 	}
 	// Record a delivery even while shutting down: the store closes last.
 	bg := context.WithoutCancel(ctx)

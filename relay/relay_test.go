@@ -204,12 +204,20 @@ func TestUnauthorizedPausesUntilReload(t *testing.T) {
 
 func TestSameRefusalThreeTimesPauses(t *testing.T) {
 	var accept atomic.Bool
+	var observedDead atomic.Int32
 	h := start(t, func(int, relaytest.Delivery) int {
 		if accept.Load() {
 			return http.StatusOK
 		}
 		return http.StatusBadRequest
-	}, func(o *Options) { o.Concurrency = 2; o.PauseProbe = 20 * time.Millisecond })
+	}, func(o *Options) {
+		o.Concurrency, o.PauseProbe = 2, 20*time.Millisecond
+		o.Observe = func(result string, _ time.Duration) {
+			if result == "dead_letter" {
+				observedDead.Add(1)
+			}
+		}
+	})
 	var ids []string
 	for _, ref := range []string{"R1", "R2", "R3", "R4", "R5", "R6"} {
 		ids = append(ids, h.enqueue(ref).ID)
@@ -225,7 +233,7 @@ func TestSameRefusalThreeTimesPauses(t *testing.T) {
 	// under way land. Then the probes every 20 ms are refused the same
 	// way: the pause goes on and none is dead-lettered, even for a moment.
 	time.Sleep(100 * time.Millisecond)
-	dead, sent := h.dead.Load(), len(h.core.Received())
+	dead, observed, sent := h.dead.Load(), observedDead.Load(), len(h.core.Received())
 	for len(h.core.Received()) < sent+5 && time.Now().Before(deadline) {
 		time.Sleep(10 * time.Millisecond)
 	}
@@ -235,6 +243,9 @@ func TestSameRefusalThreeTimesPauses(t *testing.T) {
 	}
 	if n := h.dead.Load() - dead; n != 0 {
 		t.Errorf("%d probes refused with the same 400 were dead-lettered; while paused for it, none may be", n)
+	}
+	if n := observedDead.Load() - observed; n != 0 {
+		t.Errorf("%d probes refused with the same 400 were reported to the metrics as dead letters", n)
 	}
 	for _, id := range ids {
 		if r, _ := h.q.Get(id); r.State != notification.Pending || r.Attempts != 0 {
