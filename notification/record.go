@@ -109,6 +109,9 @@ const (
 	Queued    Status = "queued"
 	Duplicate Status = "duplicate"
 	IgnoredSt Status = "ignored"
+	// Held is a verified notification that could not be classified or
+	// mapped: stored as a dead letter at once, for a person.
+	Held Status = "held"
 )
 
 // ErrFull means the disk budget or free space is exhausted: new input is
