@@ -27,11 +27,13 @@ func (s *Store) Due(now time.Time, limit int, busy func(id string) bool, skip fu
 			go s.quarantine(damaged)
 		}
 	}()
+	// The hint is taken before the snapshot: an entry lowerHead names
+	// after this point bumps gen, and this scan then leaves the head be.
+	start, gen := s.headHint()
 	err = s.db.View(func(txn *badger.Txn) error {
 		it := txn.NewIterator(badger.IteratorOptions{Prefix: []byte(pDue)})
 		defer it.Close()
 		scanned := 0
-		start, gen := s.headHint()
 		for it.Seek(start); it.Valid() && len(due) < limit && scanned < maxScan; it.Next() {
 			if scanned == 0 {
 				s.setHead(it.Item().KeyCopy(nil), gen)
@@ -240,12 +242,18 @@ func (s *Store) setHead(k []byte, gen uint64) {
 	}
 }
 
-// lowerHead is called by the writer for every schedule entry it writes.
-func (s *Store) lowerHead(k []byte) {
+// lowerHead is called by the writer with the schedule entries a batch
+// wrote, once its commit is visible to new scans.
+func (s *Store) lowerHead(keys [][]byte) {
+	if len(keys) == 0 {
+		return
+	}
 	s.headMu.Lock()
 	defer s.headMu.Unlock()
 	s.headGen++
-	if s.head != nil && bytes.Compare(k, s.head) < 0 {
-		s.head = k
+	for _, k := range keys {
+		if s.head != nil && bytes.Compare(k, s.head) < 0 {
+			s.head = k
+		}
 	}
 }

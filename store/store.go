@@ -104,10 +104,15 @@ type Store struct {
 	// head is where the last Due scan found the first live schedule
 	// entry; scans Seek there instead of walking over the tombstones of
 	// everything delivered before it. The writer lowers it whenever it
-	// schedules something earlier, so nothing is ever skipped.
+	// schedules something earlier, once that is committed, so nothing is
+	// ever skipped.
 	headMu  sync.Mutex
 	head    []byte
 	headGen uint64 // bumped by every lowerHead
+
+	// beforeCommit, when set (by tests), runs in the writer after a batch
+	// is built and before it is committed.
+	beforeCommit func()
 	// MovedAside names the directory an unreadable store was moved to at
 	// open, or is empty.
 	MovedAside string

@@ -28,6 +28,10 @@ type op struct {
 type delta struct {
 	pending, dead, damaged int64
 	wake                   bool
+	// scheduled are the schedule keys the batch wrote. The scan head is
+	// lowered to them only once the commit is visible: lowered before, a
+	// scan in between could move the head past an entry it cannot see.
+	scheduled [][]byte
 	// touched names the records written in this batch: their pending
 	// writes carry no revision of their own to compare.
 	touched map[string]bool
@@ -122,6 +126,9 @@ func (s *Store) commit(batch []*op) {
 				return err
 			}
 		}
+		if s.beforeCommit != nil {
+			s.beforeCommit()
+		}
 		return nil
 	})
 	if err != nil && len(batch) > 1 {
@@ -133,6 +140,7 @@ func (s *Store) commit(batch []*op) {
 		return
 	}
 	if err == nil {
+		s.lowerHead(d.scheduled)
 		s.pending.Add(d.pending)
 		s.dead.Add(d.dead)
 		s.damaged.Add(d.damaged)
@@ -204,6 +212,8 @@ func (s *Store) Enqueue(ctx context.Context, r *notification.Record) (notificati
 		return "", err
 	case r.State == notification.Ignored:
 		return notification.IgnoredSt, nil
+	case r.State == notification.Dead:
+		return notification.Held, nil
 	default:
 		return notification.Queued, nil
 	}
@@ -342,7 +352,7 @@ func (s *Store) put(txn *badger.Txn, old, r *notification.Record, val []byte, d 
 			if err := txn.Set(k, nil); err != nil {
 				return err
 			}
-			s.lowerHead(k)
+			d.scheduled = append(d.scheduled, k)
 			d.wake = true
 		}
 		if !wasPending {

@@ -1,0 +1,75 @@
+package store
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/fluxrelay/fluxrelay/notification"
+)
+
+// TestDueSeesEntryCommittedDuringScan holds a batch between being built and
+// being committed while a Due scan runs, the window in which acknowledged
+// notifications used to wait, never attempted, for a restart: the scan
+// moved the scan head past an entry it could not see yet.
+func TestDueSeesEntryCommittedDuringScan(t *testing.T) {
+	s, err := Open(Options{Dir: t.TempDir(), DedupWindow: time.Hour, Retention: time.Hour, MinFree: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	ctx := context.Background()
+	t0 := time.Date(2026, 3, 14, 10, 0, 0, 0, time.UTC)
+	record := func(ref string, at time.Time) *notification.Record {
+		return &notification.Record{
+			ID: notification.NewID("core", "t", ref), Source: "till", Provider: "core", Tenant: "t", DedupKey: ref, ReceivedAt: at,
+			Payload:  &notification.Payload{TenantID: "t", TransactionRef: ref, Amount: 100, TransactionDate: at},
+			Delivery: notification.Delivery{State: notification.Pending, NextAttempt: at},
+		}
+	}
+	later := record("later", t0.Add(time.Second))
+	if _, err := s.Enqueue(ctx, later); err != nil {
+		t.Fatal(err)
+	}
+	now := t0.Add(time.Hour)
+	// A scan with every record in flight: it finds nothing to send but
+	// sets the head at the only entry.
+	if due, _, err := s.Due(now, 10, func(string) bool { return true }, nil); err != nil || len(due) != 0 {
+		t.Fatalf("first scan: %d due, %v", len(due), err)
+	}
+
+	// Received earlier, committed later: receive times are not in commit
+	// order.
+	built, release := make(chan struct{}), make(chan struct{})
+	s.beforeCommit = func() {
+		s.beforeCommit = nil // the writer is the only goroutine that reads it
+		close(built)
+		<-release
+	}
+	earlier := record("earlier", t0)
+	enqueued := make(chan error, 1)
+	go func() {
+		_, err := s.Enqueue(ctx, earlier)
+		enqueued <- err
+	}()
+	<-built
+	if _, _, err := s.Due(now, 10, func(string) bool { return true }, nil); err != nil {
+		t.Fatal(err)
+	}
+	close(release)
+	if err := <-enqueued; err != nil {
+		t.Fatal(err)
+	}
+
+	due, _, err := s.Due(now, 10, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ids []string
+	for _, r := range due {
+		ids = append(ids, r.DedupKey)
+	}
+	if len(due) != 2 || due[0].ID != earlier.ID {
+		t.Fatalf("due after the commit: %v; want [earlier later]: an acknowledged notification would wait for a restart", ids)
+	}
+}
