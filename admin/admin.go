@@ -35,6 +35,10 @@ type Backend interface {
 // not a dead letter.
 var ErrNotDead = errors.New("that notification is not a dead letter")
 
+// ErrCannotSend is returned when replay names a dead letter that was held
+// because it cannot be sent as it is (no amount, or nothing mapped).
+var ErrCannotSend = errors.New("that notification was held because it cannot be sent to Fluxvend as it is (see its reason); record the payment in Fluxvend by hand, then drop it")
+
 // ErrAmbiguous is returned by Find for a prefix matching several ids.
 var ErrAmbiguous = errors.New("that id prefix matches more than one notification; give more of it")
 
@@ -131,7 +135,11 @@ func act(w http.ResponseWriter, r *http.Request, b Backend, fn func(context.Cont
 		return
 	}
 	if err := fn(r.Context(), rec.ID); err != nil {
-		writeError(w, http.StatusInternalServerError, err)
+		code := http.StatusInternalServerError
+		if errors.Is(err, ErrCannotSend) {
+			code = http.StatusConflict
+		}
+		writeError(w, code, err)
 		return
 	}
 	writeJSON(w, http.StatusOK, map[string]string{"status": done, "id": rec.ID})

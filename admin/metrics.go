@@ -20,6 +20,7 @@ type Metrics struct {
 var (
 	descIngested  = prometheus.NewDesc("fluxrelay_ingested_total", "Notifications received, by source and result.", []string{"source", "result"}, nil)
 	descDelivered = prometheus.NewDesc("fluxrelay_delivered_by_source_total", "Notifications delivered, by source.", []string{"source"}, nil)
+	descPanics    = prometheus.NewDesc("fluxrelay_parser_panics_total", "Notifications a provider's parser failed on (a fluxrelay bug; each was refused), by source.", []string{"source"}, nil)
 	descQueue     = prometheus.NewDesc("fluxrelay_queue_depth", "Notifications waiting to be delivered.", nil, nil)
 	descOldest    = prometheus.NewDesc("fluxrelay_oldest_pending_age_seconds", "Age of the oldest notification waiting.", nil, nil)
 	descDead      = prometheus.NewDesc("fluxrelay_dead_letters", "Notifications waiting for a person.", nil, nil)
@@ -65,7 +66,7 @@ func (m *Metrics) Delivery(result string, sinceReceipt time.Duration) {
 
 // Describe implements prometheus.Collector.
 func (m *Metrics) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{descIngested, descDelivered, descQueue, descOldest, descDead, descDiskFree, descDiskUsed, descReachable, descReloadOK, descReloadAt, descClockOK, descSkew, descState} {
+	for _, d := range []*prometheus.Desc{descIngested, descDelivered, descPanics, descQueue, descOldest, descDead, descDiskFree, descDiskUsed, descReachable, descReloadOK, descReloadAt, descClockOK, descSkew, descState} {
 		ch <- d
 	}
 }
@@ -74,10 +75,11 @@ func (m *Metrics) Describe(ch chan<- *prometheus.Desc) {
 func (m *Metrics) Collect(ch chan<- prometheus.Metric) {
 	st := m.b.Status()
 	for name, s := range st.Sources {
-		for result, v := range map[string]int64{"queued": s.Queued, "duplicate": s.Duplicates, "ignored": s.Ignored, "rejected": s.Rejected} {
+		for result, v := range map[string]int64{"queued": s.Queued, "duplicate": s.Duplicates, "ignored": s.Ignored, "held": s.Held, "rejected": s.Rejected} {
 			ch <- prometheus.MustNewConstMetric(descIngested, prometheus.CounterValue, float64(v), name, result)
 		}
 		ch <- prometheus.MustNewConstMetric(descDelivered, prometheus.CounterValue, float64(s.Delivered), name)
+		ch <- prometheus.MustNewConstMetric(descPanics, prometheus.CounterValue, float64(s.ParserPanics), name)
 	}
 	gauge := func(d *prometheus.Desc, v float64) { ch <- prometheus.MustNewConstMetric(d, prometheus.GaugeValue, v) }
 	gauge(descQueue, float64(st.QueueDepth))

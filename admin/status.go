@@ -20,8 +20,12 @@ type SourceStatus struct {
 	Queued     int64 `json:"queued"`
 	Duplicates int64 `json:"duplicates"`
 	Ignored    int64 `json:"ignored"`
+	Held       int64 `json:"held"`
 	Rejected   int64 `json:"rejected"`
 	Delivered  int64 `json:"delivered"`
+	// ParserPanics counts notifications a provider's parser failed on
+	// (each also counted as rejected): a fluxrelay bug to report.
+	ParserPanics int64 `json:"parser_panics"`
 }
 
 // ListenerStatus says whether a listener is up.

@@ -35,6 +35,9 @@ func (d *Daemon) Replay(ctx context.Context, id string) error {
 		if r.State != notification.Dead {
 			return admin.ErrNotDead
 		}
+		if !d.sendable(r) {
+			return admin.ErrCannotSend
+		}
 		r.State, r.NextAttempt, r.Attempts, r.FailingFor = notification.Pending, now, 0, 0
 		r.Reason, r.DeadAt, r.LastAttempt = "", time.Time{}, time.Time{} // max_age counts afresh
 		return nil
@@ -43,6 +46,21 @@ func (d *Daemon) Replay(ctx context.Context, id string) error {
 		d.log.Info("dead letter replayed", "id", id)
 	}
 	return err
+}
+
+// sendable reports whether a record can go to its target as it is: a held
+// notification with no payload or no amount cannot go to the core webhook
+// (its raw body can still be forwarded by a forward = "raw" source).
+func (d *Daemon) sendable(r *notification.Record) bool {
+	if r.Payload != nil && r.Payload.Amount > 0 {
+		return true
+	}
+	for _, s := range d.cfg.Load().Sources {
+		if s.Name == r.Source {
+			return s.Forward == "raw"
+		}
+	}
+	return false
 }
 
 // Drop deletes a dead letter (its dedup entry stays, so a resend is still

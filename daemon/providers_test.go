@@ -132,7 +132,7 @@ allow = ["127.0.0.0/8"]
 		{"opay", fixture(t, "opay/cashier_callback_failed.json"), nil, "ignored"},
 		{"opay-pos", fixture(t, "opay/offline_general_payment_webhook_pos_card.json"), []string{"merchantId", "256600000000002", "X-Opay-Tranid", "250314000000000001"}, "queued"},
 		{"vesicash", fixture(t, "vesicash/payment_success_transfer_verified.body.json"), []string{"X-Vesicash-Webhook-Secret", vesicashA}, "queued"},
-		{"vesicash", fixture(t, "vesicash/payment_success_paylink.json"), []string{"X-Vesicash-Webhook-Secret", vesicashA}, "queued"},
+		{"vesicash", fixture(t, "vesicash/payment_success_paylink.json"), []string{"X-Vesicash-Webhook-Secret", vesicashA}, "held"},
 	} {
 		if a := post(t, r.url+"/notify/"+c.source, string(c.body), c.header...); a.Code != 200 || a.Status != c.status {
 			t.Errorf("%s: %d %+v; want %s", c.source, a.Code, a, c.status)

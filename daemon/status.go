@@ -123,7 +123,7 @@ func (d *Daemon) Status() Status {
 	for _, name := range names {
 		c := d.intake.Stats.Source(name)
 		s.Sources[name] = SourceStatus{Received: c.Received.Load(), Queued: c.Queued.Load(), Duplicates: c.Duplicates.Load(),
-			Ignored: c.Ignored.Load(), Rejected: c.Rejected.Load(), Delivered: rs.Delivered[name]}
+			Ignored: c.Ignored.Load(), Held: c.Held.Load(), Rejected: c.Rejected.Load(), Delivered: rs.Delivered[name], ParserPanics: c.Panics.Load()}
 	}
 	return s
 }

@@ -6,9 +6,12 @@ package ingest
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"net/netip"
+	"path/filepath"
+	"runtime"
 	"slices"
 	"strings"
 	"sync"
@@ -106,10 +109,7 @@ func (in *Intake) Accept(ctx context.Context, name string, req *provider.Request
 	if meta.Peer.IsValid() && !src.Allowed(meta.Peer) {
 		return in.reject(name, meta, Answer{Code: http.StatusForbidden, Error: "address " + meta.Peer.String() + " is not in this source's allow list; add it to allow if it is genuine"})
 	}
-	if err := src.Verifier.Verify(req); err != nil {
-		return in.reject(name, meta, refusal(err))
-	}
-	parsed, err := src.Verifier.Parse(req)
+	parsed, err := in.verifyAndParse(name, src, req)
 	if err != nil {
 		return in.reject(name, meta, refusal(err))
 	}
@@ -132,9 +132,8 @@ func (in *Intake) Accept(ctx context.Context, name string, req *provider.Request
 	switch {
 	case parsed.Ignored != "":
 		r.State, r.Reason, r.Payload = notification.Ignored, parsed.Ignored, nil
-	case parsed.Dead != "":
-		r.State, r.Reason, r.DeadAt = notification.Dead, parsed.Dead, req.Received
-		in.log.Warn("notification stored as a dead letter: it cannot be sent as it is", "source", name, "id", r.ID, "reason", parsed.Dead)
+	case parsed.Held != "":
+		r.State, r.Reason, r.DeadAt = notification.Dead, parsed.Held, req.Received
 	}
 	st, err := in.sink.Enqueue(ctx, r)
 	counts := in.Stats.source(name)
@@ -154,9 +153,50 @@ func (in *Intake) Accept(ctx context.Context, name string, req *provider.Request
 	case st == notification.IgnoredSt:
 		counts.Ignored.Add(1)
 		return Answer{Code: http.StatusOK, Status: "ignored", ID: r.ID, Reason: r.Reason}
+	case st == notification.Held:
+		counts.Held.Add(1)
+		in.log.Warn("notification held for a person: verified, but it cannot be sent as it is", "source", name, "id", r.ID, "reason", r.Reason)
+		return Answer{Code: http.StatusOK, Status: "held", ID: r.ID, Reason: r.Reason}
 	default:
 		counts.Queued.Add(1)
 		return Answer{Code: http.StatusOK, Status: "queued", ID: r.ID}
+	}
+}
+
+// errPanicked is what a provider's panic is answered with.
+var errPanicked = errors.New("fluxrelay could not read this notification; nothing was stored. If it is genuine, send the body to your fluxrelay technician")
+
+// verifyAndParse has the source's provider verify and map req. A panic in
+// either is recovered here, at the intake's boundary, so that no input can
+// crash the daemon or drop a connection: it is logged (the source only,
+// never the body or a secret), counted and refused like any bad input.
+func (in *Intake) verifyAndParse(name string, src *Source, req *provider.Request) (parsed *provider.Parsed, err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			in.Stats.source(name).Panics.Add(1)
+			in.log.Error("a provider's parser failed on a notification; it was refused with 400. Please report this fluxrelay bug", "source", name, "provider", src.Provider, "panic", fmt.Sprintf("%T", p), "stack", panicSite())
+			parsed, err = nil, errPanicked
+		}
+	}()
+	if err := src.Verifier.Verify(req); err != nil {
+		return nil, err
+	}
+	return src.Verifier.Parse(req)
+}
+
+// panicSite names the function that panicked, without any values.
+func panicSite() string {
+	pcs := make([]uintptr, 16)
+	n := runtime.Callers(4, pcs)
+	frames := runtime.CallersFrames(pcs[:n])
+	for {
+		f, more := frames.Next()
+		if !strings.HasPrefix(f.Function, "runtime.") {
+			return fmt.Sprintf("%s (%s:%d)", f.Function, filepath.Base(f.File), f.Line)
+		}
+		if !more {
+			return ""
+		}
 	}
 }
 
@@ -220,7 +260,9 @@ func Redact(h http.Header) []notification.Header {
 
 // Counts are one source's counters since the daemon started.
 type Counts struct {
-	Received, Queued, Duplicates, Ignored, Rejected atomic.Int64
+	Received, Queued, Duplicates, Ignored, Held, Rejected atomic.Int64
+	// Panics counts notifications a provider's parser failed on.
+	Panics atomic.Int64
 }
 
 // Rejection is a refused request, kept in memory for status.

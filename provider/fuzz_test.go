@@ -2,11 +2,16 @@ package provider
 
 import (
 	"bytes"
+	"crypto/hmac"
+	"crypto/sha256"
+	"crypto/sha512"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"net/http"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -14,10 +19,17 @@ import (
 	"github.com/fluxrelay/fluxrelay/notification"
 )
 
-// fuzzParser checks, for any body, that a parser never panics, that every
-// refusal is a clear 400 or 401, and that every sale it accepts renders as
-// JSON with a positive amount and a transactionRef.
-func fuzzParser(f *testing.F, p Provider, seeds ...string) {
+// signer makes a fuzzed body genuine: it returns the body and headers a
+// provider holding the test key would send, so that the fuzzer reaches the
+// parser and mapper the way a real (or compromised) sender does.
+type signer func(body []byte) ([]byte, http.Header)
+
+// fuzzParser checks, for any body signed as its provider signs it, that
+// verifying and parsing never panic; that a signed body is refused only
+// when it cannot be genuine or is not JSON at all (a clear 4xx); and that
+// every body taken is queued as a sale that renders as JSON with a positive
+// amount and a transactionRef, or ignored, or held with a reason.
+func fuzzParser(f *testing.F, p Provider, sign signer, seeds ...string) {
 	for _, glob := range seeds {
 		files, _ := filepath.Glob(glob)
 		for _, file := range files {
@@ -27,20 +39,38 @@ func fuzzParser(f *testing.F, p Provider, seeds ...string) {
 	}
 	f.Add([]byte(`{}`))
 	f.Add([]byte(`[]`))
+	_, core := p.(*Core)
+	if !core {
+		p = Holding(p, "t")
+	}
 	f.Fuzz(func(t *testing.T, body []byte) {
-		req := &Request{Body: body, Header: http.Header{}, Received: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}
+		body, header := sign(body)
+		req := &Request{Body: body, Header: header, Received: fuzzReceived}
+		if err := p.Verify(req); err != nil {
+			var pe *Error
+			if !errors.As(err, &pe) || pe.Status < 400 || pe.Status > 499 || pe.Msg == "" {
+				t.Fatalf("verify refused a signed body with %v, not a clear 4xx", err)
+			}
+			return
+		}
 		parsed, err := p.Parse(req)
 		if err != nil {
 			var pe *Error
-			if !errors.As(err, &pe) || (pe.Status != 400 && pe.Status != 401) || pe.Msg == "" {
-				t.Fatalf("refusal %v is not a clear 400/401", err)
+			if !errors.As(err, &pe) || pe.Status != 400 || pe.Msg == "" {
+				t.Fatalf("refusal %v is not a clear 400", err)
+			}
+			if !core && json.Valid(body) {
+				t.Fatalf("a genuine JSON body was refused (%v); it must be held", err)
 			}
 			return
 		}
 		if parsed.DedupKey == "" {
 			t.Fatal("accepted without a dedup key")
 		}
-		if parsed.Ignored != "" || parsed.Dead != "" {
+		if parsed.Ignored != "" && parsed.Held != "" {
+			t.Fatal("both ignored and held")
+		}
+		if parsed.Ignored != "" || parsed.Held != "" {
 			return
 		}
 		out := parsed.Payload.Render()
@@ -53,21 +83,89 @@ func fuzzParser(f *testing.F, p Provider, seeds ...string) {
 	})
 }
 
-func FuzzCore(f *testing.F) {
-	fuzzParser(f, &Core{Tenant: "t"}, "../notification/testdata/*.json")
+var fuzzReceived = time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+
+// Each provider's signature over a fuzzed body, with the fixtures' keys.
+
+func signCore(body []byte) ([]byte, http.Header) {
+	return body, http.Header{"Signature": {notification.Sign("till-secret", body)}}
 }
 
-func FuzzMonnify(f *testing.F) { fuzzParser(f, &Monnify{Tenant: "t"}, "testdata/monnify/*.json") }
+func signMonnify(body []byte) ([]byte, http.Header) {
+	return body, http.Header{"Monnify-Signature": {macHex(sha512.New, monnifySecret, body)}}
+}
+
+func signMoniepoint(body []byte) ([]byte, http.Header) {
+	id, ts := "fuzz-event", strconv.FormatInt(fuzzReceived.UnixMilli(), 10)
+	m := hmac.New(sha256.New, []byte(moniepointSecret))
+	m.Write([]byte(id + "__" + ts + "__"))
+	m.Write(body)
+	return body, http.Header{"Moniepoint-Webhook-Id": {id}, "Moniepoint-Webhook-Timestamp": {ts},
+		"Moniepoint-Webhook-Signature": {base64.StdEncoding.EncodeToString(m.Sum(nil))}}
+}
+
+// signOPay puts the sha512 member OPay computes over the payload's fields
+// at the end of the body's object, where it is the one read.
+func signOPay(body []byte) ([]byte, http.Header) {
+	top, err := object(body, "the body")
+	if err != nil {
+		return body, http.Header{}
+	}
+	payload, err := sub(top, "payload")
+	if err != nil {
+		return body, http.Header{}
+	}
+	sig := `"sha512":"` + macHex(newSHA3, opayKey, []byte(opaySigningString(payload))) + `"}`
+	inner := bytes.TrimSpace(body)
+	inner = bytes.TrimSpace(inner[1 : len(inner)-1])
+	if len(inner) == 0 {
+		return []byte("{" + sig), http.Header{}
+	}
+	return append(append([]byte("{"), inner...), []byte(","+sig)...), http.Header{}
+}
+
+// signOPayPOS sends the headers OPay's POS webhook carries: this merchant,
+// and the transaction the body names.
+func signOPayPOS(body []byte) ([]byte, http.Header) {
+	h := http.Header{"Merchantid": {"256600000000002"}}
+	if top, err := object(body, "the body"); err == nil {
+		if d, err := sub(top, "data"); err == nil {
+			h.Set("X-Opay-Tranid", text(d, "payNo"))
+			if text(d, "payNo") == "" {
+				h.Set("X-Opay-Tranid", text(d, "orderNo"))
+			}
+		}
+	}
+	return body, h
+}
+
+func signVesicash(body []byte) ([]byte, http.Header) {
+	return body, http.Header{"X-Vesicash-Webhook-Secret": {macHex(sha256.New, vesicashKey, []byte(vesicashKey+":"+vesicashBusiness))}}
+}
+
+func FuzzCore(f *testing.F) {
+	fuzzParser(f, &Core{Tenant: "t", Secret: "till-secret"}, signCore, "../notification/testdata/*.json")
+}
+
+func FuzzMonnify(f *testing.F) {
+	fuzzParser(f, &Monnify{Secret: monnifySecret, Tenant: "t"}, signMonnify, "testdata/monnify/*.json")
+}
 
 func FuzzMoniepoint(f *testing.F) {
-	fuzzParser(f, &Moniepoint{Tenant: "t"}, "testdata/moniepoint-pos/*.json")
+	fuzzParser(f, &Moniepoint{Secret: moniepointSecret, Tenant: "t", MaxSkew: 5 * time.Minute}, signMoniepoint, "testdata/moniepoint-pos/*.json")
 }
 
-func FuzzOPay(f *testing.F) { fuzzParser(f, &OPay{Tenant: "t"}, "testdata/opay/cashier_*.json") }
+func FuzzOPay(f *testing.F) {
+	fuzzParser(f, &OPay{Secret: opayKey, Tenant: "t"}, signOPay, "testdata/opay/cashier_*.json")
+}
 
-func FuzzOPayPOS(f *testing.F) { fuzzParser(f, &OPayPOS{Tenant: "t"}, "testdata/opay/offline_*.json") }
+func FuzzOPayPOS(f *testing.F) {
+	fuzzParser(f, &OPayPOS{MerchantID: "256600000000002", Tenant: "t"}, signOPayPOS, "testdata/opay/offline_*.json")
+}
 
-func FuzzVesicash(f *testing.F) { fuzzParser(f, &Vesicash{Tenant: "t"}, "testdata/vesicash/*.json") }
+func FuzzVesicash(f *testing.F) {
+	fuzzParser(f, &Vesicash{Secret: vesicashKey, BusinessID: vesicashBusiness, Mode: "A", Tenant: "t"}, signVesicash, "testdata/vesicash/*.json")
+}
 
 // FuzzTopLevel checks the quick split of a JSON object against the
 // token-by-token decoder: the same members, in the same order, with the

@@ -39,6 +39,8 @@ func sub(m map[string]json.RawMessage, key string) (map[string]json.RawMessage, 
 	return out, nil
 }
 
+func bytesTrim(raw json.RawMessage) []byte { return bytes.TrimSpace(raw) }
+
 func isNull(raw json.RawMessage) bool { return len(raw) == 0 || string(bytes.TrimSpace(raw)) == "null" }
 
 // text returns a member that may be a string or a number as text: the
@@ -73,7 +75,7 @@ func amountNaira(m map[string]json.RawMessage, key, path string) (notification.A
 	if !ok || isNull(raw) {
 		return 0, badRequest("%s: missing (want the amount paid)", path)
 	}
-	a, err := notification.ParseAmountJSON(raw)
+	a, err := notification.ParseProviderAmount(raw)
 	if err != nil {
 		return 0, badRequest("%s: got %s, %v", path, clip(raw), err)
 	}
@@ -128,6 +130,16 @@ func parseTime(s string, loc *time.Location, layouts ...string) (time.Time, bool
 		}
 	}
 	return time.Time{}, false
+}
+
+// when is a notification's transaction time: the time the provider gave
+// (t, ok from a parse), else the receive time, marked as defaulted so that
+// it is not part of the notification's content.
+func when(req *Request, t time.Time, ok bool) (time.Time, bool) {
+	if ok {
+		return t, false
+	}
+	return req.Received.UTC(), true
 }
 
 // epochMillis reads "1741948243000" as a time.

@@ -14,7 +14,7 @@ import (
 // Moniepoint verifies and maps Moniepoint POS terminal webhooks ("POS as a
 // Platform"): base64 HMAC-SHA256 of id + "__" + timestamp + "__" + body in
 // moniepoint-webhook-signature, keyed with the subscription secret
-// (PROVIDERS.md §1.7). Timestamps older than MaxSkew are refused.
+// (docs/providers.md). Timestamps older than MaxSkew are refused.
 type Moniepoint struct {
 	Secret  string
 	Tenant  string
@@ -44,7 +44,27 @@ func (p *Moniepoint) Verify(req *Request) error {
 	return nil
 }
 
-// Parse implements Provider. Amounts are taken as kobo (PROVIDERS.md §1.7
+// moniepointTypes sorts the transaction types a Moniepoint terminal
+// reports: true for money a customer pays the shop (card purchases and
+// transfers in), false for the agent-banking services a terminal also sells
+// (cash withdrawals, airtime, data, bills, transfers out). A type not
+// listed is held for a person, never guessed.
+var moniepointTypes = map[string]bool{
+	"PURCHASE": true, "CARD_PURCHASE": true, "CARD": true, "POS_PURCHASE": true,
+	"TRANSFER": true, "TRANSFER_IN": true, "INBOUND_TRANSFER": true, "PAY_WITH_TRANSFER": true,
+	"WITHDRAWAL": false, "CASH_WITHDRAWAL": false, "CASHOUT": false, "CASH_OUT": false,
+	"AIRTIME": false, "DATA": false, "BILL_PAYMENT": false, "BILLS": false,
+	"TRANSFER_OUT": false, "OUTBOUND_TRANSFER": false, "DEPOSIT": false, "CASH_DEPOSIT": false,
+}
+
+// moniepointNotDone are the statuses of a transaction that did not (yet)
+// take the customer's money.
+var moniepointNotDone = map[string]bool{
+	"PENDING": true, "FAILED": true, "FAILURE": true, "DECLINED": true, "REVERSED": true,
+	"CANCELLED": true, "TIMEOUT": true, "PROCESSING": true, "INITIATED": true,
+}
+
+// Parse implements Provider. Amounts are taken as kobo (docs/providers.md
 // leaves the unit open; 1575000 in the fixtures is ₦15,750.00).
 func (p *Moniepoint) Parse(req *Request) (*Parsed, error) {
 	top, err := object(req.Body, "the body")
@@ -63,13 +83,18 @@ func (p *Moniepoint) Parse(req *Request) (*Parsed, error) {
 		return nil, err
 	}
 	status, kind, code := strings.ToUpper(text(d, "transactionStatus")), strings.ToUpper(text(d, "transactionType")), text(d, "responseCode")
+	sale, knownKind := moniepointTypes[kind]
 	switch {
+	case moniepointNotDone[status]:
+		return &Parsed{DedupKey: event, Ignored: "Moniepoint " + kind + " with status " + status + " is not a completed payment", Tenant: p.Tenant}, nil
 	case status != "COMPLETED" && status != "SUCCESSFUL" && status != "SUCCESS":
-		return &Parsed{DedupKey: event, Ignored: "Moniepoint " + text(top, "eventType") + " with status " + status + " is not a completed payment", Tenant: p.Tenant}, nil
+		return nil, badRequest("data.transactionStatus: got %q, a status fluxrelay does not know", status)
+	case !knownKind:
+		return nil, badRequest("data.transactionType: got %q, a transaction type fluxrelay does not know", kind)
+	case !sale:
+		return &Parsed{DedupKey: event, Ignored: "Moniepoint " + kind + " at the terminal is not a payment for a sale", Tenant: p.Tenant}, nil
 	case code != "" && code != "00":
 		return &Parsed{DedupKey: event, Ignored: "Moniepoint response code " + code + " (" + text(d, "responseMessage") + ") is not an approved payment", Tenant: p.Tenant}, nil
-	case kind == "AIRTIME" || kind == "BILL_PAYMENT" || kind == "DATA":
-		return &Parsed{DedupKey: event, Ignored: "Moniepoint " + kind + " sold at the terminal is not a payment for a sale", Tenant: p.Tenant}, nil
 	}
 	ref := text(d, "transactionReference")
 	if ref == "" {
@@ -79,17 +104,14 @@ func (p *Moniepoint) Parse(req *Request) (*Parsed, error) {
 	if err != nil {
 		return nil, err
 	}
-	when := text(d, "transactionTime")
-	t, ok := parseTime(when, lagos, "2006-01-02T15:04:05.000-0700", "2006-01-02T15:04:05-0700", time.RFC3339Nano, "2006-01-02T15:04:05.000")
-	if !ok {
-		return nil, badRequest("data.transactionTime: got %q, want a time such as \"2025-03-14T10:22:33.120+0100\"", when)
-	}
+	t, ok := parseTime(text(d, "transactionTime"), lagos, "2006-01-02T15:04:05.000-0700", "2006-01-02T15:04:05-0700", time.RFC3339Nano, "2006-01-02T15:04:05.000")
 	custom, _ := sub(d, "customFields")
 	pay := &notification.Payload{
 		TenantID: p.Tenant, TransactionRef: ref, PaymentRef: text(d, "merchantReference"),
-		PaymentMethod: method(kind), Amount: amount, TransactionDate: t,
+		PaymentMethod: method(kind), Amount: amount,
 		Customer: notification.Customer{ID: text(d, "terminalSerial")},
 	}
+	pay.TransactionDate, pay.DateDefaulted = when(req, t, ok)
 	if pay.PaymentRef == "" {
 		pay.PaymentRef = text(custom, "Invoice ID")
 	}

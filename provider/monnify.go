@@ -10,7 +10,7 @@ import (
 
 // Monnify verifies and maps Monnify webhooks: {"eventType", "eventData"}
 // signed in the monnify-signature header with the hex HMAC-SHA512 of the
-// raw body, keyed with the merchant's client secret (PROVIDERS.md §1.4).
+// raw body, keyed with the merchant's client secret (docs/providers.md).
 type Monnify struct {
 	Secret string
 	Tenant string
@@ -52,18 +52,17 @@ func (p *Monnify) Parse(req *Request) (*Parsed, error) {
 	if err != nil {
 		return nil, err
 	}
-	if event != "SUCCESSFUL_TRANSACTION" {
-		refKey, known := monnifyRefs[event]
-		ref := text(data, refKey)
-		if !known || ref == "" {
-			ref = notification.NewID("monnify-body", "", string(req.Body))
-		}
-		return &Parsed{DedupKey: event + ":" + ref, Ignored: "Monnify " + event + " is not a sale", Tenant: p.Tenant}, nil
+	if event == "SUCCESSFUL_TRANSACTION" {
+		return p.sale(data, req)
 	}
-	return p.sale(data)
+	refKey, known := monnifyRefs[event]
+	if !known {
+		return nil, badRequest("eventType: got %q, an event fluxrelay does not know", event)
+	}
+	return &Parsed{DedupKey: event + ":" + text(data, refKey), Ignored: "Monnify " + event + " is not a sale", Tenant: p.Tenant}, nil
 }
 
-func (p *Monnify) sale(d map[string]json.RawMessage) (*Parsed, error) {
+func (p *Monnify) sale(d map[string]json.RawMessage, req *Request) (*Parsed, error) {
 	ref := text(d, "transactionReference")
 	if ref == "" {
 		return nil, badRequest("eventData.transactionReference: missing")
@@ -90,12 +89,8 @@ func (p *Monnify) sale(d map[string]json.RawMessage) (*Parsed, error) {
 	if text(product, "type") == "RESERVED_ACCOUNT" {
 		pay.Customer.ID = text(product, "reference")
 	}
-	paidOn := text(d, "paidOn")
-	t, ok := parseTime(paidOn, lagos, "2006-01-02 15:04:05.000", "2006-01-02 15:04:05", "02/01/2006 3:04:05 PM", "02/01/2006 03:04:05 PM", "2006-01-02T15:04:05.000Z07:00", "2006-01-02T15:04:05Z07:00")
-	if !ok {
-		return nil, badRequest("eventData.paidOn: got %q, want a Monnify date such as \"2025-03-14 10:22:33.418\" or \"14/03/2025 3:48:10 PM\"", paidOn)
-	}
-	pay.TransactionDate = t
+	t, ok := parseTime(text(d, "paidOn"), lagos, "2006-01-02 15:04:05.000", "2006-01-02 15:04:05", "02/01/2006 3:04:05 PM", "02/01/2006 03:04:05 PM", "2006-01-02T15:04:05.000Z07:00", "2006-01-02T15:04:05Z07:00")
+	pay.TransactionDate, pay.DateDefaulted = when(req, t, ok)
 	src, err := payer(d["paymentSourceInformation"])
 	if err != nil {
 		return nil, err
@@ -115,6 +110,9 @@ func payer(raw json.RawMessage) (map[string]json.RawMessage, error) {
 		var list []map[string]json.RawMessage
 		if err := json.Unmarshal(raw, &list); err != nil {
 			return nil, badRequest("eventData.paymentSourceInformation: want a list of objects")
+		}
+		if len(list) == 0 || list[0] == nil { // "[ ]" and "[null]" are sent too
+			return map[string]json.RawMessage{}, nil
 		}
 		return list[0], nil
 	default:

@@ -13,7 +13,7 @@ import (
 
 // OPay verifies and maps OPay checkout (cashier) callbacks: the body's
 // sha512 field is the hex HMAC-SHA3-512 of a fixed template of eight
-// payload fields, keyed with the merchant's private key (PROVIDERS.md §2.1).
+// payload fields, keyed with the merchant's private key (docs/providers.md).
 type OPay struct {
 	Secret string
 	Tenant string
@@ -51,7 +51,32 @@ func (o *OPay) Verify(req *Request) error {
 	return nil
 }
 
-// Parse implements Provider. Only SUCCESS that is not refunded is a sale.
+// opayStatus sorts the status words OPay's API generations use: the
+// checkout sends SUCCESS, FAIL, PENDING, INITIAL, CLOSE; the older cashier
+// sends them in lower case and says "successful" and "failed".
+func opayStatus(status string) (sale, known bool) {
+	switch strings.ToUpper(strings.TrimSpace(status)) {
+	case "SUCCESS", "SUCCESSFUL", "SUCCEEDED":
+		return true, true
+	case "FAIL", "FAILED", "FAILURE", "PENDING", "INITIAL", "PROCESSING", "CLOSE", "CLOSED", "CANCEL", "CANCELLED", "CANCELED", "EXPIRED", "REVERSED", "REFUNDED":
+		return false, true
+	}
+	return false, false
+}
+
+// opayIgnored explains why a known OPay status is not a sale.
+func opayIgnored(what, status, detail string, refunded bool) string {
+	reason := what + " status " + status
+	if detail != "" {
+		reason += ": " + detail
+	}
+	if refunded {
+		reason += " (refunded)"
+	}
+	return reason + " is not a sale"
+}
+
+// Parse implements Provider. Only a success that is not refunded is a sale.
 func (o *OPay) Parse(req *Request) (*Parsed, error) {
 	top, err := object(req.Body, "the body")
 	if err != nil {
@@ -61,24 +86,24 @@ func (o *OPay) Parse(req *Request) (*Parsed, error) {
 	if err != nil {
 		return nil, err
 	}
-	id, status := text(p, "transactionId"), strings.ToUpper(text(p, "status"))
+	id, status := text(p, "transactionId"), text(p, "status")
 	if id == "" {
 		return nil, badRequest("payload.transactionId: missing")
 	}
-	key := id + ":" + status
-	if status != "SUCCESS" || boolField(p, "refunded") {
-		reason := "OPay status " + status
-		if msg := text(p, "displayedFailure"); msg != "" {
-			reason += ": " + msg
-		}
-		if boolField(p, "refunded") {
-			reason += " (refunded)"
-		}
-		return &Parsed{DedupKey: key, Ignored: reason + " is not a sale", Tenant: o.Tenant}, nil
+	sale, known := opayStatus(status)
+	if !known {
+		return nil, badRequest("payload.status: got %q, a status fluxrelay does not know", status)
+	}
+	key := id + ":" + strings.ToUpper(status)
+	if sale {
+		key = id + ":SUCCESS" // the same payment, whichever generation's word
+	}
+	if refunded := boolField(p, "refunded"); !sale || refunded {
+		return &Parsed{DedupKey: key, Ignored: opayIgnored("OPay", status, text(p, "displayedFailure"), refunded), Tenant: o.Tenant}, nil
 	}
 	raw := text(p, "amount")
 	var amount notification.Amount
-	if strings.Contains(raw, ".") { // the older format sent naira
+	if strings.Contains(raw, ".") { // the older cashier sent naira: "10.00"
 		amount, err = notification.ParseAmount(raw)
 	} else {
 		amount, err = notification.AmountFromKobo(raw)
@@ -86,20 +111,17 @@ func (o *OPay) Parse(req *Request) (*Parsed, error) {
 	if err != nil {
 		return nil, badRequest("payload.amount: got %q, want kobo as a whole number (\"820000\") or naira with decimals", raw)
 	}
-	ts := text(p, "timestamp")
-	t, ok := parseTime(ts, time.UTC, time.RFC3339Nano)
-	if !ok {
-		return nil, badRequest("payload.timestamp: got %q, want RFC 3339 such as \"2025-03-14T10:30:41Z\"", ts)
-	}
+	t, ok := parseTime(text(p, "timestamp"), time.UTC, time.RFC3339Nano)
 	pay := &notification.Payload{TenantID: o.Tenant, TransactionRef: id, PaymentRef: text(p, "reference"),
-		PaymentMethod: method(text(p, "instrumentType")), Amount: amount, TransactionDate: t}
+		PaymentMethod: method(text(p, "instrumentType")), Amount: amount}
+	pay.TransactionDate, pay.DateDefaulted = when(req, t, ok)
 	return &Parsed{DedupKey: key, Payload: pay, Tenant: o.Tenant}, nil
 }
 
 // OPayPOS takes OPay's offline "general payment" webhooks from OPay POS
 // terminals and static accounts. They carry no HMAC: the merchantId header
 // must be this merchant's, and X-Opay-Tranid must name the body's payment
-// (PROVIDERS.md §2.2); the allow list does the rest.
+// (docs/providers.md); the allow list does the rest.
 type OPayPOS struct {
 	MerchantID string
 	Tenant     string
@@ -142,8 +164,19 @@ func (o *OPayPOS) Parse(req *Request) (*Parsed, error) {
 	if order == "" {
 		return nil, badRequest("data.orderNo: missing")
 	}
-	if status := strings.ToUpper(text(d, "status")); status != "SUCCESS" {
-		return &Parsed{DedupKey: order, Ignored: "OPay POS status " + status + " " + text(d, "errorMsg") + " is not a sale", Tenant: o.Tenant}, nil
+	// Each attempt under an order has its own payNo: a declined card can
+	// be followed by a success for the same order.
+	key := order
+	if pay := text(d, "payNo"); pay != "" {
+		key = order + ":" + pay
+	}
+	status := text(d, "status")
+	sale, known := opayStatus(status)
+	if !known {
+		return nil, badRequest("data.status: got %q, a status fluxrelay does not know", status)
+	}
+	if refunded := boolField(d, "refunded"); !sale || refunded {
+		return &Parsed{DedupKey: key, Ignored: opayIgnored("OPay POS", status, text(d, "errorMsg"), refunded), Tenant: o.Tenant}, nil
 	}
 	amount, err := amountNaira(d, "amount", "data.amount")
 	if err != nil {
@@ -151,16 +184,15 @@ func (o *OPayPOS) Parse(req *Request) (*Parsed, error) {
 	}
 	t, ok := epochMillis(text(d, "completedTime"))
 	if !ok {
-		if t, ok = epochMillis(text(d, "transactionTime")); !ok {
-			return nil, badRequest("data.completedTime: got %q, want epoch milliseconds", text(d, "completedTime"))
-		}
+		t, ok = epochMillis(text(d, "transactionTime"))
 	}
 	pay := &notification.Payload{TenantID: o.Tenant, TransactionRef: order, PaymentRef: text(d, "outOrderNo"),
-		PaymentMethod: method(text(d, "payMethod")), Amount: amount, TransactionDate: t,
+		PaymentMethod: method(text(d, "payMethod")), Amount: amount,
 		Customer:      notification.Customer{Name: text(d, "senderName")},
 		AccountNumber: text(d, "senderAccount"), BankName: text(d, "senderBank"), AccountName: text(d, "senderName")}
+	pay.TransactionDate, pay.DateDefaulted = when(req, t, ok)
 	if pay.PaymentRef == "" {
 		pay.PaymentRef = order
 	}
-	return &Parsed{DedupKey: order, Payload: pay, Tenant: o.Tenant}, nil
+	return &Parsed{DedupKey: key, Payload: pay, Tenant: o.Tenant}, nil
 }

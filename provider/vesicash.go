@@ -10,7 +10,7 @@ import (
 
 // Vesicash verifies and maps Vesicash webhooks. The body is only the event's
 // data, so the event is told apart by its keys. How Vesicash fills
-// X-Vesicash-Webhook-Secret is not settled (PROVIDERS.md §3.3): Mode "A"
+// X-Vesicash-Webhook-Secret is not settled (docs/providers.md): Mode "A"
 // (its sender code: a constant HMAC of key:business_id), "B" (the doc
 // example: an HMAC of the body keyed with key:business_id), or "none".
 type Vesicash struct {
@@ -60,42 +60,86 @@ func (v *Vesicash) Verify(req *Request) error {
 	return unauthorized("X-Vesicash-Webhook-Secret matches no known recipe for this secret and business_id; check both in the Vesicash dashboard")
 }
 
-// Parse implements Provider.
+// vesicashEvents sorts the event names Vesicash sends: its webhook page's
+// payment.success and payment.failed, its plugin's "payment" (whose data
+// carries payment_status), its sender code's bank-transfer.* and
+// disbursement.*, and the escrow lifecycle of per-transaction webhooks.
+// The value is the kind of payment; "" for events that are not payments.
+var vesicashEvents = map[string]string{
+	"payment": "payment", "payment.success": "payment", "payment.failed": "payment",
+	"bank-transfer.success": "bank-transfer", "bank-transfer.failed": "bank-transfer",
+	"disbursement.success": "", "disbursement.failed": "",
+	"transaction_created": "", "transaction_sent": "", "transaction_accepted": "", "transaction_rejected": "",
+	"milestone_delivered": "", "milestone_delivery_accepted": "", "milestone_delivery_rejected": "",
+	"due_date_extension_requested": "", "due_date_extension_approved": "",
+	"broker_bank_details_missing": "", "seller_bank_details_missing": "", "buyer_bank_details_missing": "",
+}
+
+// Parse implements Provider. Vesicash sends either the event's data alone
+// (its sender code) or {"event", "data"} (its webhook page and plugin).
 func (v *Vesicash) Parse(req *Request) (*Parsed, error) {
 	d, err := object(req.Body, "the body")
 	if err != nil {
 		return nil, err
 	}
+	event := text(d, "event")
+	if data, ok := d["data"]; ok && event != "" && len(bytesTrim(data)) > 0 && bytesTrim(data)[0] == '{' {
+		if d, err = sub(d, "data"); err != nil {
+			return nil, err
+		}
+	}
 	status := strings.ToLower(text(d, "status"))
 	if status == "" {
 		status = strings.ToLower(text(d, "payment_status"))
 	}
-	var event, ref, pref, method string
+	var kind, ref, method string
 	switch {
 	case text(d, "disbursement_id") != "":
-		event, ref = "disbursement", text(d, "disbursement_id")
+		kind, ref = "disbursement", text(d, "disbursement_id")
 	case text(d, "payment_id") != "":
-		event, ref, pref, method = "bank-transfer", text(d, "payment_id"), text(d, "payment_id"), "ACCOUNT_TRANSFER"
+		kind, ref, method = "bank-transfer", text(d, "payment_id"), "ACCOUNT_TRANSFER"
 	case text(d, "transaction_id") != "":
-		event, ref, pref, method = "payment", text(d, "transaction_id"), text(d, "transaction_id"), "VESICASH"
+		kind, ref, method = "payment", text(d, "transaction_id"), "VESICASH"
 	case text(d, "reference") != "":
-		event, ref, pref, method = "payment", text(d, "reference"), text(d, "reference"), "VESICASH"
-	default:
+		kind, ref, method = "payment", text(d, "reference"), "VESICASH"
+	}
+	if event != "" {
+		evKind, known := vesicashEvents[event]
+		switch {
+		case !known:
+			return nil, badRequest("event: got %q, an event fluxrelay does not know", event)
+		case evKind == "":
+			return &Parsed{DedupKey: event + ":" + ref, Ignored: "Vesicash " + event + " is not a payment for a sale", Tenant: v.Tenant}, nil
+		}
+		if kind != "disbursement" && method == "" {
+			method = "VESICASH"
+		}
+		if _, word, ok := strings.Cut(event, "."); ok && status == "" {
+			status = word // payment.success says it in its name
+		}
+	}
+	if ref == "" {
 		return nil, badRequest("the body has none of payment_id, transaction_id, reference or disbursement_id; it is not a Vesicash event fluxrelay knows")
 	}
-	key := event + ":" + ref + ":" + status
-	if event == "disbursement" || status != "success" {
-		return &Parsed{DedupKey: key, Ignored: "Vesicash " + event + " " + status + " is not a sale", Tenant: v.Tenant}, nil
+	key := kind + ":" + ref + ":" + status
+	switch {
+	case kind == "disbursement":
+		return &Parsed{DedupKey: key, Ignored: "a Vesicash disbursement is not a payment for a sale", Tenant: v.Tenant}, nil
+	case status == "failed" || status == "pending" || status == "cancelled" || status == "abandoned" || status == "reversed":
+		return &Parsed{DedupKey: key, Ignored: "Vesicash " + kind + " " + status + " is not a sale", Tenant: v.Tenant}, nil
+	case status != "success" && status != "successful":
+		return nil, badRequest("status: got %q, a status fluxrelay does not know", status)
 	}
-	pay := &notification.Payload{TenantID: v.Tenant, TransactionRef: ref, PaymentRef: pref, PaymentMethod: method,
+	key = kind + ":" + ref + ":success"
+	pay := &notification.Payload{TenantID: v.Tenant, TransactionRef: ref, PaymentRef: ref, PaymentMethod: method,
 		TransactionDate: req.Received.UTC(), DateDefaulted: true}
 	if r := text(d, "reference"); r != "" {
 		pay.PaymentRef = r
 	}
 	parsed := &Parsed{DedupKey: key, Payload: pay, Tenant: v.Tenant}
 	if _, ok := d["amount"]; !ok {
-		// Never sent as 0.00 (SPEC §6): kept for a person to look at.
-		parsed.Dead = "Vesicash reported a successful payment without an amount; confirm it in the Vesicash dashboard and record it by hand"
+		// Never sent as 0.00: kept for a person to look at.
+		parsed.Held = "Vesicash reported a successful payment without an amount; confirm it in the Vesicash dashboard and record it by hand"
 		return parsed, nil
 	}
 	if pay.Amount, err = amountNaira(d, "amount", "amount"); err != nil {

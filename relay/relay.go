@@ -329,6 +329,21 @@ func (r *Relay) deliver(ctx context.Context, rec *notification.Record, g *gate, 
 	r.mu.Lock()
 	t, gen, client := g.cfg, g.gen, r.client
 	r.mu.Unlock()
+	if !t.Raw && (rec.Payload == nil || rec.Payload.Amount <= 0) {
+		// A held notification has nothing the core can take; replay
+		// refuses it, and one that is queued anyway goes back to a person
+		// instead of being sent as 0.00.
+		sent()
+		err := r.q.UpdateFrom(context.WithoutCancel(ctx), rec, func(x *notification.Record) error {
+			x.State, x.DeadAt, x.NextAttempt = notification.Dead, r.opts.Now(), time.Time{}
+			x.Reason = "it has no amount that can be sent to Fluxvend; record the payment in Fluxvend by hand, then drop it"
+			return nil
+		})
+		if err != nil {
+			r.log.Error("recording a delivery outcome failed; it will be attempted again", "id", rec.ID, "err", err)
+		}
+		return
+	}
 	res := r.send(ctx, client, rec, t)
 	sent()
 	if ctx.Err() != nil && res.kind != delivered {

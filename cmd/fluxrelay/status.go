@@ -95,7 +95,7 @@ func printStatus(w io.Writer, st admin.Status) {
 	}
 	fmt.Fprintln(w)
 	tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "SOURCE\tRECEIVED\tQUEUED\tDUPLICATES\tIGNORED\tREJECTED\tDELIVERED\t")
+	fmt.Fprintln(tw, "SOURCE\tRECEIVED\tQUEUED\tDUPLICATES\tIGNORED\tHELD\tREJECTED\tDELIVERED\t")
 	names = names[:0]
 	for n := range st.Sources {
 		names = append(names, n)
@@ -103,7 +103,12 @@ func printStatus(w io.Writer, st admin.Status) {
 	sort.Strings(names)
 	for _, n := range names {
 		s := st.Sources[n]
-		fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%d\t%d\t%d\t\n", n, s.Received, s.Queued, s.Duplicates, s.Ignored, s.Rejected, s.Delivered)
+		fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t\n", n, s.Received, s.Queued, s.Duplicates, s.Ignored, s.Held, s.Rejected, s.Delivered)
 	}
 	tw.Flush()
+	for _, n := range names {
+		if p := st.Sources[n].ParserPanics; p > 0 {
+			fmt.Fprintf(w, "\n%s: fluxrelay's parser failed on %d notification(s), which were refused: a fluxrelay bug. Send the daemon's log to your fluxrelay supplier.\n", n, p)
+		}
+	}
 }

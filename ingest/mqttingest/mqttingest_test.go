@@ -409,3 +409,37 @@ func TestExternalBadPayloadsDoNotStopTheSubscriber(t *testing.T) {
 		t.Errorf("the good payload after the bad ones was not stored: %v", err)
 	}
 }
+
+// panicky is a provider whose parser panics on anything.
+type panicky struct{}
+
+func (panicky) Verify(*provider.Request) error { return nil }
+func (panicky) Parse(*provider.Request) (*provider.Parsed, error) {
+	var list []map[string]string
+	_ = list[0]["payer"] // the bug that once took the whole daemon down
+	return nil, nil
+}
+
+// TestParserPanicOverMQTT: a message a provider's parser panics on is
+// acknowledged and counted as rejected; the broker, and with it the daemon,
+// goes on taking notifications.
+func TestParserPanicOverMQTT(t *testing.T) {
+	s := newSink()
+	in := newIntake(s)
+	in.SetSources([]*ingest.Source{
+		{Name: "till", Provider: "core", Verifier: &provider.Core{Tenant: "t"}},
+		{Name: "boom", Provider: "monnify", Verifier: panicky{}},
+	})
+	addr, _ := startBroker(t, in, "127.0.0.1:0")
+	c := publisher(t, addr, "till-1", "till-1", "pw-1")
+	if done, err := completed(t, c.Publish("fluxrelay/boom/T1", 1, false, `{"eventType":"SUCCESSFUL_TRANSACTION"}`), 10*time.Second); !done || err != nil {
+		t.Fatalf("the message that panicked was not acknowledged: %v", err)
+	}
+	if done, err := completed(t, c.Publish("fluxrelay/till/T1", 1, false, `{"transactionRef":"after-panic","amount":"10.00"}`), 10*time.Second); !done || err != nil {
+		t.Fatalf("the broker stopped taking notifications after a parser panic: %v", err)
+	}
+	waitStored(t, s.Memory, 1)
+	if p, rj := in.Stats.Source("boom").Panics.Load(), in.Stats.Source("boom").Rejected.Load(); p != 1 || rj != 1 {
+		t.Errorf("panics %d, rejected %d; want 1 and 1", p, rj)
+	}
+}
