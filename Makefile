@@ -12,7 +12,10 @@ TEST_OUTPUT := build/test-output
 SHELL       := /bin/bash
 FUZZERS     := FuzzCore FuzzTopLevel FuzzMonnify FuzzMoniepoint FuzzOPay FuzzOPayPOS FuzzVesicash
 
-.PHONY: help build run test lint bench fuzz soak cross package armv7-check clean
+STEADY_RATE ?= 300
+STEADY_FOR  ?= 10m
+
+.PHONY: help build run test lint bench steady fuzz soak cross package armv7-check clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-8s %s\n", $$1, $$2}'
@@ -36,6 +39,9 @@ lint: ## gofmt, go vet and a pinned staticcheck
 
 bench: ## measure ingest against raw fsync on this disk (see BENCHMARKS.md)
 	go test -run '^$$' -bench . -benchtime $(BENCHTIME) -timeout 30m ./bench/ ./store/
+
+steady: ## a steady STEADY_RATE/s (300) for STEADY_FOR (10m): every acknowledged notification is delivered without a restart
+	STEADY_RATE=$(STEADY_RATE) STEADY_FOR=$(STEADY_FOR) go test -run '^$$' -bench '^BenchmarkSteady$$' -benchtime 1x -timeout 40m ./bench/
 
 soak: ## the crash test with 100 SIGKILLs, then disk full and the bad-input flood, with -race
 	FLUXRELAY_CRASH_ROUNDS=100 go test -race -count=1 -timeout 60m -run 'TestCrashLosesNothing|TestDiskFull|TestBadInputFlood' -v ./daemon/ 2>&1 | grep -E '^(---|ok|FAIL|PASS)|_test.go'
