@@ -32,8 +32,9 @@ test: ## run every test with the race detector, then scan all they printed for s
 		| tee $(TEST_OUTPUT)/go-test.log | grep -E '^(ok|FAIL|--- FAIL|--- SKIP|panic:|\?)|^\s+\S+_test\.go:[0-9]+:'
 	go run ./internal/secretscan . $(TEST_OUTPUT)
 
-lint: ## gofmt, go vet and a pinned staticcheck
+lint: ## gofmt, go vet, a pinned staticcheck, and go.mod as go mod tidy leaves it
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
+	@go mod tidy -diff || { echo "go.mod or go.sum is not tidy: run go mod tidy and commit the result"; exit 1; }
 	go vet ./...
 	go run $(STATICCHECK) ./...
 
