@@ -2,9 +2,6 @@ package admin
 
 import (
 	"time"
-
-	"github.com/fluxrelay/fluxrelay/ingest"
-	"github.com/fluxrelay/fluxrelay/relay"
 )
 
 // States of the whole gateway, as the status page colours them.
@@ -26,6 +23,29 @@ type SourceStatus struct {
 	// ParserPanics counts notifications a provider's parser failed on
 	// (each also counted as rejected): a fluxrelay bug to report.
 	ParserPanics int64 `json:"parser_panics"`
+}
+
+// TargetStatus is the state of deliveries to one webhook.
+type TargetStatus struct {
+	URL       string    `json:"url"`
+	Mode      string    `json:"mode"` // ok, outage, paused, not_configured
+	Reason    string    `json:"reason,omitempty"`
+	Since     time.Time `json:"since,omitzero"`
+	Reachable *bool     `json:"reachable"`
+	// ClockSkewSeconds is this gateway's clock minus the webhook's, from
+	// the Date header of its last answer.
+	ClockSkewSeconds *float64 `json:"clock_skew_seconds,omitempty"`
+	LastError        string   `json:"last_error,omitempty"`
+}
+
+// Rejection is a refused notification, kept in memory for status.
+type Rejection struct {
+	At       time.Time `json:"at"`
+	Source   string    `json:"source"`
+	Peer     string    `json:"peer,omitempty"`
+	Terminal string    `json:"terminal,omitempty"`
+	Code     int       `json:"code"`
+	Error    string    `json:"error"`
 }
 
 // ListenerStatus says whether a listener is up.
@@ -61,10 +81,10 @@ type Status struct {
 	Clock                   time.Time                 `json:"clock"`
 	ConfigReload            ReloadResult              `json:"config_reload"`
 	Sources                 map[string]SourceStatus   `json:"sources"`
-	Targets                 []relay.TargetStatus      `json:"targets"`
+	Targets                 []TargetStatus            `json:"targets"`
 	Listeners               map[string]ListenerStatus `json:"listeners"`
 	StoreMovedAside         string                    `json:"store_moved_aside,omitempty"`
-	Rejections              []ingest.Rejection        `json:"recent_rejections"`
+	Rejections              []Rejection               `json:"recent_rejections"`
 	Version                 string                    `json:"version"`
 	StartedAt               time.Time                 `json:"started_at"`
 }

@@ -41,8 +41,8 @@ func (d *Daemon) Status() Status {
 		QueueDepth: st.Pending, DeadLetters: st.Dead,
 		DiskUsedBytes: st.DiskUsed, DiskFreeBytes: st.DiskFree,
 		ClockOK: relay.ClockOK(now), Clock: now.UTC(),
-		Sources: map[string]SourceStatus{}, Targets: rs.Targets, Listeners: map[string]ListenerStatus{},
-		StoreMovedAside: d.store.MovedAside, Rejections: d.intake.Stats.Rejections(),
+		Sources: map[string]SourceStatus{}, Targets: []admin.TargetStatus{}, Listeners: map[string]ListenerStatus{},
+		StoreMovedAside: d.store.MovedAside, Rejections: []admin.Rejection{},
 		Version: d.opts.Version, StartedAt: d.started.UTC(),
 	}
 	if !rs.LastDeliveryAt.IsZero() {
@@ -59,7 +59,12 @@ func (d *Daemon) Status() Status {
 		}
 		s.Reasons = append(s.Reasons, reason)
 	}
+	for _, r := range d.intake.Stats.Rejections() {
+		s.Rejections = append(s.Rejections, admin.Rejection(r))
+	}
 	for _, t := range rs.Targets {
+		s.Targets = append(s.Targets, admin.TargetStatus{URL: t.URL, Mode: string(t.Mode), Reason: t.Reason, Since: t.Since,
+			Reachable: t.Reachable, ClockSkewSeconds: t.ClockSkewSeconds, LastError: t.LastError})
 		if t.LastError != "" {
 			s.LastError = t.LastError
 		}
