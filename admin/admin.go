@@ -42,9 +42,10 @@ var ErrCannotSend = errors.New("that notification was held because it cannot be 
 // ErrAmbiguous is returned by Find for a prefix matching several ids.
 var ErrAmbiguous = errors.New("that id prefix matches more than one notification; give more of it")
 
-// Handler serves the whole admin API. With a token, every endpoint but
-// /healthz needs "Authorization: Bearer TOKEN".
-func Handler(b Backend, token string, reg *prometheus.Registry) http.Handler {
+// Handler serves the whole admin API. While token (when not nil) returns a
+// token, every endpoint but /healthz needs "Authorization: Bearer TOKEN";
+// it is read at each request, so a reload applies a new one at once.
+func Handler(b Backend, token func() string, reg *prometheus.Registry) http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", healthz)
 	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
@@ -84,12 +85,13 @@ func Handler(b Backend, token string, reg *prometheus.Registry) http.Handler {
 		mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
 	}
 	mux.Handle("GET /{$}", pageHandler(b))
-	if token == "" {
+	if token == nil {
 		return mux
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		want := token()
 		got, _ := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
-		if r.URL.Path != "/healthz" && subtle.ConstantTimeCompare([]byte(got), []byte(token)) != 1 {
+		if want != "" && r.URL.Path != "/healthz" && subtle.ConstantTimeCompare([]byte(got), []byte(want)) != 1 {
 			writeError(w, http.StatusUnauthorized, errors.New("the admin API needs Authorization: Bearer <admin.token>"))
 			return
 		}

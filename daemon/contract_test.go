@@ -7,6 +7,7 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
+	"encoding/json"
 	"encoding/pem"
 	"fmt"
 	"math/big"
@@ -184,4 +185,43 @@ func TestDamagedStoreFiles(t *testing.T) {
 		t.Errorf("status %s %v; want ACTION NEEDED naming the damaged notifications", st.State, st.Reasons)
 	}
 	t.Logf("after truncating the value log: %d delivered, the rest reported damaged", len(e.core.Accepted()))
+}
+
+// TestReloadAppliesOrReportsEveryKey: the keys that used to be reloaded
+// "OK" and never applied are now applied (admin.token) or reported as
+// needing a restart (log.format, mqtt.ca_file).
+func TestReloadAppliesOrReportsEveryKey(t *testing.T) {
+	e := newEnv(t, nil)
+	withToken := func(token string) string {
+		return strings.Replace(readFile(t, e.cfgPath), "listen = \"127.0.0.1:0\"\n[[source]]", "listen = \"127.0.0.1:0\"\ntoken = \""+token+"\"\n[[source]]", 1)
+	}
+	base := readFile(t, e.cfgPath)
+	writeFile(t, e.cfgPath, withToken("first-admin-token"))
+	r := e.start()
+	if code, _ := get(t, r.admin+"/api/status", "first-admin-token"); code != 200 {
+		t.Fatalf("the first token: %d", code)
+	}
+	ca := filepath.Join(e.dir, "ca.pem")
+	writeFile(t, ca, "not read until a restart")
+	writeFile(t, e.cfgPath, strings.Replace(base, "[[source]]", "token = \"second-admin-token\"\n[log]\nformat = \"json\"\n[[source]]", 1))
+	writeFile(t, e.cfgPath, strings.Replace(readFile(t, e.cfgPath), "mode = \"off\"", "mode = \"off\"\nca_file = \""+ca+"\"", 1))
+	r.reload <- struct{}{}
+	waitFor(t, "the reload", func() bool {
+		code, _ := get(t, r.admin+"/api/status", "second-admin-token")
+		return code == 200
+	})
+	if code, _ := get(t, r.admin+"/api/status", "first-admin-token"); code != 401 {
+		t.Errorf("the old admin token still works after a reload: %d", code)
+	}
+	var st Status
+	_, body := get(t, r.admin+"/api/status", "second-admin-token")
+	if err := json.Unmarshal([]byte(body), &st); err != nil {
+		t.Fatal(err)
+	}
+	if got := strings.Join(st.ConfigReload.RestartNeeded, ","); got != "log.format,mqtt.ca_file" || !st.ConfigReload.OK {
+		t.Errorf("restart needed %q (ok %v); want log.format,mqtt.ca_file", got, st.ConfigReload.OK)
+	}
+	if !strings.Contains(e.logs.String(), "mqtt.ca_file (the broker's or subscription's TLS is set up at start)") {
+		t.Errorf("the log does not say which keys need a restart, and why")
+	}
 }

@@ -13,6 +13,7 @@ import (
 	"net/netip"
 	"path/filepath"
 	"runtime"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -134,11 +135,11 @@ func (d *Daemon) Run(ctx context.Context, reload <-chan struct{}) error {
 		return err
 	}
 	if cfg.Admin.Listen != "" {
-		h := admin.Handler(d, cfg.Admin.Token.Value(), d.metrics.Registry())
+		h := admin.Handler(d, func() string { return d.cfg.Load().Admin.Token.Value() }, d.metrics.Registry())
 		lg.Go(func() error { return d.serve(lctx, "admin", cfg.Admin.Listen, h, "", "") })
 	}
 	if cfg.Admin.Socket != "" && runtime.GOOS != "windows" {
-		h := admin.Handler(d, "", d.metrics.Registry()) // the socket's mode and group are its guard
+		h := admin.Handler(d, nil, d.metrics.Registry()) // the socket's mode and group are its guard
 		lg.Go(func() error { return d.serveSocket(lctx, cfg.Admin.Socket, h) })
 	}
 	if cfg.Admin.PageListen != "" {
@@ -299,62 +300,31 @@ func (d *Daemon) Reload() ReloadResult {
 	res := ReloadResult{At: d.opts.Now().UTC()}
 	cfg, err := config.Load(old.Path)
 	if err == nil {
-		res.RestartNeeded = restartNeeded(old, cfg)
-		keepRestartOnly(old, cfg)
+		// Every key is classified in config.ReloadRules: the restart
+		// ones keep their running values, so that what status shows is
+		// what runs; apply makes every live one take effect.
+		res.RestartNeeded = config.KeepRestartOnly(old, cfg)
 		err = d.apply(cfg)
 	}
-	if err != nil {
+	switch {
+	case err != nil:
 		res.Error = err.Error()
 		d.log.Error("config reload failed; the running config stays", "problems", err.Error())
-	} else {
+	case len(res.RestartNeeded) > 0:
 		res.OK = true
-		d.log.Info("config reloaded", "restart_needed", res.RestartNeeded)
+		var why []string
+		for _, k := range res.RestartNeeded {
+			why = append(why, k+" ("+config.ReloadRules[k].Why+")")
+		}
+		d.log.Warn("config reloaded, but some changes need a restart to apply: restart fluxrelay (systemctl restart fluxrelay)", "restart_needed", strings.Join(why, "; "))
+	default:
+		res.OK = true
+		d.log.Info("config reloaded")
 	}
 	d.mu.Lock()
 	d.reload = res
 	d.mu.Unlock()
 	return res
-}
-
-// restartNeeded names the keys that changed but apply only on restart.
-func restartNeeded(old, cfg *config.Config) []string {
-	var out []string
-	check := func(key string, a, b any) {
-		if a != b {
-			out = append(out, key)
-		}
-	}
-	check("data_dir", old.DataDir, cfg.DataDir)
-	check("store.encryption_key_file", old.Store.EncryptionKeyFile, cfg.Store.EncryptionKeyFile)
-	check("http.listen", old.HTTP.Listen, cfg.HTTP.Listen)
-	check("http.max_body", old.HTTP.MaxBody, cfg.HTTP.MaxBody)
-	check("http.tls_cert_file", old.HTTP.TLSCertFile, cfg.HTTP.TLSCertFile)
-	check("http.tls_key_file", old.HTTP.TLSKeyFile, cfg.HTTP.TLSKeyFile)
-	check("mqtt.mode", old.MQTT.Mode, cfg.MQTT.Mode)
-	check("mqtt.listen", old.MQTT.Listen, cfg.MQTT.Listen)
-	check("mqtt.broker", old.MQTT.Broker, cfg.MQTT.Broker)
-	check("mqtt.client_id", old.MQTT.ClientID, cfg.MQTT.ClientID)
-	check("mqtt.username", old.MQTT.Username, cfg.MQTT.Username)
-	check("mqtt.password", old.MQTT.Password.Value(), cfg.MQTT.Password.Value())
-	check("mqtt.shared_group", old.MQTT.SharedGroup, cfg.MQTT.SharedGroup)
-	check("mqtt.topic_prefix", old.MQTT.TopicPrefix, cfg.MQTT.TopicPrefix)
-	check("admin.socket", old.Admin.Socket, cfg.Admin.Socket)
-	check("admin.listen", old.Admin.Listen, cfg.Admin.Listen)
-	check("admin.page_listen", old.Admin.PageListen, cfg.Admin.PageListen)
-	check("store.max_disk", old.Store.MaxDisk, cfg.Store.MaxDisk)
-	check("store.dedup_window", old.Store.DedupWindow, cfg.Store.DedupWindow)
-	check("store.retention", old.Store.Retention, cfg.Store.Retention)
-	return out
-}
-
-// keepRestartOnly keeps the running values of restart-only keys in the new
-// config, so that what status shows is what is running.
-func keepRestartOnly(old, cfg *config.Config) {
-	cfg.DataDir, cfg.Store, cfg.HTTP.Listen, cfg.HTTP.MaxBody = old.DataDir, old.Store, old.HTTP.Listen, old.HTTP.MaxBody
-	cfg.HTTP.TLSCertFile, cfg.HTTP.TLSKeyFile = old.HTTP.TLSCertFile, old.HTTP.TLSKeyFile
-	users := cfg.MQTT.Users
-	cfg.MQTT, cfg.Admin = old.MQTT, old.Admin
-	cfg.MQTT.Users = users // terminals' logins apply live
 }
 
 var _ http.Handler = (*httpingest.Handler)(nil)
