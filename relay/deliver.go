@@ -50,7 +50,7 @@ func (r result) describe() string {
 	return s
 }
 
-// classify sorts an answer as SPEC §6 says.
+// classify sorts an answer by the delivery rules (docs/design.md).
 func classify(status int) kind {
 	switch {
 	case status >= 200 && status < 300, status == http.StatusConflict:

@@ -45,13 +45,13 @@ type Options struct {
 	Now func() time.Time
 }
 
-// Badger's "tiny" small-device profile (DEPENDENCIES.md §1.2 and §1.3):
+// Badger's "tiny" small-device profile (docs/design.md):
 // 4 MB memtables and 1 MB tables keep a million-notification backlog under
 // 64 MB with the shipped GOMEMLIMIT (BENCHMARKS.md). Never shrink
 // memTableSize from one release to the next: replaying a larger WAL into a
 // smaller arena kills the process.
 //
-// Unlike §1.2, level 0 may hold 8 tables before it is compacted (16 before
+// Unlike Badger's usual small-device profile, level 0 may hold 8 tables before it is compacted (16 before
 // writes stall): every flush spans the whole key space (records, schedule,
 // dedup entries), so each level-0 compaction rewrites the base level, and
 // doing it for 8 flushes at a time instead of 2 drains a 100 000 backlog

@@ -240,7 +240,7 @@ func TestEncryptionAtRest(t *testing.T) {
 // TestReopenLargeTable writes enough notifications that Badger builds
 // tables of several MB, then reopens the store and checks every one. It is
 // what `make armv7-check` runs under qemu-arm: Badger's allocator corrupts
-// such tables on 32-bit ARM (DEPENDENCIES.md §1.9).
+// such tables on 32-bit ARM (docs/design.md).
 func TestReopenLargeTable(t *testing.T) {
 	n := 20000
 	if testing.Short() {

@@ -26,7 +26,7 @@ func cmdMockCore(ctx context.Context, args []string, stdout, stderr io.Writer) i
 	secretFile := fs.String("api-secret-file", "", "file holding the API secret (else $FLUXRELAY_MOCK_SECRET)")
 	sigKey := fs.String("signature-key", "secret", `HMAC key: "secret" (api secret) or "key:secret" (api key + ":" + api secret)`)
 	answer := fs.Int("answer", 0, "answer every validly signed request with this status (default 200)")
-	configFlag(fs) // every command takes -c (SPEC §2); mock-core itself needs no config
+	configFlag(fs) // every command takes -c; mock-core itself needs no config
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, "usage: fluxrelay mock-core --listen ADDR --api-key K (--api-secret-file F | $FLUXRELAY_MOCK_SECRET) [--signature-key secret|key:secret] [--answer CODE]")
 		fs.PrintDefaults()

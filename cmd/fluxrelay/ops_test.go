@@ -37,7 +37,7 @@ func startOps(t *testing.T) *opsEnv {
 	e := &opsEnv{}
 	e.refuse.Store(true)
 	// Two different refusals alternate: the same 4xx for three notifications
-	// in a row would pause deliveries instead of dead-lettering (SPEC §6).
+	// in a row would pause deliveries instead of dead-lettering (docs/design.md).
 	e.core = &relaytest.Core{APIKey: "K", APISecret: "S", Answer: func(_ int, d relaytest.Delivery) int {
 		switch {
 		case !e.refuse.Load():

@@ -40,8 +40,8 @@ type BrokerOptions struct {
 
 // Broker is the embedded MQTT broker. Terminals log in with a configured
 // user and publish at QoS 1 to {prefix}/{source}/{terminal}; the PUBACK is
-// sent only once the notification is on disk (DEPENDENCIES.md §6b: the
-// store commits inside OnPublish, which runs before the PUBACK).
+// sent only once the notification is on disk: the store commits inside
+// OnPublish, which mochi runs before it writes the PUBACK (docs/design.md).
 type Broker struct {
 	opts   BrokerOptions
 	intake *ingest.Intake

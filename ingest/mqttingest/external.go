@@ -42,7 +42,7 @@ type SubscriberOptions struct {
 // Subscriber takes notifications from an external broker at least once: a
 // persistent session (stable client id, clean session off) keeps what
 // arrives while fluxrelay is down, and each message is acknowledged only
-// after it is stored (DEPENDENCIES.md §2).
+// after it is stored (docs/design.md).
 type Subscriber struct {
 	opts   SubscriberOptions
 	intake *ingest.Intake
