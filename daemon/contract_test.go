@@ -20,6 +20,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/fluxrelay/fluxrelay/internal/listen"
 	"github.com/fluxrelay/fluxrelay/notification"
 	"github.com/fluxrelay/fluxrelay/relay/relaytest"
 )
@@ -41,7 +42,7 @@ func TestPortTakenIsRetried(t *testing.T) {
 		t.Errorf("reason %q", reason)
 	}
 	taken.Close()
-	deadline := time.Now().Add(3 * bindRetry)
+	deadline := time.Now().Add(3 * listen.Every)
 	for r.d.Addr("http", 100*time.Millisecond) == "" {
 		if time.Now().After(deadline) {
 			t.Fatal("the listener did not come up after the port was freed")

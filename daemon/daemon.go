@@ -281,8 +281,6 @@ func (d *Daemon) apply(cfg *config.Config) error {
 	return nil
 }
 
-func nilLogger() *slog.Logger { return slog.New(slog.DiscardHandler) }
-
 func parseLevel(s string) slog.Level {
 	var l slog.Level
 	_ = l.UnmarshalText([]byte(s))

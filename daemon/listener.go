@@ -11,6 +11,8 @@ import (
 	"path/filepath"
 	"strconv"
 	"time"
+
+	"github.com/fluxrelay/fluxrelay/internal/listen"
 )
 
 // listener is one listening address and whether it is up.
@@ -20,9 +22,6 @@ type listener struct {
 	err             string
 }
 
-// bindRetry is how long a listener waits before trying a taken port again.
-const bindRetry = 5 * time.Second
-
 var listenerKey = map[string]string{"http": "http.listen", "admin": "admin.listen", "page": "admin.page_listen",
 	"mqtt": "mqtt.listen", "mqtt-broker": "mqtt.broker", "socket": "admin.socket"}
 
@@ -31,31 +30,25 @@ var listenerKey = map[string]string{"http": "http.listen", "admin": "admin.liste
 // the state says what to do meanwhile. On ctx end it stops accepting and
 // waits (a few seconds at most) for requests in flight.
 func (d *Daemon) serve(ctx context.Context, name, addr string, h http.Handler, certFile, keyFile string) error {
-	for {
-		ln, err := net.Listen("tcp", addr)
-		if err != nil {
-			d.setListener(name, addr, err)
-			d.log.Error("cannot listen; trying again", "key", listenerKey[name], "addr", addr, "err", err)
-			select {
-			case <-ctx.Done():
-				return nil
-			case <-time.After(bindRetry):
-				continue
-			}
-		}
-		if certFile != "" {
-			cert, err := tls.LoadX509KeyPair(certFile, keyFile)
-			if err != nil {
-				ln.Close()
-				return err
-			}
-			ln = tls.NewListener(ln, &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12})
-		}
-		d.setListener(name, ln.Addr().String(), nil)
-		err = serveUntil(ctx, h, ln)
-		d.setListener(name, "", errors.New("stopped"))
+	ln, err := listen.Retry(ctx, addr, func(err error) {
+		d.setListener(name, addr, err)
+		d.log.Error("cannot listen; trying again", "key", listenerKey[name], "addr", addr, "err", err)
+	})
+	if ln == nil {
 		return err
 	}
+	if certFile != "" {
+		cert, err := tls.LoadX509KeyPair(certFile, keyFile)
+		if err != nil {
+			ln.Close()
+			return err
+		}
+		ln = tls.NewListener(ln, &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12})
+	}
+	d.setListener(name, ln.Addr().String(), nil)
+	err = serveUntil(ctx, h, ln)
+	d.setListener(name, "", errors.New("stopped"))
+	return err
 }
 
 // serveUntil serves h on ln until ctx ends, then stops accepting and waits

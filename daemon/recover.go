@@ -3,6 +3,7 @@ package daemon
 import (
 	"context"
 	"errors"
+	"log/slog"
 	"time"
 
 	"github.com/fluxrelay/fluxrelay/config"
@@ -35,7 +36,7 @@ func Recover(cfg *config.Config, from string) (*RecoverResult, error) {
 	if err != nil {
 		return nil, errors.New("nothing could be read from " + from + ": " + err.Error())
 	}
-	st, err := openStore(cfg, nilLogger(), time.Now)
+	st, err := openStore(cfg, slog.New(slog.DiscardHandler), time.Now)
 	if err != nil {
 		return nil, errors.New(err.Error() + " (stop fluxrelay first: sudo systemctl stop fluxrelay)")
 	}
@@ -54,7 +55,7 @@ func Recover(cfg *config.Config, from string) (*RecoverResult, error) {
 		switch {
 		case err != nil:
 			res.Counts["failed: "+err.Error()]++
-		case status == notification.Duplicate:
+		case status == notification.StatusDuplicate:
 			res.Counts["already in the live store"]++
 		default:
 			res.Counts["re-queued as "+string(r.State)]++

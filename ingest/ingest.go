@@ -147,13 +147,13 @@ func (in *Intake) Accept(ctx context.Context, name string, req *provider.Request
 	case err != nil:
 		in.log.Error("notification not stored", "source", name, "err", err)
 		return in.reject(name, meta, Answer{Code: http.StatusServiceUnavailable, Error: "the store is unavailable: " + err.Error(), RetryAfter: 10})
-	case st == notification.Duplicate:
+	case st == notification.StatusDuplicate:
 		counts.Duplicates.Add(1)
 		return Answer{Code: http.StatusOK, Status: "duplicate", ID: r.ID}
-	case st == notification.IgnoredSt:
+	case st == notification.StatusIgnored:
 		counts.Ignored.Add(1)
 		return Answer{Code: http.StatusOK, Status: "ignored", ID: r.ID, Reason: r.Reason}
-	case st == notification.Held:
+	case st == notification.StatusHeld:
 		counts.Held.Add(1)
 		in.log.Warn("notification held for a person: verified, but it cannot be sent as it is", "source", name, "id", r.ID, "reason", r.Reason)
 		return Answer{Code: http.StatusOK, Status: "held", ID: r.ID, Reason: r.Reason}

@@ -106,12 +106,12 @@ type Status string
 
 // Enqueue results.
 const (
-	Queued    Status = "queued"
-	Duplicate Status = "duplicate"
-	IgnoredSt Status = "ignored"
-	// Held is a verified notification that could not be classified or
-	// mapped: stored as a dead letter at once, for a person.
-	Held Status = "held"
+	StatusQueued    Status = "queued"
+	StatusDuplicate Status = "duplicate"
+	StatusIgnored   Status = "ignored"
+	// StatusHeld is a verified notification that could not be classified
+	// or mapped: stored as a dead letter at once, for a person.
+	StatusHeld Status = "held"
 )
 
 // ErrFull means the disk budget or free space is exhausted: new input is

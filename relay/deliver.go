@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 	"time"
@@ -182,18 +183,19 @@ func (r *Relay) send(ctx context.Context, client *retryablehttp.Client, rec *not
 	}
 }
 
-// cleanErr drops retryablehttp's wrapping ("POST https://… giving up after
-// 3 attempts") down to the cause, without the URL.
+// cleanErr says why a request got no answer, without the webhook's URL
+// (which carries the tenant): the cause inside the *url.Error that the
+// client returns (retryablehttp passes it through unchanged).
 func cleanErr(err error) error {
-	msg := err.Error()
-	if i := strings.LastIndex(msg, ": "); i >= 0 && strings.Contains(msg, "giving up") {
-		msg = msg[i+2:]
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		err = ue.Err
 	}
-	var ue interface{ Timeout() bool }
-	if errors.As(err, &ue) && ue.Timeout() {
-		msg = "timed out (core.timeout)"
+	var te interface{ Timeout() bool }
+	if errors.As(err, &te) && te.Timeout() {
+		return errors.New("timed out (core.timeout)")
 	}
-	return errors.New(msg)
+	return errors.New(err.Error())
 }
 
 // hopHeaders are not the provider's to pass on.

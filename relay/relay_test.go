@@ -14,6 +14,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hashicorp/go-retryablehttp"
+
 	"github.com/fluxrelay/fluxrelay/notification"
 	"github.com/fluxrelay/fluxrelay/relay/relaytest"
 	"github.com/fluxrelay/fluxrelay/store/storetest"
@@ -593,5 +595,23 @@ func TestDeliversWhileOutcomesAreWritten(t *testing.T) {
 	}
 	if p := peak.Load(); p > concurrency {
 		t.Errorf("Fluxvend had %d requests at once; core.concurrency is %d", p, concurrency)
+	}
+}
+
+// TestNoAnswerErrorHasNoURL: when the webhook cannot be reached, the error
+// kept in the record and shown in status says why without the webhook's
+// URL, which carries the tenant.
+func TestNoAnswerErrorHasNoURL(t *testing.T) {
+	client := newClient(time.Second, 1, time.Millisecond)
+	closed := httptest.NewServer(http.NotFoundHandler())
+	closed.Close() // nothing listens there now
+	req, _ := retryablehttp.NewRequest(http.MethodPost, closed.URL+"/webhooks/api/v1/i/tenant-secret-path/core", []byte(`{}`))
+	_, err := client.Do(req)
+	if err == nil {
+		t.Fatal("a closed port answered")
+	}
+	got := cleanErr(err).Error()
+	if strings.Contains(got, "tenant-secret-path") || strings.Contains(got, "Post") || !strings.Contains(got, "refused") {
+		t.Errorf("cleanErr(%q) = %q; want the cause without the URL", err, got)
 	}
 }

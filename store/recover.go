@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"sort"
@@ -37,7 +38,7 @@ func ReadAside(dir string) (recs []*notification.Record, how string, err error) 
 
 func readWithBadger(dir string) (recs []*notification.Record, err error) {
 	opts := Options{Dir: dir}
-	db, err := openBadger(opts, nilLogger())
+	db, err := openBadger(opts, slog.New(slog.DiscardHandler))
 	if err != nil {
 		return nil, err
 	}

@@ -178,8 +178,6 @@ func Open(opts Options) (*Store, error) {
 	return s, nil
 }
 
-func nilLogger() *slog.Logger { return slog.New(slog.DiscardHandler) }
-
 func openBadger(opts Options, log *slog.Logger) (db *badger.DB, err error) {
 	bo := badger.DefaultOptions(opts.Dir).
 		WithSyncWrites(true).
@@ -208,6 +206,9 @@ func openBadger(opts Options, log *slog.Logger) (db *badger.DB, err error) {
 	return badger.Open(bo)
 }
 
+// isLockError reports whether Open failed because another process holds
+// the store. Badger formats the flock error into its message with %+v, not
+// %w, so errors.Is cannot see it: its message is all there is to match.
 func isLockError(err error) bool {
 	return strings.Contains(err.Error(), "Cannot acquire directory lock")
 }

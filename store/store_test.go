@@ -163,7 +163,7 @@ func TestRetentionPrunesDeliveredOnly(t *testing.T) {
 	if _, err := s.Get(waiting.ID); err != nil {
 		t.Errorf("a pending record was pruned: %v", err)
 	}
-	if st, err := s.Enqueue(ctx, storetest.NewRecord("done", 100, now)); err != nil || st != notification.Duplicate {
+	if st, err := s.Enqueue(ctx, storetest.NewRecord("done", 100, now)); err != nil || st != notification.StatusDuplicate {
 		t.Errorf("resend after the record was pruned = %q, %v; want duplicate from the dedup index", st, err)
 	}
 	other := storetest.NewRecord("done", 999, now)

@@ -172,7 +172,7 @@ func isResult(err error) bool {
 	return errors.As(err, &r)
 }
 
-// errDuplicate is the op-level form of notification.Duplicate.
+// errDuplicate is the op-level form of notification.StatusDuplicate.
 var errDuplicate = errors.New("duplicate")
 
 // Enqueue stores a new notification (pending or ignored) and answers once it
@@ -203,7 +203,7 @@ func (s *Store) Enqueue(ctx context.Context, r *notification.Record) (notificati
 	}
 	switch err := s.submit(ctx, o); {
 	case errors.Is(err, errDuplicate):
-		return notification.Duplicate, nil
+		return notification.StatusDuplicate, nil
 	case err != nil:
 		var ce *notification.ConflictError
 		if errors.As(err, &ce) {
@@ -211,11 +211,11 @@ func (s *Store) Enqueue(ctx context.Context, r *notification.Record) (notificati
 		}
 		return "", err
 	case r.State == notification.Ignored:
-		return notification.IgnoredSt, nil
+		return notification.StatusIgnored, nil
 	case r.State == notification.Dead:
-		return notification.Held, nil
+		return notification.StatusHeld, nil
 	default:
-		return notification.Queued, nil
+		return notification.StatusQueued, nil
 	}
 }
 

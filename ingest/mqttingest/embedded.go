@@ -19,6 +19,7 @@ import (
 	"github.com/mochi-mqtt/server/v2/packets"
 
 	"github.com/fluxrelay/fluxrelay/ingest"
+	"github.com/fluxrelay/fluxrelay/internal/listen"
 	"github.com/fluxrelay/fluxrelay/provider"
 )
 
@@ -74,9 +75,6 @@ func (b *Broker) SetUsers(users []User) {
 	b.users.Store(&m)
 }
 
-// bindRetry is how long the broker waits before trying a taken port again.
-const bindRetry = 5 * time.Second
-
 // Run serves until ctx ends. A port that cannot be bound is tried again
 // every few seconds; the daemon keeps running meanwhile.
 func (b *Broker) Run(ctx context.Context) error {
@@ -88,34 +86,26 @@ func (b *Broker) Run(ctx context.Context) error {
 	if err := srv.AddHook(&durableHook{b: b}, nil); err != nil {
 		return err
 	}
-	var ln *closingListener
-	for {
-		inner, err := net.Listen("tcp", b.opts.Listen)
-		if err == nil {
-			ln = &closingListener{Listener: inner, conns: map[*trackedConn]struct{}{}}
-			var l net.Listener = ln
-			if b.opts.TLS != nil {
-				l = tls.NewListener(ln, b.opts.TLS)
-			}
-			if err = srv.AddListener(listeners.NewNet("terminals", l)); err != nil {
-				inner.Close()
-			}
-		}
-		if err == nil {
-			if b.opts.OnListen != nil {
-				b.opts.OnListen(inner.Addr().String(), nil)
-			}
-			break
-		}
+	inner, err := listen.Retry(ctx, b.opts.Listen, func(err error) {
 		if b.opts.OnListen != nil {
 			b.opts.OnListen(b.opts.Listen, err)
 		}
 		b.log.Error("cannot listen for MQTT; trying again", "key", "mqtt.listen", "addr", b.opts.Listen, "err", err)
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-time.After(bindRetry):
-		}
+	})
+	if inner == nil {
+		return err
+	}
+	ln := &closingListener{Listener: inner, conns: map[*trackedConn]struct{}{}}
+	var l net.Listener = ln
+	if b.opts.TLS != nil {
+		l = tls.NewListener(ln, b.opts.TLS)
+	}
+	if err := srv.AddListener(listeners.NewNet("terminals", l)); err != nil {
+		inner.Close()
+		return fmt.Errorf("mqtt broker: %w", err)
+	}
+	if b.opts.OnListen != nil {
+		b.opts.OnListen(inner.Addr().String(), nil)
 	}
 	if err := srv.Serve(); err != nil {
 		ln.Close()

@@ -46,17 +46,17 @@ func (m *Memory) Enqueue(_ context.Context, r *notification.Record) (notificatio
 	}
 	if known != nil {
 		if bytes.Equal(known, fp) {
-			return notification.Duplicate, nil
+			return notification.StatusDuplicate, nil
 		}
 		return "", &notification.ConflictError{ID: r.ID, DedupKey: r.DedupKey, Diff: notification.DiffFields(known, fp)}
 	}
 	m.dedup[r.ID] = fp
 	m.records[r.ID] = clone(r)
 	if r.State == notification.Ignored {
-		return notification.IgnoredSt, nil
+		return notification.StatusIgnored, nil
 	}
 	m.signal()
-	return notification.Queued, nil
+	return notification.StatusQueued, nil
 }
 
 func (m *Memory) signal() {

@@ -49,12 +49,12 @@ func Run(t *testing.T, open func(t *testing.T) Queue) {
 	t.Run("EnqueueDuplicateConflict", func(t *testing.T) {
 		q := open(t)
 		r := NewRecord("ref-1", 150050, T0)
-		if st, err := q.Enqueue(ctx, r); err != nil || st != notification.Queued {
+		if st, err := q.Enqueue(ctx, r); err != nil || st != notification.StatusQueued {
 			t.Fatalf("first enqueue = %q, %v; want queued", st, err)
 		}
 		again := NewRecord("ref-1", 150050, T0.Add(time.Minute))
 		again.Payload.TransactionDate = T0 // same content, later arrival
-		if st, err := q.Enqueue(ctx, again); err != nil || st != notification.Duplicate {
+		if st, err := q.Enqueue(ctx, again); err != nil || st != notification.StatusDuplicate {
 			t.Fatalf("repeat = %q, %v; want duplicate", st, err)
 		}
 		other := NewRecord("ref-1", 200000, T0)
@@ -74,13 +74,13 @@ func Run(t *testing.T, open func(t *testing.T) Queue) {
 		q := open(t)
 		r := NewRecord("ref-ign", 100, T0)
 		r.State, r.Payload, r.Reason = notification.Ignored, nil, "failed payment"
-		if st, err := q.Enqueue(ctx, r); err != nil || st != notification.IgnoredSt {
+		if st, err := q.Enqueue(ctx, r); err != nil || st != notification.StatusIgnored {
 			t.Fatalf("enqueue ignored = %q, %v", st, err)
 		}
 		if due, _, _ := q.Due(T0.Add(time.Hour), 10, nil, nil); len(due) != 0 {
 			t.Errorf("an ignored notification is due: %v", due)
 		}
-		if st, _ := q.Enqueue(ctx, r); st != notification.Duplicate {
+		if st, _ := q.Enqueue(ctx, r); st != notification.StatusDuplicate {
 			t.Errorf("repeat of an ignored notification = %q; want duplicate", st)
 		}
 		if got, err := q.Get(r.ID); err != nil || got.Reason != "failed payment" {
@@ -176,7 +176,7 @@ func Run(t *testing.T, open func(t *testing.T) Queue) {
 		if st := q.Stats(); st.Pending != 0 {
 			t.Errorf("after drop pending = %d", st.Pending)
 		}
-		if st, _ := q.Enqueue(ctx, NewRecord("ref-b", 100, T0.Add(time.Second))); st != notification.Duplicate {
+		if st, _ := q.Enqueue(ctx, NewRecord("ref-b", 100, T0.Add(time.Second))); st != notification.StatusDuplicate {
 			t.Errorf("resend of a dropped notification = %q; want duplicate (the dedup entry stays)", st)
 		}
 		if err := q.Update(ctx, "nope", func(*notification.Record) error { return nil }); !errors.Is(err, notification.ErrNotFound) {
