@@ -1,6 +1,29 @@
 // Package daemon wires fluxrelay together: it opens the store, starts the
 // relay, then the listeners, and stops them in reverse order. It applies
 // reloads and answers for the daemon's state. It never touches signals.
+//
+// What happens when a part fails, decided per part:
+//
+//   - The store: opened first and closed last. If it cannot be opened, Run
+//     returns the error (an unreadable store is first moved aside and a
+//     fresh one opened; see store.Open).
+//   - The relay: if it fails (it cannot read its queue), the daemon stops
+//     and the service manager restarts it. Staying up would acknowledge
+//     notifications that nothing delivers, with the state still OK.
+//   - The HTTP, admin and page listeners and the embedded broker: an
+//     address that cannot be bound is tried again every few seconds and
+//     the state says ACTION NEEDED with the fix, since the other ways in
+//     keep working. Any other failure (a TLS file that cannot be read, a
+//     server that stops serving) stops the daemon.
+//   - The admin socket: one that cannot be created leaves the state
+//     saying so; the TCP admin API still works.
+//   - The external MQTT subscription: a broker that cannot be reached is
+//     retried by the client and shown in the state; a setup error (its TLS
+//     files) stops the daemon.
+//
+// Whatever stops the daemon, every part is stopped in the reverse order of
+// its start: ingest stops taking notifications, then the relay stops (what
+// is in flight stays queued), then the store is closed.
 package daemon
 
 import (
@@ -17,8 +40,6 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
-
-	"golang.org/x/sync/errgroup"
 
 	"github.com/fluxrelay/fluxrelay/config"
 	"github.com/fluxrelay/fluxrelay/ingest"
@@ -61,6 +82,7 @@ type Daemon struct {
 	listeners map[string]*listener
 	reload    ReloadResult
 	boundCh   chan struct{}
+	parts     *parts
 }
 
 // New checks that cfg can be run and prepares the daemon; nothing is opened
@@ -72,7 +94,7 @@ func New(cfg *config.Config, opts Options) (*Daemon, error) {
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
-	d := &Daemon{opts: opts, log: opts.Logger, listeners: map[string]*listener{}, boundCh: make(chan struct{}, 16)}
+	d := &Daemon{opts: opts, log: opts.Logger, listeners: map[string]*listener{}, boundCh: make(chan struct{}, 16), parts: newParts(opts.Logger)}
 	if _, err := d.sources(cfg); err != nil {
 		return nil, err
 	}
@@ -97,6 +119,7 @@ func (d *Daemon) Run(ctx context.Context, reload <-chan struct{}) error {
 		if err := st.Close(); err != nil {
 			d.log.Error("closing the store", "err", err)
 		}
+		d.parts.stopped = append(d.parts.stopped, "store")
 	}()
 	d.metrics = admin.NewMetrics(d)
 	d.intake = ingest.NewIntake(st, d.log.With("component", "ingest"), d.opts.Now)
@@ -122,33 +145,37 @@ func (d *Daemon) Run(ctx context.Context, reload <-chan struct{}) error {
 		return err
 	}
 
-	relayCtx, stopRelay := context.WithCancel(context.WithoutCancel(ctx))
-	defer stopRelay()
-	relayDone := make(chan error, 1)
-	go func() { relayDone <- d.relay.Run(relayCtx) }()
-
-	lg, lctx := errgroup.WithContext(ctx)
-	lg.Go(func() error {
-		return d.serve(lctx, "http", cfg.HTTP.Listen, d.http, cfg.HTTP.TLSCertFile, cfg.HTTP.TLSKeyFile)
+	// Each part is stopped in the reverse order of its start: the
+	// listeners stop taking notifications, then the relay stops, then the
+	// store (deferred above) is closed.
+	ps := d.parts
+	ps.start("relay", d.relay.Run)
+	ps.start("http", func(ctx context.Context) error {
+		return d.serve(ctx, "http", cfg.HTTP.Listen, d.http, cfg.HTTP.TLSCertFile, cfg.HTTP.TLSKeyFile)
 	})
-	if err := d.startMQTT(lctx, lg, cfg); err != nil {
-		return err
+	switch cfg.MQTT.Mode {
+	case "embedded":
+		ps.start("mqtt", func(ctx context.Context) error { return d.runBroker(ctx, cfg) })
+	case "external":
+		ps.start("mqtt", func(ctx context.Context) error { return d.runSubscriber(ctx, cfg) })
 	}
 	if cfg.Admin.Listen != "" {
 		h := admin.Handler(d, func() string { return d.cfg.Load().Admin.Token.Value() }, d.metrics.Registry())
-		lg.Go(func() error { return d.serve(lctx, "admin", cfg.Admin.Listen, h, "", "") })
+		ps.start("admin", func(ctx context.Context) error { return d.serve(ctx, "admin", cfg.Admin.Listen, h, "", "") })
 	}
 	if cfg.Admin.Socket != "" && runtime.GOOS != "windows" {
 		h := admin.Handler(d, nil, d.metrics.Registry()) // the socket's mode and group are its guard
-		lg.Go(func() error { return d.serveSocket(lctx, cfg.Admin.Socket, h) })
+		ps.start("socket", func(ctx context.Context) error { return d.serveSocket(ctx, cfg.Admin.Socket, h) })
 	}
 	if cfg.Admin.PageListen != "" {
-		lg.Go(func() error { return d.serve(lctx, "page", cfg.Admin.PageListen, admin.PageHandler(d), "", "") })
+		ps.start("page", func(ctx context.Context) error {
+			return d.serve(ctx, "page", cfg.Admin.PageListen, admin.PageHandler(d), "", "")
+		})
 	}
-	lg.Go(func() error {
+	ps.start("reload", func(ctx context.Context) error {
 		for {
 			select {
-			case <-lctx.Done():
+			case <-ctx.Done():
 				return nil
 			case <-reload:
 				d.Reload()
@@ -158,15 +185,12 @@ func (d *Daemon) Run(ctx context.Context, reload <-chan struct{}) error {
 	d.ready.Store(true)
 	d.log.Info("fluxrelay started", "version", d.opts.Version, "data_dir", cfg.DataDir, "pending", st.Stats().Pending)
 
-	err = lg.Wait() // the listeners have stopped accepting and drained
-	d.ready.Store(false)
-	stopRelay()
-	select {
-	case rerr := <-relayDone:
-		err = errors.Join(err, rerr)
-	case <-time.After(10 * time.Second):
-		d.log.Error("deliveries did not stop within 10s")
+	err = ps.wait(ctx)
+	if err != nil {
+		d.log.Error("a part of fluxrelay failed; stopping so that the service manager restarts it", "err", err)
 	}
+	d.ready.Store(false)
+	err = errors.Join(err, ps.stop())
 	d.log.Info("fluxrelay stopped")
 	return err
 }

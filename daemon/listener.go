@@ -54,6 +54,8 @@ func (d *Daemon) serve(ctx context.Context, name, addr string, h http.Handler, c
 // serveUntil serves h on ln until ctx ends, then stops accepting and waits
 // (5 s at most) for the requests in flight.
 func serveUntil(ctx context.Context, h http.Handler, ln net.Listener) error {
+	ctx, cancel := context.WithCancel(ctx) // a Serve that fails by itself ends the shutdown goroutine too
+	defer cancel()
 	srv := &http.Server{
 		Handler:           h,
 		ReadHeaderTimeout: 10 * time.Second,
@@ -71,6 +73,7 @@ func serveUntil(ctx context.Context, h http.Handler, ln net.Listener) error {
 		_ = srv.Shutdown(sctx)
 	}()
 	err := srv.Serve(ln)
+	cancel()
 	<-stopped
 	if errors.Is(err, http.ErrServerClosed) {
 		return nil

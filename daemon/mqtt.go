@@ -8,48 +8,45 @@ import (
 	"fmt"
 	"os"
 
-	"golang.org/x/sync/errgroup"
-
 	"github.com/fluxrelay/fluxrelay/config"
 	"github.com/fluxrelay/fluxrelay/ingest/mqttingest"
 )
 
-// startMQTT starts the embedded broker or the external subscription, as
-// mqtt.mode says.
-func (d *Daemon) startMQTT(ctx context.Context, g *errgroup.Group, cfg *config.Config) error {
+// runBroker runs the embedded broker until ctx ends.
+func (d *Daemon) runBroker(ctx context.Context, cfg *config.Config) error {
 	m := cfg.MQTT
-	switch m.Mode {
-	case "embedded":
-		if m.TLSCertFile != "" {
-			cert, err := tls.LoadX509KeyPair(m.TLSCertFile, m.TLSKeyFile)
-			if err != nil {
-				return fmt.Errorf("mqtt.tls_cert_file: %w", err)
-			}
-			d.broker.SetTLS(&tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12})
-		}
-		g.Go(func() error { return d.broker.Run(ctx) })
-	case "external":
-		tc, err := clientTLS(m)
+	if m.TLSCertFile != "" {
+		cert, err := tls.LoadX509KeyPair(m.TLSCertFile, m.TLSKeyFile)
 		if err != nil {
-			return err
+			return fmt.Errorf("mqtt.tls_cert_file: %w", err)
 		}
-		sub := mqttingest.NewSubscriber(d.intake, mqttingest.SubscriberOptions{
-			Broker: m.Broker, ClientID: m.ClientID, Username: m.Username, Password: m.Password.Value(),
-			TopicPrefix: m.TopicPrefix, SharedGroup: m.SharedGroup, TLS: tc,
-			Logger: d.log.With("component", "mqtt"), Now: d.opts.Now,
-			OnState: func(up bool, err error) {
-				if up {
-					err = nil
-				} else if err == nil {
-					err = errors.New("not connected")
-				}
-				d.setListener("mqtt-broker", m.Broker, err)
-			},
-		})
-		d.setListener("mqtt-broker", m.Broker, errors.New("connecting"))
-		g.Go(func() error { return sub.Run(ctx) })
+		d.broker.SetTLS(&tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12})
 	}
-	return nil
+	return d.broker.Run(ctx)
+}
+
+// runSubscriber runs the subscription to an external broker until ctx ends.
+func (d *Daemon) runSubscriber(ctx context.Context, cfg *config.Config) error {
+	m := cfg.MQTT
+	tc, err := clientTLS(m)
+	if err != nil {
+		return err
+	}
+	sub := mqttingest.NewSubscriber(d.intake, mqttingest.SubscriberOptions{
+		Broker: m.Broker, ClientID: m.ClientID, Username: m.Username, Password: m.Password.Value(),
+		TopicPrefix: m.TopicPrefix, SharedGroup: m.SharedGroup, TLS: tc,
+		Logger: d.log.With("component", "mqtt"), Now: d.opts.Now,
+		OnState: func(up bool, err error) {
+			if up {
+				err = nil
+			} else if err == nil {
+				err = errors.New("not connected")
+			}
+			d.setListener("mqtt-broker", m.Broker, err)
+		},
+	})
+	d.setListener("mqtt-broker", m.Broker, errors.New("connecting"))
+	return sub.Run(ctx)
 }
 
 // clientTLS builds the TLS settings for an external broker: its CA, and a
