@@ -75,12 +75,15 @@ const (
 	answerBytes  = 300
 )
 
-func newClient(timeout time.Duration, concurrency int, burstWait time.Duration) *retryablehttp.Client {
-	tr := cleanhttp.DefaultPooledTransport()
-	tr.MaxIdleConnsPerHost = concurrency
+func newClient(timeout time.Duration, concurrency int, burstWait time.Duration, rt http.RoundTripper) *retryablehttp.Client {
+	if rt == nil {
+		tr := cleanhttp.DefaultPooledTransport()
+		tr.MaxIdleConnsPerHost = concurrency
+		rt = tr
+	}
 	c := retryablehttp.NewClient()
 	c.HTTPClient = &http.Client{
-		Transport: tr,
+		Transport: rt,
 		Timeout:   timeout,
 		// A redirect means the URL is wrong; following it would turn the
 		// POST into a GET.

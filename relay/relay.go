@@ -8,6 +8,8 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"net/http"
+	"slices"
 	"sync"
 	"time"
 
@@ -46,6 +48,11 @@ type Options struct {
 	// the time since the notification was received.
 	Observe func(result string, sinceReceipt time.Duration)
 
+	// Transport, when set, carries the requests instead of a pooled
+	// network transport: tests serve the core in-process with it, so that
+	// they can run under testing/synctest with time under their control.
+	Transport http.RoundTripper
+
 	// burstWait, when set, replaces the waits within a burst (tests that
 	// make many attempts).
 	burstWait time.Duration
@@ -79,7 +86,7 @@ func New(q Queue, opts Options) *Relay {
 	}
 	return &Relay{
 		q: q, opts: opts, log: opts.Logger,
-		client:    newClient(opts.Timeout, opts.Concurrency, opts.burstWait),
+		client:    newClient(opts.Timeout, opts.Concurrency, opts.burstWait, opts.Transport),
 		def:       newGate(Target{}),
 		bySource:  map[string]*gate{},
 		delivered: map[string]int64{},
@@ -100,7 +107,7 @@ func (r *Relay) SetLimits(l Limits) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if l.Timeout != r.opts.Timeout || l.Concurrency != r.opts.Concurrency {
-		r.client = newClient(l.Timeout, l.Concurrency, r.opts.burstWait)
+		r.client = newClient(l.Timeout, l.Concurrency, r.opts.burstWait, r.opts.Transport)
 	}
 	r.opts.Concurrency, r.opts.Timeout, r.opts.RetryMaxWait, r.opts.MaxAge = l.Concurrency, l.Timeout, l.RetryMaxWait, l.MaxAge
 }
@@ -434,7 +441,7 @@ func (r *Relay) settle(rec *notification.Record, g *gate, gen int, res result) (
 		g.lastError = res.describe()
 	}
 	if res.kind == delivered || res.kind == reject {
-		g.failures = 0
+		g.failing = nil
 		if g.mode == ModeOutage {
 			r.log.Info("Fluxvend reachable again", "after", now.Sub(g.since).Round(time.Second).String(), "url", g.cfg.URL)
 			g.mode, g.reason, g.probes = ModeOK, "", 0
@@ -455,22 +462,33 @@ func (r *Relay) settle(rec *notification.Record, g *gate, gen int, res result) (
 		}, false
 	case retry, unreachable:
 		g.streak = nil
-		g.failures++
+		if !slices.Contains(g.failing, rec.ID) {
+			g.failing = append(g.failing, rec.ID)
+		}
 		if g.mode == ModeOutage {
 			g.probes++
 			g.nextProbe = now.Add(max(backoff(g.probes, r.opts.RetryMaxWait), min(res.retryAfter, r.opts.RetryMaxWait)))
-		} else if g.mode == ModeOK && (res.kind == unreachable || g.failures >= 3) {
+		} else if g.mode == ModeOK && (res.kind == unreachable || len(g.failing) >= 3) {
 			g.mode, g.since, g.probes, g.reason = ModeOutage, now, 1, "Fluxvend is not taking notifications ("+res.describe()+"); they are kept and will be delivered when it is back"
 			g.nextProbe = now.Add(max(backoff(1, r.opts.RetryMaxWait), min(res.retryAfter, r.opts.RetryMaxWait)))
 			r.log.Warn("Fluxvend unreachable; deliveries wait", "url", g.cfg.URL, "last", res.describe())
 		}
+		if g.mode == ModeOutage && res.kind == retry {
+			// Fluxvend answered, so the fault may be this notification's
+			// (a 500 for one payload): it is retried like any other, no
+			// sooner than the next probe, so that the next probe is another
+			// notification and one that is always refused cannot hold up
+			// all the others (nor escape max_age while they go out).
+			return r.retryLater(res, g.lastSuccess, now, g.nextProbe), false
+		}
 		if g.mode == ModeOutage {
-			// The webhook is the problem, not this notification: its
-			// schedule and attempts stay, so the oldest is always the
-			// probe and all go out in order of age when Fluxvend is back.
+			// No answer at all: the webhook is the problem, not this
+			// notification. Its schedule and attempts stay, so the oldest
+			// is always the probe and all go out in order of age when
+			// Fluxvend is back.
 			return noteAttempt(res, now), false
 		}
-		return r.retryLater(res, g.lastSuccess, now), false
+		return r.retryLater(res, g.lastSuccess, now, time.Time{}), false
 	case pause:
 		r.pause(g, now, 0, pauseReason(res))
 		return noteAttempt(res, now), false
@@ -509,10 +527,11 @@ func noteAttempt(res result, now time.Time) func(*notification.Record) error {
 	}
 }
 
-// retryLater schedules the next attempt. Time spent failing counts toward
-// core.max_age only while other notifications were delivered meanwhile,
-// and only while the clock is plausible. Call it with r.mu held.
-func (r *Relay) retryLater(res result, lastSuccess, now time.Time) func(*notification.Record) error {
+// retryLater schedules the next attempt, not before notBefore. Time spent
+// failing counts toward core.max_age only while other notifications were
+// delivered meanwhile, and only while the clock is plausible. Call it with
+// r.mu held.
+func (r *Relay) retryLater(res result, lastSuccess, now, notBefore time.Time) func(*notification.Record) error {
 	maxAge, maxWait := r.opts.MaxAge, r.opts.RetryMaxWait // read under r.mu; the closure runs later
 	return func(x *notification.Record) error {
 		if !x.LastAttempt.IsZero() && lastSuccess.After(x.LastAttempt) && now.After(x.LastAttempt) {
@@ -526,6 +545,9 @@ func (r *Relay) retryLater(res result, lastSuccess, now time.Time) func(*notific
 			return nil
 		}
 		x.NextAttempt = now.Add(max(backoff(x.Attempts, maxWait), min(res.retryAfter, maxWait)))
+		if x.NextAttempt.Before(notBefore) {
+			x.NextAttempt = notBefore
+		}
 		return nil
 	}
 }

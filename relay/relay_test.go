@@ -4,10 +4,8 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"math"
 	"net/http"
 	"net/http/httptest"
-	"runtime"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -263,83 +261,6 @@ func TestSameRefusalThreeTimesPauses(t *testing.T) {
 	}
 }
 
-func TestOutageDeadLettersNothing(t *testing.T) {
-	h := start(t, nil, func(o *Options) { o.MaxAge = time.Minute; o.Timeout = 200 * time.Millisecond })
-	h.srv.Close() // Fluxvend unreachable
-	var recs []*notification.Record
-	for _, ref := range []string{"R1", "R2", "R3"} {
-		recs = append(recs, h.enqueue(ref))
-	}
-	// Three simulated days pass while nothing can be delivered.
-	for range 30 {
-		h.clock.Add(3 * time.Hour)
-		time.Sleep(60 * time.Millisecond)
-	}
-	if st := h.relay.Status().Targets[0]; st.Mode != ModeOutage || *st.Reachable {
-		t.Errorf("target state %+v; want an outage, unreachable", st)
-	}
-	for _, r := range recs {
-		got, _ := h.q.Get(r.ID)
-		if got.State != notification.Pending || got.FailingFor != 0 {
-			t.Errorf("%s after 90 h of outage: state %s, failing for %v; an outage must count nothing", r.TransactionRef(), got.State, got.FailingFor)
-		}
-	}
-}
-
-func TestMaxAgeCountsOnlyWhileOthersDeliver(t *testing.T) {
-	h := start(t, func(_ int, d relaytest.Delivery) int {
-		if strings.Contains(string(d.Body), `"POISON"`) {
-			return http.StatusInternalServerError
-		}
-		return http.StatusOK
-	}, func(o *Options) { o.MaxAge = 2 * time.Hour; o.Concurrency = 1 })
-	poison := h.enqueue("POISON")
-	for i := 0; i < 200; i++ {
-		if r, _ := h.q.Get(poison.ID); r.State == notification.Dead {
-			if !strings.Contains(r.Reason, "while other notifications were delivered") {
-				t.Errorf("reason %q", r.Reason)
-			}
-			return
-		}
-		h.enqueue("OK" + string(rune('A'+i%26)) + string(rune('a'+i/26)))
-		h.clock.Add(20 * time.Minute)
-		time.Sleep(40 * time.Millisecond)
-	}
-	r, _ := h.q.Get(poison.ID)
-	t.Fatalf("a notification refused with 500 for days while others were delivered is %s (failing for %v)", r.State, r.FailingFor)
-}
-
-func TestRetryAfterIsCapped(t *testing.T) {
-	var calls atomic.Int32
-	core := &relaytest.Core{APIKey: apiKey, APISecret: apiSecret}
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if calls.Add(1) == 1 {
-			w.Header().Set("Retry-After", "3600")
-			w.WriteHeader(http.StatusTooManyRequests)
-			return
-		}
-		core.ServeHTTP(w, r)
-	}))
-	defer srv.Close()
-	q := storetest.NewMemory()
-	clk := newClock()
-	rl := New(q, Options{Concurrency: 1, Timeout: time.Second, RetryMaxWait: 300 * time.Millisecond, MaxAge: time.Hour, Version: "t", Now: clk.Now})
-	rl.SetTargets(Target{URL: srv.URL, SigningKey: apiSecret}, nil)
-	r := storetest.NewRecord("R1", 100, clk.Now())
-	q.Enqueue(context.Background(), r)
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	go rl.Run(ctx)
-	start := time.Now()
-	for time.Since(start) < 5*time.Second {
-		if got, _ := q.Get(r.ID); got.State == notification.Delivered {
-			return
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-	t.Fatal("Retry-After: 3600 held the notification past retry_max_wait")
-}
-
 func TestRotatedSecretSignsQueued(t *testing.T) {
 	var refuse atomic.Bool
 	refuse.Store(true)
@@ -402,150 +323,6 @@ func TestBackoff(t *testing.T) {
 	}
 }
 
-// TestNoAgeDeadLetterWhileClockImplausible: with the clock in 2020 (never
-// synced), failing for longer than max_age dead-letters nothing.
-func TestNoAgeDeadLetterWhileClockImplausible(t *testing.T) {
-	h := start(t, func(_ int, d relaytest.Delivery) int {
-		if strings.Contains(string(d.Body), `"POISON"`) {
-			return http.StatusInternalServerError
-		}
-		return http.StatusOK
-	}, func(o *Options) { o.MaxAge = 2 * time.Hour; o.Concurrency = 1 })
-	h.clock.Add(-time.Since(time.Date(2020, 1, 1, 0, 0, 0, 0, time.UTC))) // the clock reads 2020
-	poison := h.enqueue("POISON")
-	for i := 0; i < 300; i++ {
-		r, _ := h.q.Get(poison.ID)
-		if r.State != notification.Pending {
-			t.Fatalf("with the clock in 2020 the notification became %s (%s)", r.State, r.Reason)
-		}
-		if r.FailingFor >= 3*time.Hour {
-			return // failing well past max_age, and still pending
-		}
-		h.enqueue(fmt.Sprintf("OK-%d", i))
-		h.clock.Add(20 * time.Minute)
-		time.Sleep(40 * time.Millisecond)
-	}
-	t.Fatal("the notification never failed for longer than max_age; the test proves nothing")
-}
-
-// TestOutageThenInOrderOfAge: 72 simulated hours without Fluxvend, then it
-// is back: no attempt is burned meanwhile, memory stays flat through
-// hundreds of probes, and everything is delivered in the order it was
-// received.
-func TestOutageThenInOrderOfAge(t *testing.T) {
-	var down atomic.Bool
-	var probes atomic.Int64
-	down.Store(true)
-	q := storetest.NewMemory()
-	clk := newClock()
-	core := &relaytest.Core{APIKey: apiKey, APISecret: apiSecret}
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if down.Load() { // no answer at all: drop the connection
-			probes.Add(1)
-			if c, _, err := w.(http.Hijacker).Hijack(); err == nil {
-				c.Close()
-			}
-			return
-		}
-		core.ServeHTTP(w, r)
-	}))
-	defer srv.Close()
-	rl := New(q, Options{Concurrency: 1, Timeout: time.Second, RetryMaxWait: 5 * time.Millisecond, MaxAge: time.Hour, Version: "t", Now: clk.Now, burstWait: time.Millisecond})
-	rl.SetTargets(Target{URL: srv.URL, SigningKey: apiSecret}, nil)
-	ctx, cancel := context.WithCancel(context.Background())
-	var ids []string
-	for i := range 30 { // received a minute apart, before the relay starts
-		r := storetest.NewRecord(fmt.Sprintf("AGE-%02d", i), 100, clk.Now())
-		q.Enqueue(ctx, r)
-		ids = append(ids, r.ID)
-		clk.Add(time.Minute)
-	}
-	done := make(chan struct{})
-	go func() { rl.Run(ctx); close(done) }()
-	defer func() { cancel(); <-done }()
-	var heap0 uint64
-	var goroutines0, probes0 int64
-	for i := range 24 { // 72 hours
-		clk.Add(3 * time.Hour)
-		time.Sleep(100 * time.Millisecond)
-		if i == 1 {
-			heap0, goroutines0, probes0 = settledHeap(), fewestGoroutines(), probes.Load()
-		}
-	}
-	if st := rl.Status().Targets[0]; st.Mode != ModeOutage {
-		t.Fatalf("after 72 h without answers the target is %s", st.Mode)
-	}
-	// Memory flat: what the relay keeps does not grow with the probes.
-	heap1, goroutines1, n := settledHeap(), fewestGoroutines(), probes.Load()-probes0
-	t.Logf("outage: %d connection attempts (probes and their retries) from hour 6 to 72; heap %d -> %d KB; goroutines %d -> %d", n, heap0>>10, heap1>>10, goroutines0, goroutines1)
-	if n < 100 {
-		t.Fatalf("only %d probes during the outage; the memory check proves nothing", n)
-	}
-	if heap1 > heap0+256<<10 {
-		t.Errorf("heap grew from %d to %d KB over %d probes; an outage must not accumulate state", heap0>>10, heap1>>10, n)
-	}
-	if goroutines1 > goroutines0+2 {
-		t.Errorf("goroutines grew from %d to %d over %d probes", goroutines0, goroutines1, n)
-	}
-	burned := 0
-	for _, id := range ids {
-		r, _ := q.Get(id)
-		if r.State != notification.Pending || r.FailingFor != 0 {
-			t.Errorf("%s: %s, failing for %v; an outage must count nothing", r.TransactionRef(), r.State, r.FailingFor)
-		}
-		burned += r.Attempts
-	}
-	if burned > 3 {
-		t.Errorf("%d attempts counted during the outage; want at most the few before it was recognised", burned)
-	}
-	down.Store(false)
-	deadline := time.Now().Add(20 * time.Second)
-	for len(core.Accepted()) < 30 && time.Now().Before(deadline) {
-		time.Sleep(20 * time.Millisecond)
-	}
-	var order []string
-	for _, d := range core.Accepted() {
-		var p struct{ TransactionRef string }
-		json.Unmarshal(d.Body, &p)
-		order = append(order, p.TransactionRef)
-	}
-	if len(order) != 30 {
-		t.Fatalf("%d of 30 delivered after the outage", len(order))
-	}
-	for i, ref := range order {
-		if want := fmt.Sprintf("AGE-%02d", i); ref != want {
-			t.Fatalf("delivery %d was %s; want %s (in order of age): %v", i, ref, want, order)
-		}
-	}
-}
-
-// fewestGoroutines is the smallest count over a few samples: a probe under
-// way has its connection's goroutines on both ends, a leak stays.
-func fewestGoroutines() int64 {
-	n := runtime.NumGoroutine()
-	for range 20 {
-		time.Sleep(5 * time.Millisecond)
-		n = min(n, runtime.NumGoroutine())
-	}
-	return int64(n)
-}
-
-// settledHeap is the smallest live heap over a few samples, each after two
-// collections (the second empties sync.Pool's victim cache): a probe under
-// way holds its connection's buffers, a leak stays.
-func settledHeap() uint64 {
-	least := uint64(math.MaxUint64)
-	for range 5 {
-		runtime.GC()
-		runtime.GC()
-		var m runtime.MemStats
-		runtime.ReadMemStats(&m)
-		least = min(least, m.HeapAlloc)
-		time.Sleep(5 * time.Millisecond)
-	}
-	return least
-}
-
 // While outcomes are being written the next notifications go out, but no
 // notification goes out twice, and Fluxvend never has more than
 // core.concurrency requests at once.
@@ -602,7 +379,7 @@ func TestDeliversWhileOutcomesAreWritten(t *testing.T) {
 // kept in the record and shown in status says why without the webhook's
 // URL, which carries the tenant.
 func TestNoAnswerErrorHasNoURL(t *testing.T) {
-	client := newClient(time.Second, 1, time.Millisecond)
+	client := newClient(time.Second, 1, time.Millisecond, nil)
 	closed := httptest.NewServer(http.NotFoundHandler())
 	closed.Close() // nothing listens there now
 	req, _ := retryablehttp.NewRequest(http.MethodPost, closed.URL+"/webhooks/api/v1/i/tenant-secret-path/core", []byte(`{}`))

@@ -30,15 +30,18 @@ const (
 
 // gate is one target's delivery state; guarded by Relay.mu.
 type gate struct {
-	cfg         Target
-	gen         int // bumped when cfg changes, to tell answers to older settings
-	mode        Mode
-	reason      string
-	since       time.Time
-	nextProbe   time.Time
-	probing     bool
-	probes      int // failed probes in this outage, for its backoff
-	failures    int // retryable failures in a row
+	cfg       Target
+	gen       int // bumped when cfg changes, to tell answers to older settings
+	mode      Mode
+	reason    string
+	since     time.Time
+	nextProbe time.Time
+	probing   bool
+	probes    int // failed probes in this outage, for its backoff
+	// failing are the notifications refused with retryable answers in a
+	// row: three different ones say the webhook is in an outage; one
+	// failing again and again says nothing of the others.
+	failing     []string
 	lastSuccess time.Time
 	reachable   *bool
 	skew        *time.Duration

@@ -1,0 +1,263 @@
+package relay
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"runtime"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"testing/synctest"
+	"time"
+
+	"github.com/fluxrelay/fluxrelay/notification"
+	"github.com/fluxrelay/fluxrelay/relay/relaytest"
+	"github.com/fluxrelay/fluxrelay/store/storetest"
+)
+
+// These tests run in a testing/synctest bubble: the relay's clock, its
+// timers, the retry burst's waits and the HTTP client's timeouts are all
+// the bubble's, and the core is served in-process (relaytest.Transport).
+// Days pass in milliseconds, and what a test sees does not depend on the
+// machine's speed or load.
+
+// bubbleEpoch moves the bubble's clock, which starts in 2000, to a
+// plausible date (the relay dead-letters nothing by age before 2025).
+var bubbleEpoch = time.Date(2026, 3, 14, 9, 0, 0, 0, time.UTC).Sub(time.Date(2000, 1, 1, 0, 0, 0, 0, time.UTC))
+
+func plausibleNow() time.Time { return time.Now().Add(bubbleEpoch) }
+
+// bubbled is a relay over an in-memory queue in a synctest bubble.
+type bubbled struct {
+	t     *testing.T
+	q     *storetest.Memory
+	core  *relaytest.Core
+	relay *Relay
+	now   func() time.Time // the relay's clock
+	down  atomic.Bool      // the core gives no answer at all
+	tries atomic.Int64     // requests that got no answer
+	stop  func()
+}
+
+// inBubble builds a relay to a core that answers as answer says (nil: 200)
+// and starts it; call it inside synctest.Test. The relay is stopped, and
+// its goroutines have ended, when the test function returns.
+func inBubble(t *testing.T, answer func(n int, d relaytest.Delivery) int, tweak func(*Options)) *bubbled {
+	b := &bubbled{t: t, q: storetest.NewMemory()}
+	b.core = &relaytest.Core{APIKey: apiKey, APISecret: apiSecret, Answer: answer}
+	opts := Options{Concurrency: 1, Timeout: 10 * time.Second, RetryMaxWait: 5 * time.Minute, MaxAge: time.Hour,
+		PauseProbe: time.Hour, Version: "test", Now: plausibleNow,
+		Transport: relaytest.Transport(b.core, func() bool {
+			if b.down.Load() {
+				b.tries.Add(1)
+				return true
+			}
+			return false
+		})}
+	if tweak != nil {
+		tweak(&opts)
+	}
+	b.relay, b.now = New(b.q, opts), opts.Now
+	b.relay.SetTargets(Target{URL: "http://fluxvend.test/webhooks/api/v1/i/acme/core", Tenant: "acme", SigningKey: apiSecret}, nil)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { b.relay.Run(ctx); close(done) }()
+	b.stop = func() { cancel(); <-done }
+	t.Cleanup(b.stop)
+	return b
+}
+
+func (b *bubbled) enqueue(ref string) *notification.Record {
+	b.t.Helper()
+	r := storetest.NewRecord(ref, 150050, b.now())
+	if _, err := b.q.Enqueue(context.Background(), r); err != nil {
+		b.t.Fatal(err)
+	}
+	return r
+}
+
+func (b *bubbled) get(id string) *notification.Record {
+	b.t.Helper()
+	r, err := b.q.Get(id)
+	if err != nil {
+		b.t.Fatal(err)
+	}
+	return r
+}
+
+// TestOutageThenInOrderOfAge: 72 hours without Fluxvend, then it is back:
+// no attempt is burned meanwhile, nothing accumulates through hundreds of
+// probes, and everything is delivered in the order it was received.
+func TestOutageThenInOrderOfAge(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		var b *bubbled
+		var ids []string
+		// Received a minute apart, before the relay first tries.
+		b = inBubble(t, nil, nil)
+		b.down.Store(true)
+		for i := range 30 {
+			ids = append(ids, b.enqueue(fmt.Sprintf("AGE-%02d", i)).ID)
+			time.Sleep(time.Minute)
+		}
+		time.Sleep(6 * time.Hour)
+		synctest.Wait()
+		tries0, goroutines0 := b.tries.Load(), runtime.NumGoroutine()
+		time.Sleep(66 * time.Hour)
+		synctest.Wait()
+		if st := b.relay.Status().Targets[0]; st.Mode != ModeOutage {
+			t.Fatalf("after 72 h without answers the target is %s", st.Mode)
+		}
+		n := b.tries.Load() - tries0
+		// One probe (and its burst) every 2.5 to 5 minutes: retry_max_wait
+		// with its jitter.
+		if n < 66*60/5 || n > 66*60*2/5*(burstRetries+1)+10 {
+			t.Errorf("%d requests from hour 6 to 72; want one probe burst every 2.5 to 5 minutes", n)
+		}
+		if g := runtime.NumGoroutine(); g > goroutines0 {
+			t.Errorf("goroutines grew from %d to %d over %d probes", goroutines0, g, n)
+		}
+		burned := 0
+		for _, id := range ids {
+			r := b.get(id)
+			if r.State != notification.Pending || r.FailingFor != 0 {
+				t.Errorf("%s: %s, failing for %v; an outage must count nothing", r.TransactionRef(), r.State, r.FailingFor)
+			}
+			burned += r.Attempts
+		}
+		if burned > 3 {
+			t.Errorf("%d attempts counted during the outage; want at most the few before it was recognised", burned)
+		}
+
+		b.down.Store(false)
+		time.Sleep(10 * time.Minute) // the next probe, then the rest
+		synctest.Wait()
+		var order []string
+		for _, d := range b.core.Accepted() {
+			var p struct{ TransactionRef string }
+			json.Unmarshal(d.Body, &p)
+			order = append(order, p.TransactionRef)
+		}
+		if len(order) != 30 {
+			t.Fatalf("%d of 30 delivered 10 minutes after the outage", len(order))
+		}
+		for i, ref := range order {
+			if want := fmt.Sprintf("AGE-%02d", i); ref != want {
+				t.Fatalf("delivery %d was %s; want %s (in order of age): %v", i, ref, want, order)
+			}
+		}
+	})
+}
+
+// TestOutageDeadLettersNothing: three days with Fluxvend unreachable and a
+// one-minute max_age: nothing is dead-lettered and no failure is counted.
+func TestOutageDeadLettersNothing(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		b := inBubble(t, nil, func(o *Options) { o.MaxAge = time.Minute })
+		b.down.Store(true)
+		var recs []*notification.Record
+		for _, ref := range []string{"R1", "R2", "R3"} {
+			recs = append(recs, b.enqueue(ref))
+		}
+		time.Sleep(90 * time.Hour)
+		synctest.Wait()
+		if st := b.relay.Status().Targets[0]; st.Mode != ModeOutage || st.Reachable == nil || *st.Reachable {
+			t.Errorf("target state %+v; want an outage, unreachable", st)
+		}
+		for _, r := range recs {
+			got := b.get(r.ID)
+			if got.State != notification.Pending || got.FailingFor != 0 {
+				t.Errorf("%s after 90 h of outage: %s, failing for %v; an outage must count nothing", got.TransactionRef(), got.State, got.FailingFor)
+			}
+		}
+	})
+}
+
+// poisonOn answers 500 to the notification POISON and 200 to the others.
+func poisonOn(_ int, d relaytest.Delivery) int {
+	if strings.Contains(string(d.Body), `"POISON"`) {
+		return http.StatusInternalServerError
+	}
+	return http.StatusOK
+}
+
+// TestMaxAgeCountsOnlyWhileOthersDeliver: a notification refused with 500
+// while others are delivered is dead-lettered once it has failed for
+// core.max_age, with a reason that says so.
+func TestMaxAgeCountsOnlyWhileOthersDeliver(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		b := inBubble(t, poisonOn, func(o *Options) { o.MaxAge = 2 * time.Hour })
+		poison := b.enqueue("POISON")
+		for i := range 180 { // 6 hours, a sale every 2 minutes
+			b.enqueue(fmt.Sprintf("OK-%d", i))
+			time.Sleep(2 * time.Minute)
+		}
+		synctest.Wait()
+		r := b.get(poison.ID)
+		if r.State != notification.Dead || !strings.Contains(r.Reason, "while other notifications were delivered") {
+			t.Fatalf("refused with 500 for 6 h while others were delivered: %s, failing for %v (%q)", r.State, r.FailingFor, r.Reason)
+		}
+		if r.FailingFor < 2*time.Hour || r.FailingFor > 2*time.Hour+5*time.Minute {
+			t.Errorf("dead-lettered after failing for %v; want just past max_age (2h)", r.FailingFor)
+		}
+		// The others went out meanwhile, none held up by the one refused.
+		if n := len(b.core.Accepted()); n != 180 {
+			t.Errorf("%d of 180 others delivered while one was refused with 500", n)
+		}
+		if st := b.relay.Status().Targets[0]; st.Mode != ModeOK {
+			t.Errorf("one notification refused with 500 put the target in %s", st.Mode)
+		}
+	})
+}
+
+// TestNoAgeDeadLetterWhileClockImplausible: with the clock in 2020 (never
+// synced), failing for longer than max_age dead-letters nothing.
+func TestNoAgeDeadLetterWhileClockImplausible(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		in2020 := time.Date(2020, 1, 1, 0, 0, 0, 0, time.UTC).Sub(time.Date(2000, 1, 1, 0, 0, 0, 0, time.UTC))
+		b := inBubble(t, poisonOn, func(o *Options) {
+			o.MaxAge = 2 * time.Hour
+			o.Now = func() time.Time { return time.Now().Add(in2020) }
+		})
+		poison := b.enqueue("POISON")
+		for i := range 180 {
+			b.enqueue(fmt.Sprintf("OK-%d", i))
+			time.Sleep(2 * time.Minute)
+		}
+		synctest.Wait()
+		r := b.get(poison.ID)
+		if r.State != notification.Pending || r.FailingFor < 3*time.Hour {
+			t.Fatalf("with the clock in 2020, after failing for %v the notification is %s (%s); want still pending", r.FailingFor, r.State, r.Reason)
+		}
+	})
+}
+
+// TestRetryAfterIsCapped: a Retry-After of an hour holds a notification no
+// longer than core.retry_max_wait.
+func TestRetryAfterIsCapped(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		var calls atomic.Int32
+		var b *bubbled
+		b = inBubble(t, nil, func(o *Options) {
+			inner := o.Transport
+			o.Transport = roundTripFunc(func(req *http.Request) (*http.Response, error) {
+				if calls.Add(1) == 1 {
+					return &http.Response{StatusCode: http.StatusTooManyRequests, Header: http.Header{"Retry-After": {"3600"}},
+						Body: http.NoBody, Request: req}, nil
+				}
+				return inner.RoundTrip(req)
+			})
+		})
+		r := b.enqueue("R1")
+		time.Sleep(5*time.Minute + time.Second) // retry_max_wait, and a little
+		synctest.Wait()
+		if got := b.get(r.ID); got.State != notification.Delivered {
+			t.Fatalf("Retry-After: 3600 held the notification past retry_max_wait: %s", got.State)
+		}
+	})
+}
+
+type roundTripFunc func(*http.Request) (*http.Response, error)
+
+func (f roundTripFunc) RoundTrip(req *http.Request) (*http.Response, error) { return f(req) }
