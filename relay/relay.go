@@ -9,7 +9,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
-	"slices"
 	"sync"
 	"time"
 
@@ -393,162 +392,53 @@ func (r *Relay) deliver(ctx context.Context, rec *notification.Record, g *gate, 
 	}
 }
 
-// countRefusal counts a dead letter just written for an "other 4xx". The
-// same status for 3 different notifications in a row says the webhook
-// refuses everything: deliveries pause and the dead letters of the streak
-// are returned, to be taken back. So is a dead letter of the status that
-// paused deliveries meanwhile.
-func (r *Relay) countRefusal(g *gate, gen int, id string, res result) []string {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if gen != g.gen {
-		return nil // sent with settings a reload has since replaced
-	}
-	if g.mode == ModePaused && g.pauseCode == res.status {
-		return []string{id}
-	}
-	if res.status != g.streakCode {
-		g.streak, g.streakCode = nil, res.status
-	}
-	g.streak = append(g.streak, id)
-	if len(g.streak) < 3 {
-		return nil
-	}
-	streak := g.streak
-	r.pause(g, r.opts.Now(), res.status, fmt.Sprintf("Fluxvend answered %d to 3 different notifications in a row (%s): the webhook is refusing everything, not one notification — check core.tenant_id, core.url and the webhook in the portal, then reload", res.status, res.body))
-	return streak
+// limits returns the settings the gates decide by. Call it with r.mu held.
+func (r *Relay) limits() limits {
+	return limits{RetryMaxWait: r.opts.RetryMaxWait, MaxAge: r.opts.MaxAge, PauseProbe: r.opts.PauseProbe}
 }
 
-// settle updates the target's state for one outcome and returns the change
-// to make to the notification, and whether that change dead-letters it for
-// a refusal that countRefusal must count once it is written.
+// settle has the target's gate decide what one outcome means and returns
+// the change to make to the notification, and whether that change
+// dead-letters it for a refusal that must be counted once it is written.
 func (r *Relay) settle(rec *notification.Record, g *gate, gen int, res result) (func(*notification.Record) error, bool) {
 	now := r.opts.Now()
 	r.mu.Lock()
-	defer r.mu.Unlock()
-	g.probing = false
-	if res.kind == pause && gen != g.gen {
-		// Sent with the settings a reload has since replaced (a rotated
-		// secret, say): it says nothing about the new ones. Try again.
-		return noteAttempt(res, now), false
-	}
-	reachable := res.err == nil
-	g.reachable = &reachable
-	if res.skew != nil {
-		g.skew = res.skew
-	}
-	if res.kind != delivered {
-		g.lastError = res.describe()
-	}
-	if res.kind == delivered || res.kind == reject {
-		g.failing = nil
-		if g.mode == ModeOutage {
-			r.log.Info("Fluxvend reachable again", "after", now.Sub(g.since).Round(time.Second).String(), "url", g.cfg.URL)
-			g.mode, g.reason, g.probes = ModeOK, "", 0
-		}
-	}
-	switch res.kind {
-	case delivered:
-		if g.mode == ModePaused {
-			r.log.Info("deliveries resumed", "was", g.reason)
-			g.mode, g.reason = ModeOK, ""
-		}
-		g.streak, g.lastSuccess, r.lastOK = nil, now, now
+	lim := r.limits()
+	d := g.observe(rec.ID, gen, res, now, lim)
+	if d.write == writeDelivered {
+		r.lastOK = now
 		r.delivered[rec.Source]++
-		return func(x *notification.Record) error {
-			x.State, x.DeliveredAt, x.LastAttempt, x.LastStatus, x.LastError = notification.Delivered, now, now, res.status, ""
-			x.Attempts++
-			return nil
-		}, false
-	case retry, unreachable:
-		g.streak = nil
-		if !slices.Contains(g.failing, rec.ID) {
-			g.failing = append(g.failing, rec.ID)
-		}
-		if g.mode == ModeOutage {
-			g.probes++
-			g.nextProbe = now.Add(max(backoff(g.probes, r.opts.RetryMaxWait), min(res.retryAfter, r.opts.RetryMaxWait)))
-		} else if g.mode == ModeOK && (res.kind == unreachable || len(g.failing) >= 3) {
-			g.mode, g.since, g.probes, g.reason = ModeOutage, now, 1, "Fluxvend is not taking notifications ("+res.describe()+"); they are kept and will be delivered when it is back"
-			g.nextProbe = now.Add(max(backoff(1, r.opts.RetryMaxWait), min(res.retryAfter, r.opts.RetryMaxWait)))
-			r.log.Warn("Fluxvend unreachable; deliveries wait", "url", g.cfg.URL, "last", res.describe())
-		}
-		if g.mode == ModeOutage && res.kind == retry {
-			// Fluxvend answered, so the fault may be this notification's
-			// (a 500 for one payload): it is retried like any other, no
-			// sooner than the next probe, so that the next probe is another
-			// notification and one that is always refused cannot hold up
-			// all the others (nor escape max_age while they go out).
-			return r.retryLater(res, g.lastSuccess, now, g.nextProbe), false
-		}
-		if g.mode == ModeOutage {
-			// No answer at all: the webhook is the problem, not this
-			// notification. Its schedule and attempts stay, so the oldest
-			// is always the probe and all go out in order of age when
-			// Fluxvend is back.
-			return noteAttempt(res, now), false
-		}
-		return r.retryLater(res, g.lastSuccess, now, time.Time{}), false
-	case pause:
-		r.pause(g, now, 0, pauseReason(res))
-		return noteAttempt(res, now), false
-	default: // reject
-		if g.mode == ModePaused && g.pauseCode == res.status {
-			// Paused because the webhook refuses everything this way,
-			// and it still does: the pause goes on and this stays queued.
-			r.pause(g, now, g.pauseCode, g.reason)
-			return noteAttempt(res, now), false
-		}
-		return func(x *notification.Record) error {
-			x.State, x.DeadAt, x.LastAttempt, x.LastStatus = notification.Dead, now, now, res.status
-			x.Attempts++
-			x.Reason, x.LastError = res.describe(), res.describe()
-			return nil
-		}, true
 	}
+	url, reason, since := g.cfg.URL, g.reason, g.since
+	r.mu.Unlock()
+	r.logChange(d.change, url, reason, d.was, now.Sub(since), res)
+	return d.edit(res, now, lim), d.counts
 }
 
-// pause stops deliveries to g but for a probe every opts.PauseProbe. code
-// is the "other 4xx" refused 3 times in a row that paused them, if one did.
-func (r *Relay) pause(g *gate, now time.Time, code int, reason string) {
-	if g.mode != ModePaused {
+// countRefusal has the gate count a refusal's dead letter, now written,
+// and returns the dead letters to take back if the streak paused
+// deliveries.
+func (r *Relay) countRefusal(g *gate, gen int, id string, res result) []string {
+	now := r.opts.Now()
+	r.mu.Lock()
+	takeBack, c := g.recorded(id, gen, res.status, res.body, now, r.limits())
+	url, reason := g.cfg.URL, g.reason
+	r.mu.Unlock()
+	r.logChange(c, url, reason, "", 0, res)
+	return takeBack
+}
+
+// logChange says in the log what a gate's transition means.
+func (r *Relay) logChange(c change, url, reason, was string, after time.Duration, res result) {
+	switch c {
+	case outageBegan:
+		r.log.Warn("Fluxvend unreachable; deliveries wait", "url", url, "last", res.describe())
+	case reachableAgain:
+		r.log.Info("Fluxvend reachable again", "after", after.Round(time.Second).String(), "url", url)
+	case pauseBegan:
 		r.log.Error("deliveries paused: ACTION NEEDED", "reason", reason)
-		g.since = now
-	}
-	g.mode, g.reason, g.nextProbe, g.streak, g.pauseCode = ModePaused, reason, now.Add(r.opts.PauseProbe), nil, code
-}
-
-// noteAttempt records an attempt that says nothing about the notification
-// itself: no attempt is counted and its schedule stays.
-func noteAttempt(res result, now time.Time) func(*notification.Record) error {
-	return func(x *notification.Record) error {
-		x.LastAttempt, x.LastStatus, x.LastError = now, res.status, res.describe()
-		return nil
-	}
-}
-
-// retryLater schedules the next attempt, not before notBefore. Time spent
-// failing counts toward core.max_age only while other notifications were
-// delivered meanwhile, and only while the clock is plausible. Call it with
-// r.mu held.
-func (r *Relay) retryLater(res result, lastSuccess, now, notBefore time.Time) func(*notification.Record) error {
-	maxAge, maxWait := r.opts.MaxAge, r.opts.RetryMaxWait // read under r.mu; the closure runs later
-	return func(x *notification.Record) error {
-		if !x.LastAttempt.IsZero() && lastSuccess.After(x.LastAttempt) && now.After(x.LastAttempt) {
-			x.FailingFor += now.Sub(x.LastAttempt)
-		}
-		x.Attempts++
-		x.LastAttempt, x.LastStatus, x.LastError = now, res.status, res.describe()
-		if x.FailingFor >= maxAge && ClockOK(now) {
-			x.State, x.DeadAt = notification.Dead, now
-			x.Reason = fmt.Sprintf("failed for %s while other notifications were delivered (core.max_age); last: %s", x.FailingFor.Round(time.Minute), res.describe())
-			return nil
-		}
-		x.NextAttempt = now.Add(max(backoff(x.Attempts, maxWait), min(res.retryAfter, maxWait)))
-		if x.NextAttempt.Before(notBefore) {
-			x.NextAttempt = notBefore
-		}
-		return nil
+	case resumed:
+		r.log.Info("deliveries resumed", "was", was)
 	}
 }
 

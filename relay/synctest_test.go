@@ -92,10 +92,9 @@ func (b *bubbled) get(id string) *notification.Record {
 // probes, and everything is delivered in the order it was received.
 func TestOutageThenInOrderOfAge(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		var b *bubbled
 		var ids []string
 		// Received a minute apart, before the relay first tries.
-		b = inBubble(t, nil, nil)
+		b := inBubble(t, nil, nil)
 		b.down.Store(true)
 		for i := range 30 {
 			ids = append(ids, b.enqueue(fmt.Sprintf("AGE-%02d", i)).ID)
@@ -238,8 +237,7 @@ func TestNoAgeDeadLetterWhileClockImplausible(t *testing.T) {
 func TestRetryAfterIsCapped(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		var calls atomic.Int32
-		var b *bubbled
-		b = inBubble(t, nil, func(o *Options) {
+		b := inBubble(t, nil, func(o *Options) {
 			inner := o.Transport
 			o.Transport = roundTripFunc(func(req *http.Request) (*http.Response, error) {
 				if calls.Add(1) == 1 {

@@ -28,54 +28,6 @@ const (
 	ModeNotConfigured Mode = "not_configured" // core.url is empty
 )
 
-// gate is one target's delivery state; guarded by Relay.mu.
-type gate struct {
-	cfg       Target
-	gen       int // bumped when cfg changes, to tell answers to older settings
-	mode      Mode
-	reason    string
-	since     time.Time
-	nextProbe time.Time
-	probing   bool
-	probes    int // failed probes in this outage, for its backoff
-	// failing are the notifications refused with retryable answers in a
-	// row: three different ones say the webhook is in an outage; one
-	// failing again and again says nothing of the others.
-	failing     []string
-	lastSuccess time.Time
-	reachable   *bool
-	skew        *time.Duration
-	lastError   string
-	streak      []string // ids refused with the same other 4xx, in a row
-	streakCode  int
-	pauseCode   int // the other 4xx that paused deliveries, if one did
-}
-
-func newGate(t Target) *gate {
-	g := &gate{cfg: t, mode: ModeOK}
-	if t.URL == "" {
-		g.mode = ModeNotConfigured
-		g.reason = "core.url is empty: notifications are stored but not delivered. Copy the Fluxvend Core webhook URL, tenant id, API key and secret from the Fluxvend portal into the [core] section and reload"
-	}
-	return g
-}
-
-// admit reports whether a delivery to this target may start now, and
-// reserves the probe when the target is not OK.
-func (g *gate) admit(now time.Time) bool {
-	switch g.mode {
-	case ModeOK:
-		return true
-	case ModeNotConfigured:
-		return false
-	}
-	if g.probing || now.Before(g.nextProbe) {
-		return false
-	}
-	g.probing = true
-	return true
-}
-
 // backoff is exponential from 1 s, capped at max, with jitter: the wait is
 // drawn from [d/2, d].
 func backoff(attempt int, maxWait time.Duration) time.Duration {
