@@ -44,7 +44,7 @@ type Rejection struct {
 	Source   string    `json:"source"`
 	Peer     string    `json:"peer,omitempty"`
 	Terminal string    `json:"terminal,omitempty"`
-	Code     int       `json:"code"`
+	Outcome  string    `json:"outcome"` // not_genuine, bad_input, not_allowed, conflict, …
 	Error    string    `json:"error"`
 }
 

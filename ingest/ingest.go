@@ -51,14 +51,54 @@ func (s *Source) Allowed(addr netip.Addr) bool {
 	return false
 }
 
+// Outcome is how the intake of one notification ended, whatever the
+// transport: the HTTP listener translates it into a status code, the MQTT
+// ones into an acknowledgement or none.
+type Outcome int
+
+// The outcomes. The first four stored the notification; the others stored
+// nothing.
+const (
+	Queued    Outcome = iota + 1 // stored, to be relayed
+	Duplicate                    // seen before with the same content: nothing new stored
+	Ignored                      // genuine, known not to be a sale: stored, not relayed
+	Held                         // genuine, but not mappable: stored as a dead letter for a person
+	NoSource                     // no source has that name
+	NotAllowed                   // the sender's address is not in the source's allow list
+	NotGenuine                   // the signature or merchant check failed
+	BadInput                     // not JSON, or a required field missing or malformed
+	Conflict                     // a known sale's key with other sale content
+	Unavailable                  // not stored (disk budget, store closing): send again later
+)
+
+var outcomeNames = [...]string{Queued: "queued", Duplicate: "duplicate", Ignored: "ignored", Held: "held",
+	NoSource: "no_source", NotAllowed: "not_allowed", NotGenuine: "not_genuine", BadInput: "bad_input",
+	Conflict: "conflict", Unavailable: "unavailable"}
+
+func (o Outcome) String() string {
+	if o > 0 && int(o) < len(outcomeNames) {
+		return outcomeNames[o]
+	}
+	return "unknown"
+}
+
+// Stored reports whether the notification is on disk: what may be
+// acknowledged as taken.
+func (o Outcome) Stored() bool { return o >= Queued && o <= Held }
+
 // Answer is the outcome of one notification, as the listener will tell it.
 type Answer struct {
-	Code       int    `json:"-"`
-	Status     string `json:"status,omitempty"`
-	ID         string `json:"id,omitempty"`
-	Reason     string `json:"reason,omitempty"`
-	Error      string `json:"error,omitempty"`
-	RetryAfter int    `json:"-"` // seconds, with 503
+	Outcome    Outcome `json:"-"`
+	Status     string  `json:"status,omitempty"` // the outcome's name, for those that stored it
+	ID         string  `json:"id,omitempty"`
+	Reason     string  `json:"reason,omitempty"`
+	Error      string  `json:"error,omitempty"`
+	RetryAfter int     `json:"-"` // seconds, with Unavailable
+}
+
+// stored answers a notification that is on disk.
+func stored(o Outcome, id, reason string) Answer {
+	return Answer{Outcome: o, Status: o.String(), ID: id, Reason: reason}
 }
 
 // Intake runs notifications from any listener through the same steps.
@@ -103,11 +143,11 @@ type Meta struct {
 func (in *Intake) Accept(ctx context.Context, name string, req *provider.Request, meta Meta) Answer {
 	src := in.Source(name)
 	if src == nil {
-		return in.reject(name, meta, Answer{Code: http.StatusNotFound, Error: "no source named " + quote(name) + " is configured; add a [[source]] with this name or fix the URL"})
+		return in.reject(name, meta, Answer{Outcome: NoSource, Error: "no source named " + quote(name) + " is configured; add a [[source]] with this name or fix the URL"})
 	}
 	in.Stats.source(name).Received.Add(1)
 	if meta.Peer.IsValid() && !src.Allowed(meta.Peer) {
-		return in.reject(name, meta, Answer{Code: http.StatusForbidden, Error: "address " + meta.Peer.String() + " is not in this source's allow list; add it to allow if it is genuine"})
+		return in.reject(name, meta, Answer{Outcome: NotAllowed, Error: "address " + meta.Peer.String() + " is not in this source's allow list; add it to allow if it is genuine"})
 	}
 	parsed, err := in.verifyAndParse(name, src, req)
 	if err != nil {
@@ -140,26 +180,26 @@ func (in *Intake) Accept(ctx context.Context, name string, req *provider.Request
 	var conflict *notification.ConflictError
 	switch {
 	case errors.As(err, &conflict):
-		return in.reject(name, meta, Answer{Code: http.StatusConflict, ID: r.ID, Error: conflict.Error()})
+		return in.reject(name, meta, Answer{Outcome: Conflict, ID: r.ID, Error: conflict.Error()})
 	case errors.Is(err, notification.ErrFull):
 		in.log.Warn("notification refused: disk budget exhausted", "source", name, "err", err)
-		return in.reject(name, meta, Answer{Code: http.StatusServiceUnavailable, Error: err.Error(), RetryAfter: 60})
+		return in.reject(name, meta, Answer{Outcome: Unavailable, Error: err.Error(), RetryAfter: 60})
 	case err != nil:
 		in.log.Error("notification not stored", "source", name, "err", err)
-		return in.reject(name, meta, Answer{Code: http.StatusServiceUnavailable, Error: "the store is unavailable: " + err.Error(), RetryAfter: 10})
+		return in.reject(name, meta, Answer{Outcome: Unavailable, Error: "the store is unavailable: " + err.Error(), RetryAfter: 10})
 	case st == notification.StatusDuplicate:
 		counts.Duplicates.Add(1)
-		return Answer{Code: http.StatusOK, Status: "duplicate", ID: r.ID}
+		return stored(Duplicate, r.ID, "")
 	case st == notification.StatusIgnored:
 		counts.Ignored.Add(1)
-		return Answer{Code: http.StatusOK, Status: "ignored", ID: r.ID, Reason: r.Reason}
+		return stored(Ignored, r.ID, r.Reason)
 	case st == notification.StatusHeld:
 		counts.Held.Add(1)
 		in.log.Warn("notification held for a person: verified, but it cannot be sent as it is", "source", name, "id", r.ID, "reason", r.Reason)
-		return Answer{Code: http.StatusOK, Status: "held", ID: r.ID, Reason: r.Reason}
+		return stored(Held, r.ID, r.Reason)
 	default:
 		counts.Queued.Add(1)
-		return Answer{Code: http.StatusOK, Status: "queued", ID: r.ID}
+		return stored(Queued, r.ID, "")
 	}
 }
 
@@ -202,17 +242,20 @@ func panicSite() string {
 
 func refusal(err error) Answer {
 	var pe *provider.Error
-	if errors.As(err, &pe) {
-		return Answer{Code: pe.Status, Error: pe.Msg}
+	if errors.As(err, &pe) && pe.Status == http.StatusUnauthorized {
+		return Answer{Outcome: NotGenuine, Error: pe.Msg}
 	}
-	return Answer{Code: http.StatusBadRequest, Error: err.Error()}
+	if errors.As(err, &pe) {
+		return Answer{Outcome: BadInput, Error: pe.Msg}
+	}
+	return Answer{Outcome: BadInput, Error: err.Error()}
 }
 
 func (in *Intake) reject(name string, meta Meta, a Answer) Answer {
 	if in.Source(name) != nil {
 		in.Stats.source(name).Rejected.Add(1)
 	}
-	in.Stats.remember(Rejection{At: in.now().UTC(), Source: name, Peer: addrString(meta.Peer), Terminal: meta.Terminal, Code: a.Code, Error: a.Error})
+	in.Stats.remember(Rejection{At: in.now().UTC(), Source: name, Peer: addrString(meta.Peer), Terminal: meta.Terminal, Outcome: a.Outcome.String(), Error: a.Error})
 	return a
 }
 
@@ -271,7 +314,7 @@ type Rejection struct {
 	Source   string    `json:"source"`
 	Peer     string    `json:"peer,omitempty"`
 	Terminal string    `json:"terminal,omitempty"`
-	Code     int       `json:"code"`
+	Outcome  string    `json:"outcome"`
 	Error    string    `json:"error"`
 }
 

@@ -40,7 +40,7 @@ func TestPanicIsRefusedNotFatal(t *testing.T) {
 		in.SetSources([]*ingest.Source{{Name: "shop-monnify", Provider: "monnify", Verifier: panicky{inVerify: inVerify}}})
 		body := []byte(`{"customer":"AMAKA EXAMPLE 08031234567"}`)
 		a := in.Accept(context.Background(), "shop-monnify", &provider.Request{Body: body, Header: http.Header{}, Received: time.Now()}, ingest.Meta{})
-		if a.Code != http.StatusBadRequest || a.Error == "" || a.Status != "" {
+		if a.Outcome != ingest.BadInput || a.Error == "" || a.Status != "" {
 			t.Errorf("inVerify %v: answered %+v; want a 400 with an error", inVerify, a)
 		}
 		if n := mem.Stats().Pending + mem.Stats().Dead; n != 0 {

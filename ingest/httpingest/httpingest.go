@@ -32,7 +32,7 @@ func New(intake *ingest.Intake, maxBody int64, now func() time.Time) *Handler {
 	h.SetTrustedProxies(nil)
 	h.mux.HandleFunc("/notify/{source}", h.notify)
 	h.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
-		writeAnswer(w, ingest.Answer{Code: http.StatusNotFound, Error: "not found: notifications go to POST /notify/{source}"})
+		writeError(w, http.StatusNotFound, "not found: notifications go to POST /notify/{source}")
 	})
 	return h
 }
@@ -45,12 +45,12 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) { h.mux.Serv
 func (h *Handler) notify(w http.ResponseWriter, r *http.Request) {
 	if r.Method != http.MethodPost {
 		w.Header().Set("Allow", "POST")
-		writeAnswer(w, ingest.Answer{Code: http.StatusMethodNotAllowed, Error: "use POST to send a notification"})
+		writeError(w, http.StatusMethodNotAllowed, "use POST to send a notification")
 		return
 	}
 	peer, err := h.peer(r)
 	if err != nil {
-		writeAnswer(w, ingest.Answer{Code: http.StatusBadRequest, Error: err.Error()})
+		writeError(w, http.StatusBadRequest, err.Error())
 		return
 	}
 	name := r.PathValue("source")
@@ -63,10 +63,10 @@ func (h *Handler) notify(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		var tooBig *http.MaxBytesError
 		if errors.As(err, &tooBig) {
-			writeAnswer(w, ingest.Answer{Code: http.StatusRequestEntityTooLarge, Error: "the body is larger than http.max_body (" + strconv.FormatInt(h.maxBody, 10) + " bytes)"})
+			writeError(w, http.StatusRequestEntityTooLarge, "the body is larger than http.max_body ("+strconv.FormatInt(h.maxBody, 10)+" bytes)")
 			return
 		}
-		writeAnswer(w, ingest.Answer{Code: http.StatusBadRequest, Error: "reading the body failed: " + err.Error()})
+		writeError(w, http.StatusBadRequest, "reading the body failed: "+err.Error())
 		return
 	}
 	req := &provider.Request{Body: body, Header: r.Header, Received: h.now()}
@@ -111,11 +111,30 @@ func contains(ps []netip.Prefix, a netip.Addr) bool {
 	return false
 }
 
+// statusFor is the HTTP answer to each outcome of the intake.
+var statusFor = map[ingest.Outcome]int{
+	ingest.Queued: http.StatusOK, ingest.Duplicate: http.StatusOK, ingest.Ignored: http.StatusOK, ingest.Held: http.StatusOK,
+	ingest.NoSource: http.StatusNotFound, ingest.NotAllowed: http.StatusForbidden, ingest.NotGenuine: http.StatusUnauthorized,
+	ingest.BadInput: http.StatusBadRequest, ingest.Conflict: http.StatusConflict, ingest.Unavailable: http.StatusServiceUnavailable,
+}
+
+// writeAnswer answers the intake's outcome in HTTP's terms.
 func writeAnswer(w http.ResponseWriter, a ingest.Answer) {
+	code, ok := statusFor[a.Outcome]
+	if !ok {
+		code = http.StatusInternalServerError
+	}
 	w.Header().Set("Content-Type", "application/json")
 	if a.RetryAfter > 0 {
 		w.Header().Set("Retry-After", strconv.Itoa(a.RetryAfter))
 	}
-	w.WriteHeader(a.Code)
+	w.WriteHeader(code)
 	_ = json.NewEncoder(w).Encode(a)
+}
+
+// writeError answers a request that never reached the intake.
+func writeError(w http.ResponseWriter, code int, msg string) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(code)
+	_ = json.NewEncoder(w).Encode(ingest.Answer{Error: msg})
 }

@@ -131,3 +131,17 @@ func TestCredentialHeadersRedacted(t *testing.T) {
 		t.Errorf("a signature header (no credential) was not kept: %v", saw)
 	}
 }
+
+// TestEveryOutcomeHasAStatus: an outcome the HTTP listener cannot
+// translate would be answered 500.
+func TestEveryOutcomeHasAStatus(t *testing.T) {
+	for o := ingest.Queued; o <= ingest.Unavailable; o++ {
+		code, ok := statusFor[o]
+		if !ok || o.String() == "unknown" {
+			t.Errorf("outcome %d (%s) has no HTTP status", o, o)
+		}
+		if (code == http.StatusOK) != o.Stored() {
+			t.Errorf("outcome %s: %d, but stored is %v", o, code, o.Stored())
+		}
+	}
+}

@@ -9,7 +9,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
-	"net/http"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -224,14 +223,14 @@ func (h *durableHook) OnPublish(cl *mqtt.Client, pk packets.Packet) (packets.Pac
 	body, header := Decode(pk.Payload)
 	req := &provider.Request{Body: body, Header: header, Received: h.b.opts.Now()}
 	a := h.b.intake.Accept(context.Background(), source, req, ingest.Meta{Terminal: terminal})
-	if a.Code == http.StatusServiceUnavailable {
+	if a.Outcome == ingest.Unavailable {
 		// Not stored: no PUBACK. Dropping the connection makes the
 		// terminal send it again at once, on its next connection.
 		cl.Stop(errors.New("notification not stored: " + a.Error))
 		return pk, packets.ErrRejectPacket
 	}
-	if a.Code != http.StatusOK {
-		h.b.log.Warn("MQTT notification refused; acknowledged so the terminal does not resend it", "source", source, "terminal", terminal, "code", a.Code, "error", a.Error)
+	if !a.Outcome.Stored() {
+		h.b.log.Warn("MQTT notification refused; acknowledged so the terminal does not resend it", "source", source, "terminal", terminal, "outcome", a.Outcome.String(), "error", a.Error)
 	}
 	return pk, packets.CodeSuccessIgnore // acknowledged; nothing is fanned out
 }

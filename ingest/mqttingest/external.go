@@ -6,7 +6,6 @@ import (
 	"crypto/tls"
 	"encoding/hex"
 	"log/slog"
-	"net/http"
 	"os"
 	"sync"
 	"time"
@@ -155,13 +154,13 @@ func (s *Subscriber) handle(c paho.Client, m paho.Message) {
 	body, header := Decode(m.Payload())
 	req := &provider.Request{Body: body, Header: header, Received: s.opts.Now()}
 	a := s.intake.Accept(context.Background(), source, req, ingest.Meta{Terminal: terminal})
-	if a.Code == http.StatusServiceUnavailable {
+	if a.Outcome == ingest.Unavailable {
 		s.log.Warn("MQTT notification not stored; the broker will send it again", "source", source, "err", a.Error)
 		s.bounce(c)
 		return
 	}
-	if a.Code != http.StatusOK {
-		s.log.Warn("MQTT notification refused; acknowledged so that it is not resent", "source", source, "terminal", terminal, "code", a.Code, "error", a.Error)
+	if !a.Outcome.Stored() {
+		s.log.Warn("MQTT notification refused; acknowledged so that it is not resent", "source", source, "terminal", terminal, "outcome", a.Outcome.String(), "error", a.Error)
 	}
 	m.Ack()
 }
