@@ -59,16 +59,16 @@ type Outcome int
 // The outcomes. The first four stored the notification; the others stored
 // nothing.
 const (
-	Queued    Outcome = iota + 1 // stored, to be relayed
-	Duplicate                    // seen before with the same content: nothing new stored
-	Ignored                      // genuine, known not to be a sale: stored, not relayed
-	Held                         // genuine, but not mappable: stored as a dead letter for a person
-	NoSource                     // no source has that name
-	NotAllowed                   // the sender's address is not in the source's allow list
-	NotGenuine                   // the signature or merchant check failed
-	BadInput                     // not JSON, or a required field missing or malformed
-	Conflict                     // a known sale's key with other sale content
-	Unavailable                  // not stored (disk budget, store closing): send again later
+	Queued      Outcome = iota + 1 // stored, to be relayed
+	Duplicate                      // seen before with the same content: nothing new stored
+	Ignored                        // genuine, known not to be a sale: stored, not relayed
+	Held                           // genuine, but not mappable: stored as a dead letter for a person
+	NoSource                       // no source has that name
+	NotAllowed                     // the sender's address is not in the source's allow list
+	NotGenuine                     // the signature or merchant check failed
+	BadInput                       // not JSON, or a required field missing or malformed
+	Conflict                       // a known sale's key with other sale content
+	Unavailable                    // not stored (disk budget, store closing): send again later
 )
 
 var outcomeNames = [...]string{Queued: "queued", Duplicate: "duplicate", Ignored: "ignored", Held: "held",
