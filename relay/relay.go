@@ -7,6 +7,7 @@ package relay
 import (
 	"context"
 	"fmt"
+	"iter"
 	"log/slog"
 	"net/http"
 	"sync"
@@ -19,7 +20,10 @@ import (
 
 // Queue is what the relay needs from the store.
 type Queue interface {
-	Due(now time.Time, limit int, busy func(id string) bool, skip func(*notification.Record) bool) ([]*notification.Record, time.Time, error)
+	// Due yields the notifications due at now, oldest schedule first,
+	// passing over those in skip, outside the store's transactions; next
+	// gives, after the range, the first later attempt it came to.
+	Due(now time.Time, skip map[string]bool) (due iter.Seq2[*notification.Record, error], next func() time.Time)
 	Update(ctx context.Context, id string, fn func(*notification.Record) error) error
 	// UpdateFrom is Update starting from read, a record Due returned, when
 	// it is still the stored one.
@@ -255,26 +259,30 @@ func (r *Relay) dispatch(ctx context.Context, w *underway, sent chan<- struct{},
 		return wake
 	}
 	if len(w.ahead) < free && room > 0 && admits {
-		// The records are taken as they are admitted, with their targets.
-		_, next, err := r.q.Due(now, room,
-			func(id string) bool { return w.inflight[id] },
-			func(rec *notification.Record) bool {
-				r.mu.Lock()
-				defer r.mu.Unlock()
-				g := r.gateFor(rec.Source)
-				if !g.admit(now) {
-					return true
-				}
-				w.ahead = append(w.ahead, job{rec: rec, g: g, probe: g.mode != ModeOK})
-				w.inflight[rec.ID] = true
-				return false
-			})
-		if err != nil {
-			r.log.Error("reading the queue failed", "err", err)
-			wake = now.Add(time.Second)
+		// The scheduler: due records are pulled from the store, each
+		// admitted (or not) by its target's gate, until room is full.
+		due, next := r.q.Due(now, w.inflight)
+		for rec, err := range due {
+			if err != nil {
+				r.log.Error("reading the queue failed", "err", err)
+				wake = now.Add(time.Second)
+				break
+			}
+			r.mu.Lock()
+			g := r.gateFor(rec.Source)
+			admitted := g.admit(now)
+			r.mu.Unlock()
+			if !admitted {
+				continue
+			}
+			w.ahead = append(w.ahead, job{rec: rec, g: g, probe: g.mode != ModeOK})
+			w.inflight[rec.ID] = true
+			if room--; room == 0 {
+				break
+			}
 		}
-		if !next.IsZero() && next.Before(wake) {
-			wake = next
+		if n := next(); !n.IsZero() && n.Before(wake) {
+			wake = n
 		}
 	}
 	r.mu.Lock()

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"iter"
 	"time"
 
 	"github.com/dgraph-io/badger/v4"
@@ -11,58 +12,85 @@ import (
 	"github.com/fluxrelay/fluxrelay/notification"
 )
 
-// maxScan bounds the keys one Due call walks past (in flight or skipped).
+// maxScan bounds the keys one Due pass walks past (in flight or due).
 const maxScan = 4096
 
-// Due returns up to limit pending notifications whose next attempt is at or
-// before now, oldest schedule first. It leaves out those busy says to by id,
-// before their records are read (the ones already being delivered), and
-// those skip says to (skip is called in schedule order, once per record,
-// and may keep state). Either may be nil. next is the time of the first
-// later attempt (zero when none is scheduled).
-func (s *Store) Due(now time.Time, limit int, busy func(id string) bool, skip func(*notification.Record) bool) (due []*notification.Record, next time.Time, err error) {
-	var damaged [][]byte
-	defer func() {
-		if len(damaged) > 0 {
-			go s.quarantine(damaged)
-		}
-	}()
-	// The hint is taken before the snapshot: an entry lowerHead names
-	// after this point bumps gen, and this scan then leaves the head be.
-	start, gen := s.headHint()
-	err = s.db.View(func(txn *badger.Txn) error {
-		it := txn.NewIterator(badger.IteratorOptions{Prefix: []byte(pDue)})
-		defer it.Close()
-		scanned := 0
-		for it.Seek(start); it.Valid() && len(due) < limit && scanned < maxScan; it.Next() {
-			if scanned == 0 {
-				s.setHead(it.Item().KeyCopy(nil), gen)
-			}
-			scanned++
-			at, id := splitTimeKey(pDue, it.Item().Key())
-			if at.After(now) {
-				next = at
+// dueBatch is the most records one read transaction of Due takes.
+const dueBatch = 128
+
+// Due returns the pending notifications whose next attempt is at or before
+// now, oldest schedule first, as an iterator. They are read a batch at a
+// time, each batch in its own short read transaction, and yielded outside
+// it: the caller takes its locks and decides what to do with each at its
+// own pace, and stopping the range stops the reading. Ids in skip (the ones
+// the caller already has) are passed over before their records are read.
+// Once the range is over, next gives the time of the first later attempt
+// it came to (zero when none).
+func (s *Store) Due(now time.Time, skip map[string]bool) (due iter.Seq2[*notification.Record, error], next func() time.Time) {
+	var later time.Time
+	due = func(yield func(*notification.Record, error) bool) {
+		// The hint is taken before the first snapshot: an entry lowerHead
+		// names after this point bumps gen, and this pass then leaves the
+		// head be.
+		cursor, gen := s.headHint()
+		first, scanned := true, 0
+		for {
+			var batch []*notification.Record
+			var damaged [][]byte
+			more := false
+			err := s.db.View(func(txn *badger.Txn) error {
+				it := txn.NewIterator(badger.IteratorOptions{Prefix: []byte(pDue)})
+				defer it.Close()
+				for it.Seek(cursor); it.Valid(); it.Next() {
+					k := it.Item().Key()
+					if first {
+						s.setHead(it.Item().KeyCopy(nil), gen)
+						first = false
+					}
+					if len(batch) == dueBatch || scanned == maxScan {
+						cursor, more = it.Item().KeyCopy(nil), scanned < maxScan
+						return nil
+					}
+					scanned++
+					at, id := splitTimeKey(pDue, k)
+					if at.After(now) {
+						later = at
+						return nil
+					}
+					if skip[id] {
+						continue
+					}
+					r, err := getRecord(txn, id)
+					if errors.Is(err, notification.ErrNotFound) {
+						continue // dropped between the index read and now
+					}
+					if err != nil {
+						// Damaged on disk: it must not stop the others.
+						damaged = append(damaged, it.Item().KeyCopy(nil))
+						continue
+					}
+					batch = append(batch, r)
+				}
 				return nil
-			}
-			if busy != nil && busy(id) {
-				continue
-			}
-			r, err := getRecord(txn, id)
-			if errors.Is(err, notification.ErrNotFound) {
-				continue // dropped between the index read and now
+			})
+			if len(damaged) > 0 {
+				go s.quarantine(damaged)
 			}
 			if err != nil {
-				// Damaged on disk: it must not stop the others.
-				damaged = append(damaged, it.Item().KeyCopy(nil))
-				continue
+				yield(nil, err)
+				return
 			}
-			if skip == nil || !skip(r) {
-				due = append(due, r)
+			for _, r := range batch {
+				if !yield(r, nil) {
+					return
+				}
+			}
+			if !more {
+				return
 			}
 		}
-		return nil
-	})
-	return due, next, err
+	}
+	return due, func() time.Time { return later }
 }
 
 // Get returns the notification with this id.

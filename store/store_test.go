@@ -315,9 +315,13 @@ func TestTruncatedValueLog(t *testing.T) {
 	var got []*notification.Record
 	deadline := time.Now().Add(5 * time.Second)
 	for {
-		due, _, err := s.Due(storetest.T0.Add(time.Hour), 100, nil, nil)
-		if err != nil {
-			t.Fatalf("Due failed on a damaged record; the whole queue would stall: %v", err)
+		var due []*notification.Record
+		seq, _ := s.Due(storetest.T0.Add(time.Hour), nil)
+		for r, err := range seq {
+			if err != nil {
+				t.Fatalf("Due failed on a damaged record; the whole queue would stall: %v", err)
+			}
+			due = append(due, r)
 		}
 		got = due
 		if st := s.Stats(); st.Damaged > 0 && st.Damaged+int64(len(due)) == 60 && st.Pending == int64(len(due)) {

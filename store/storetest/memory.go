@@ -5,6 +5,7 @@ package storetest
 import (
 	"bytes"
 	"context"
+	"iter"
 	"slices"
 	"strings"
 	"sync"
@@ -116,22 +117,28 @@ func (m *Memory) sorted(state notification.State, key func(*notification.Record)
 }
 
 // Due implements the store contract.
-func (m *Memory) Due(now time.Time, limit int, busy func(string) bool, skip func(*notification.Record) bool) ([]*notification.Record, time.Time, error) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	var due []*notification.Record
-	for _, r := range m.sorted(notification.Pending, func(r *notification.Record) time.Time { return r.NextAttempt }) {
-		if r.NextAttempt.After(now) {
-			return due, r.NextAttempt, nil
+func (m *Memory) Due(now time.Time, skip map[string]bool) (iter.Seq2[*notification.Record, error], func() time.Time) {
+	var later time.Time
+	due := func(yield func(*notification.Record, error) bool) {
+		m.mu.Lock()
+		var batch []*notification.Record
+		for _, r := range m.sorted(notification.Pending, func(r *notification.Record) time.Time { return r.NextAttempt }) {
+			if r.NextAttempt.After(now) {
+				later = r.NextAttempt
+				break
+			}
+			if !skip[r.ID] {
+				batch = append(batch, clone(r))
+			}
 		}
-		if len(due) == limit {
-			break
-		}
-		if (busy == nil || !busy(r.ID)) && (skip == nil || !skip(r)) {
-			due = append(due, clone(r))
+		m.mu.Unlock() // yielded outside the lock, as the store yields outside its transactions
+		for _, r := range batch {
+			if !yield(r, nil) {
+				return
+			}
 		}
 	}
-	return due, time.Time{}, nil
+	return due, func() time.Time { return later }
 }
 
 // UpdateFrom implements the store contract.
