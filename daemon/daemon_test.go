@@ -374,8 +374,21 @@ func TestReload(t *testing.T) {
 // TestSecretsNotLogged runs a daemon through failures and refusals at debug
 // level and looks for every secret in what it logged and answered.
 func TestSecretsNotLogged(t *testing.T) {
-	e := newEnv(t, func(n int, _ relaytest.Delivery) int {
-		return []int{500, 401, 422, 200}[min(n-1, 3)]
+	// Every way a delivery can end, each logged somewhere: a 500 then a
+	// 200 (retried, delivered), a 422 (dead letter), then a 401 for
+	// everything (paused, ACTION NEEDED).
+	var refuseAll atomic.Bool
+	e := newEnv(t, func(n int, d relaytest.Delivery) int {
+		body := string(d.Body)
+		switch {
+		case refuseAll.Load():
+			return 401
+		case strings.Contains(body, `"S-1"`) && n == 1:
+			return 500
+		case strings.Contains(body, `"S-2"`):
+			return 422
+		}
+		return 200
 	})
 	r := e.start()
 	var answers strings.Builder
@@ -384,7 +397,12 @@ func TestSecretsNotLogged(t *testing.T) {
 		fmt.Fprintf(&answers, "%d %+v\n", i, a)
 	}
 	post(t, r.url+"/notify/signed", `{"transactionRef":"S-3","amount":1}`, "Signature", "d3Jvbmc=")
-	time.Sleep(1500 * time.Millisecond)
+	waitFor(t, "S-1 delivered after its 500, S-2 dead-lettered", func() bool {
+		return len(e.core.Accepted()) == 1 && r.status(t).DeadLetters == 1
+	})
+	refuseAll.Store(true)
+	post(t, r.url+"/notify/till", `{"transactionRef":"S-4","amount":1}`)
+	waitFor(t, "the pause", func() bool { return r.status(t).State == StateActionNeeded && len(r.status(t).Targets) > 0 && r.status(t).Targets[0].Mode == "paused" })
 	st, _ := json.Marshal(r.status(t))
 	r.stop()
 	out := e.logs.String() + answers.String() + string(st)
@@ -393,8 +411,10 @@ func TestSecretsNotLogged(t *testing.T) {
 			t.Errorf("secret %q appears in logs, answers or status", secret)
 		}
 	}
-	if !strings.Contains(e.logs.String(), "fluxrelay started") {
-		t.Error("the log capture is empty; the test would prove nothing")
+	for _, want := range []string{"fluxrelay started", "deliveries paused"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("%q is not in the logs or status; the test would prove less than it says", want)
+		}
 	}
 }
 
