@@ -402,7 +402,9 @@ func TestSecretsNotLogged(t *testing.T) {
 	})
 	refuseAll.Store(true)
 	post(t, r.url+"/notify/till", `{"transactionRef":"S-4","amount":1}`)
-	waitFor(t, "the pause", func() bool { return r.status(t).State == StateActionNeeded && len(r.status(t).Targets) > 0 && r.status(t).Targets[0].Mode == "paused" })
+	waitFor(t, "the pause", func() bool {
+		return r.status(t).State == StateActionNeeded && len(r.status(t).Targets) > 0 && r.status(t).Targets[0].Mode == "paused"
+	})
 	st, _ := json.Marshal(r.status(t))
 	r.stop()
 	out := e.logs.String() + answers.String() + string(st)
