@@ -38,6 +38,7 @@ type bubbled struct {
 	now   func() time.Time // the relay's clock
 	down  atomic.Bool      // the core gives no answer at all
 	tries atomic.Int64     // requests that got no answer
+	dead  atomic.Int32     // writes that dead-lettered a notification
 	stop  func()
 }
 
@@ -59,7 +60,7 @@ func inBubble(t *testing.T, answer func(n int, d relaytest.Delivery) int, tweak 
 	if tweak != nil {
 		tweak(&opts)
 	}
-	b.relay, b.now = New(b.q, opts), opts.Now
+	b.relay, b.now = New(watchedQueue{Memory: b.q, dead: &b.dead}, opts), opts.Now
 	b.relay.SetTargets(Target{URL: "http://fluxvend.test/webhooks/api/v1/i/acme/core", Tenant: "acme", SigningKey: apiSecret}, nil)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
@@ -259,3 +260,103 @@ func TestRetryAfterIsCapped(t *testing.T) {
 type roundTripFunc func(*http.Request) (*http.Response, error)
 
 func (f roundTripFunc) RoundTrip(req *http.Request) (*http.Response, error) { return f(req) }
+
+// TestUnauthorizedPausesUntilReload: a 403 pauses deliveries (nothing more
+// is sent, nothing dead-lettered) until a reload, which resumes them.
+func TestUnauthorizedPausesUntilReload(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		var refuse atomic.Bool
+		refuse.Store(true)
+		b := inBubble(t, func(int, relaytest.Delivery) int {
+			if refuse.Load() {
+				return http.StatusForbidden
+			}
+			return http.StatusOK
+		}, func(o *Options) { o.Concurrency = 2 })
+		a, c := b.enqueue("R1"), b.enqueue("R2")
+		synctest.Wait()
+		st := b.relay.Status().Targets[0]
+		if st.Mode != ModePaused || !strings.Contains(st.Reason, "not whitelisted") {
+			t.Fatalf("after a 403: %+v", st)
+		}
+		sent := len(b.core.Received())
+		time.Sleep(30 * time.Minute) // half the pause probe's interval
+		synctest.Wait()
+		if n := len(b.core.Received()); n > 2 || n != sent {
+			t.Errorf("paused, yet %d requests were sent; want only those already under way (at most 2)", n)
+		}
+		for _, r := range []*notification.Record{a, c} {
+			if got := b.get(r.ID); got.State != notification.Pending {
+				t.Errorf("%s is %s; a 403 must not dead-letter", r.TransactionRef(), got.State)
+			}
+		}
+		refuse.Store(false)
+		b.relay.SetTargets(Target{URL: "http://fluxvend.test/webhooks/api/v1/i/acme/core", Tenant: "acme", SigningKey: apiSecret}, nil) // a reload
+		synctest.Wait()
+		for _, r := range []*notification.Record{a, c} {
+			if got := b.get(r.ID); got.State != notification.Delivered {
+				t.Errorf("after the reload %s is %s", r.TransactionRef(), got.State)
+			}
+		}
+	})
+}
+
+// TestSameRefusalThreeTimesPauses: the same 400 for three different
+// notifications pauses deliveries and takes their dead letters back; the
+// probes refused the same way keep the pause, dead-letter nothing and burn
+// no attempt; an accepted probe resumes everything.
+func TestSameRefusalThreeTimesPauses(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		var accept atomic.Bool
+		var observedDead atomic.Int32
+		b := inBubble(t, func(int, relaytest.Delivery) int {
+			if accept.Load() {
+				return http.StatusOK
+			}
+			return http.StatusBadRequest
+		}, func(o *Options) {
+			o.Concurrency, o.PauseProbe = 2, 3*time.Minute
+			o.Observe = func(result string, _ time.Duration) {
+				if result == "dead_letter" {
+					observedDead.Add(1)
+				}
+			}
+		})
+		var recs []*notification.Record
+		for _, ref := range []string{"R1", "R2", "R3", "R4", "R5", "R6"} {
+			recs = append(recs, b.enqueue(ref))
+		}
+		synctest.Wait()
+		if st := b.relay.Status().Targets[0]; st.Mode != ModePaused || !strings.Contains(st.Reason, "3 different notifications") {
+			t.Fatalf("after three 400s: %+v", st)
+		}
+		dead, observed, sent := b.dead.Load(), observedDead.Load(), len(b.core.Received())
+		time.Sleep(16 * time.Minute) // five probes
+		synctest.Wait()
+		if st := b.relay.Status().Targets[0]; st.Mode != ModePaused || len(b.core.Received()) < sent+5 {
+			t.Fatalf("after %d probes answered 400: %+v", len(b.core.Received())-sent, st)
+		}
+		if n := b.dead.Load() - dead; n != 0 {
+			t.Errorf("%d probes refused with the same 400 were dead-lettered; while paused for it, none may be, even for a moment", n)
+		}
+		if n := observedDead.Load() - observed; n != 0 {
+			t.Errorf("%d probes refused with the same 400 were reported to the metrics as dead letters", n)
+		}
+		for _, r := range recs {
+			if got := b.get(r.ID); got.State != notification.Pending || got.Attempts != 0 {
+				t.Errorf("%s is %s after %d attempts (%s); the same refusal for 3 notifications must dead-letter none and burn no attempts", r.TransactionRef(), got.State, got.Attempts, got.Reason)
+			}
+		}
+		accept.Store(true)
+		time.Sleep(3 * time.Minute)
+		synctest.Wait()
+		for _, r := range recs {
+			if got := b.get(r.ID); got.State != notification.Delivered {
+				t.Errorf("after a probe was accepted %s is %s", r.TransactionRef(), got.State)
+			}
+		}
+		if st := b.relay.Status().Targets[0]; st.Mode != ModeOK {
+			t.Errorf("after a probe was accepted: %+v", st)
+		}
+	})
+}
