@@ -32,6 +32,7 @@ var (
 	descClockOK   = prometheus.NewDesc("fluxrelay_clock_ok", "1 when the clock reads a plausible date.", nil, nil)
 	descSkew      = prometheus.NewDesc("fluxrelay_clock_skew_seconds", "This clock minus Fluxvend's, from the Date header of its last answer.", nil, nil)
 	descState     = prometheus.NewDesc("fluxrelay_state", "1 for the gateway's current state.", []string{"state"}, nil)
+	descPaused    = prometheus.NewDesc("fluxrelay_deliveries_paused", "1 while deliveries to a webhook are paused for a person (credentials, IP whitelist, URL), by webhook mode.", []string{"mode"}, nil)
 )
 
 // NewMetrics registers fluxrelay's metrics (and the Go runtime's).
@@ -66,7 +67,7 @@ func (m *Metrics) Delivery(result string, sinceReceipt time.Duration) {
 
 // Describe implements prometheus.Collector.
 func (m *Metrics) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{descIngested, descDelivered, descPanics, descQueue, descOldest, descDead, descDiskFree, descDiskUsed, descReachable, descReloadOK, descReloadAt, descClockOK, descSkew, descState} {
+	for _, d := range []*prometheus.Desc{descIngested, descDelivered, descPanics, descQueue, descOldest, descDead, descDiskFree, descDiskUsed, descReachable, descReloadOK, descReloadAt, descClockOK, descSkew, descState, descPaused} {
 		ch <- d
 	}
 }
@@ -96,6 +97,15 @@ func (m *Metrics) Collect(ch chan<- prometheus.Metric) {
 	}
 	for _, s := range []string{StateOK, StateDelayed, StateActionNeeded} {
 		ch <- prometheus.MustNewConstMetric(descState, prometheus.GaugeValue, boolFloat(st.State == s), s)
+	}
+	for _, mode := range []string{"paused", "not_configured"} {
+		n := 0.0
+		for _, t := range st.Targets {
+			if t.Mode == mode {
+				n = 1
+			}
+		}
+		ch <- prometheus.MustNewConstMetric(descPaused, prometheus.GaugeValue, n, mode)
 	}
 }
 

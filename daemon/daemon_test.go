@@ -292,14 +292,34 @@ func TestDeadLetterAndPause(t *testing.T) {
 	if s.DeadLetters != 1 || s.QueueDepth != 1 || !strings.Contains(strings.Join(s.Reasons, " "), "401") {
 		t.Fatalf("after a 401: %+v", s)
 	}
+	// A dashboard alerts on the same facts.
+	_, metrics := get(t, r.admin+"/metrics", "")
+	for _, want := range []string{`fluxrelay_deliveries_paused{mode="paused"} 1`, "fluxrelay_dead_letters 1", `fluxrelay_state{state="action_needed"} 1`} {
+		if !strings.Contains(metrics, want) {
+			t.Errorf("/metrics lacks %s", want)
+		}
+	}
 
-	// A reload with the right secret lifts the pause.
+	// A reload with the right secret lifts the pause; the dead letter
+	// still waits for a person, so the state is not OK.
 	core.set(http.StatusOK)
 	r.reload <- struct{}{}
 	waitFor(t, "delivery after the reload", func() bool { return r.status(t).QueueDepth == 0 })
-	if s := r.status(t); s.State != StateOK || !s.ConfigReload.OK {
-		t.Errorf("after the reload: %+v", s)
+	s = r.status(t)
+	if s.State != StateActionNeeded || s.DeadLetters != 1 || !strings.Contains(strings.Join(s.Reasons, " "), "1 payment(s) could not be sent to Fluxvend") || !s.ConfigReload.OK {
+		t.Errorf("after the reload, with a dead letter waiting: %+v", s)
 	}
+	if !strings.Contains(e.logs.String(), "dead letter: a payment waits for a person") || !strings.Contains(e.logs.String(), "transaction_ref=BAD-1") {
+		t.Errorf("the dead letter was not logged with its transactionRef")
+	}
+	// Replayed and delivered, nothing needs a person: OK again.
+	id := notification.NewID("core", "acme", "BAD-1")
+	resp, err := http.Post(r.admin+"/api/dead-letters/"+id+"/replay", "application/json", nil)
+	if err != nil || resp.StatusCode != http.StatusOK {
+		t.Fatalf("replay: %v %v", resp, err)
+	}
+	resp.Body.Close()
+	waitFor(t, "OK after the replay", func() bool { return r.status(t).State == StateOK })
 }
 
 // TestBadInputStoresNothing sends malformed requests; each gets its 4xx

@@ -30,6 +30,11 @@ const maxSkew = 2 * time.Minute
 // the state says DELAYED.
 const delayedAfter = 5 * time.Minute
 
+// DeadLettersReason is the reason status gives while n dead letters wait.
+func DeadLettersReason(n int64) string {
+	return fmt.Sprintf("%d payment(s) could not be sent to Fluxvend and wait for a person — see fluxrelay dlq list: fix the cause, then fluxrelay dlq replay them (or record them in Fluxvend by hand and dlq drop them)", n)
+}
+
 // Status returns the daemon's state now.
 func (d *Daemon) Status() Status {
 	now := d.opts.Now()
@@ -83,6 +88,10 @@ func (d *Daemon) Status() Status {
 		case relay.ModeOutage:
 			delay(fmt.Sprintf("%s (since %s)", t.Reason, t.Since.UTC().Format(time.RFC3339)))
 		}
+	}
+	if st.Dead > 0 {
+		// What needs a person is never shown as OK.
+		need(DeadLettersReason(st.Dead))
 	}
 	if st.Full != "" {
 		need("new notifications are being refused: " + st.Full + " — free disk space or raise store.max_disk")

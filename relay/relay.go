@@ -376,9 +376,20 @@ func (r *Relay) deliver(ctx context.Context, rec *notification.Record, g *gate, 
 	}
 	// Record a delivery even while shutting down: the store closes last.
 	bg := context.WithoutCancel(ctx)
-	if err := r.q.UpdateFrom(bg, rec, fn); err != nil {
+	var deadReason string
+	edit := func(x *notification.Record) error {
+		err := fn(x)
+		if err == nil && x.State == notification.Dead {
+			deadReason = x.Reason
+		}
+		return err
+	}
+	if err := r.q.UpdateFrom(bg, rec, edit); err != nil {
 		r.log.Error("recording a delivery outcome failed; it will be attempted again", "id", rec.ID, "err", err)
 		return
+	}
+	if deadReason != "" {
+		r.log.Warn("dead letter: a payment waits for a person (fluxrelay dlq list)", "id", rec.ID, "source", rec.Source, "transaction_ref", rec.TransactionRef(), "reason", deadReason)
 	}
 	if !refused {
 		return
@@ -387,15 +398,19 @@ func (r *Relay) deliver(ctx context.Context, rec *notification.Record, g *gate, 
 	// streak that pauses takes back exactly the dead letters already
 	// written, whatever order concurrent deliveries finish in.
 	for _, id := range r.countRefusal(g, gen, rec.ID, res) {
+		var back bool
 		err := r.q.Update(bg, id, func(x *notification.Record) error {
 			if x.State == notification.Dead && x.LastStatus == res.status {
 				x.State, x.Reason, x.NextAttempt, x.DeadAt = notification.Pending, "", r.opts.Now(), time.Time{}
 				x.Attempts = max(x.Attempts-1, 0) // the webhook refused, not this notification
+				back = true
 			}
 			return nil
 		})
 		if err != nil {
 			r.log.Error("re-queueing a notification failed", "id", id, "err", err)
+		} else if back {
+			r.log.Info("dead letter taken back: the webhook refuses every notification the same way, so it waits with the others", "id", id)
 		}
 	}
 }

@@ -61,7 +61,7 @@ func cmdDoctor(args []string, stdout, stderr io.Writer) int {
 		out = append(out, doctorListeners(cfg)...)
 	}
 	out = append(out, doctorClock(time.Now()))
-	out = append(out, doctorDaemon(*cfgFlag))
+	out = append(out, doctorDaemon(*cfgFlag)...)
 	code := exitOK
 	for _, c := range out {
 		fmt.Fprintf(stdout, "%-4s  %-9s %s\n", c.level, c.name, c.msg)
@@ -219,18 +219,33 @@ func doctorClock(now time.Time) check {
 	return check{"OK", "clock", now.UTC().Format("2006-01-02 15:04:05 UTC")}
 }
 
-func doctorDaemon(cfgFlag string) check {
+// doctorDaemon asks the running daemon: anything that needs a person (a
+// pause, dead letters waiting) is a FAIL.
+func doctorDaemon(cfgFlag string) []check {
 	var st admin.Status
 	if err := newAdminClient(cfgFlag, "", "").do("GET", "/api/status", &st); err != nil {
-		return check{"WARN", "daemon", err.Error()}
+		return []check{{"WARN", "daemon", err.Error()}}
 	}
-	level := "OK"
+	out := []check{{"OK", "daemon", fmt.Sprintf("fluxrelay %s is running: %s, %d waiting", st.Version, stateWords[st.State], st.QueueDepth)}}
+	told := map[string]bool{}
+	for _, t := range st.Targets {
+		if t.Mode == "paused" {
+			out = append(out, check{"FAIL", "deliveries", "paused: " + oneLine(t.Reason)})
+			told[t.Reason] = true
+		}
+	}
+	if st.DeadLetters > 0 {
+		out = append(out, check{"FAIL", "dead letters", oneLine(daemon.DeadLettersReason(st.DeadLetters))})
+		told[daemon.DeadLettersReason(st.DeadLetters)] = true
+	} else {
+		out = append(out, check{"OK", "dead letters", "none waiting"})
+	}
 	if st.State == admin.StateActionNeeded {
-		level = "WARN"
+		for _, r := range st.Reasons {
+			if !told[r] {
+				out = append(out, check{"FAIL", "daemon", oneLine(r)})
+			}
+		}
 	}
-	msg := fmt.Sprintf("fluxrelay %s is running: %s, %d waiting, %d dead letters", st.Version, stateWords[st.State], st.QueueDepth, st.DeadLetters)
-	if len(st.Reasons) > 0 {
-		msg += " — " + oneLine(st.Reasons[0])
-	}
-	return check{level, "daemon", msg}
+	return out
 }

@@ -137,10 +137,15 @@ func TestStatusAndDeadLetters(t *testing.T) {
 	waitUntil(t, "four dead letters", func() bool { return e.status(t).DeadLetters == 4 })
 
 	code, out := e.run(t, "status")
-	for _, want := range []string{"fluxrelay ops-test: OK", "dead letters:", "4 (fluxrelay dlq list)", "Fluxvend reachable:  yes", "till", "SOURCE"} {
+	for _, want := range []string{"fluxrelay ops-test: ACTION NEEDED", "4 payment(s) could not be sent to Fluxvend", "dead letters:", "4 (fluxrelay dlq list)", "Fluxvend reachable:  yes", "till", "SOURCE"} {
 		if code != 0 || !strings.Contains(out, want) {
 			t.Errorf("status (exit %d) lacks %q:\n%s", code, want, out)
 		}
+	}
+
+	// What needs a person is a FAIL in doctor, which then exits 1.
+	if code, out := e.run(t, "doctor"); code != 1 || !strings.Contains(out, "FAIL  dead letters 4 payment(s) could not be sent to Fluxvend") {
+		t.Errorf("doctor with 4 dead letters waiting (exit %d):\n%s", code, out)
 	}
 
 	code, out = e.run(t, "dlq", "list")
@@ -183,6 +188,9 @@ func TestStatusAndDeadLetters(t *testing.T) {
 		t.Fatalf("dlq replay --all: %d\n%s", code, out)
 	}
 	waitUntil(t, "the replays delivered", func() bool { st := e.status(t); return st.DeadLetters == 0 && st.QueueDepth == 0 })
+	if code, out := e.run(t, "status"); code != 0 || !strings.Contains(out, "fluxrelay ops-test: OK") {
+		t.Errorf("with nothing waiting for a person, status (exit %d) is not OK:\n%s", code, out)
+	}
 	delivered := map[string]int{}
 	for _, d := range e.core.Accepted() {
 		var p struct{ TransactionRef string }
