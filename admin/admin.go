@@ -85,6 +85,7 @@ func Handler(b Backend, token func() string, reg *prometheus.Registry) http.Hand
 		mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
 	}
 	mux.Handle("GET /{$}", pageHandler(b))
+	mux.Handle("GET /details", detailsHandler(b))
 	if token == nil {
 		return mux
 	}

@@ -7,19 +7,33 @@ import (
 	"time"
 )
 
-// pageData is what the status page shows: no customer data, only the
-// state and what to do about it.
+// pageData is what the status page shows shop staff: the state in one
+// word, what it means in plain sentences, and a few figures. No customer
+// data, config key, error text, URL or address.
 type pageData struct {
 	Word, Class  string
+	Sentences    []string
 	Waiting      int64
 	Oldest       string
 	LastDelivery string
-	DiskFree     string
 	DeadLetters  int64
-	Reasons      []string
 	Clock        string
 	Version      string
 }
+
+const pageStyle = `
+* { box-sizing: border-box; }
+body { font-family: system-ui, sans-serif; margin: 0; padding: 1rem; background: #f4f4f4; color: #111; }
+main { max-width: 34rem; margin: 0 auto; }
+.state { font-size: 2.6rem; font-weight: 800; text-align: center; padding: 1.4rem 0.5rem; border-radius: 0.8rem; color: #fff; letter-spacing: 0.03em; }
+.ok { background: #1a7f37; } .delayed { background: #9a5b00; } .action_needed { background: #c62828; }
+.say { font-size: 1.25rem; line-height: 1.45; margin: 1rem 0; }
+.say p { margin: 0.4rem 0; }
+.row { display: flex; justify-content: space-between; align-items: baseline; gap: 1rem; padding: 0.55rem 0; border-bottom: 1px solid #ddd; font-size: 1.1rem; }
+.row span { color: #444; flex: 1 1 55%; }
+.row b { flex: 0 1 auto; text-align: right; }
+footer { color: #666; font-size: 0.85rem; margin-top: 1.2rem; }
+`
 
 var page = template.Must(template.New("page").Parse(`<!doctype html>
 <html lang="en">
@@ -27,57 +41,116 @@ var page = template.Must(template.New("page").Parse(`<!doctype html>
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <meta http-equiv="refresh" content="15">
-<title>Payments relay: {{.Word}}</title>
-<style>
-body { font-family: system-ui, sans-serif; margin: 0; padding: 1.2rem; background: #f4f4f4; color: #111; }
-.state { font-size: 3rem; font-weight: 800; text-align: center; padding: 1.6rem 0.5rem; border-radius: 0.8rem; color: #fff; letter-spacing: 0.04em; }
-.ok { background: #1a7f37; } .delayed { background: #b26a00; } .action_needed { background: #c62828; }
-dl { display: grid; grid-template-columns: 3fr 2fr; gap: 0.7rem 1rem; font-size: 1.15rem; margin: 1.4rem 0; }
-dt { color: #444; } dd { margin: 0; font-weight: 700; text-align: right; }
-.todo { background: #fff; border-left: 0.4rem solid #c62828; padding: 0.8rem 1rem; font-size: 1.1rem; }
-.todo.delayed { border-color: #b26a00; }
-.todo li { margin: 0.4rem 0; }
-footer { color: #666; font-size: 0.85rem; margin-top: 1.5rem; }
-</style>
+<title>Payments: {{.Word}}</title>
+<style>` + pageStyle + `</style>
 </head>
 <body>
+<main>
 <div class="state {{.Class}}" id="state">{{.Word}}</div>
-<dl>
-<dt>Payments waiting to send</dt><dd id="waiting">{{.Waiting}}</dd>
-<dt>Oldest waiting payment</dt><dd id="oldest">{{.Oldest}}</dd>
-<dt>Last payment sent to Fluxvend</dt><dd id="last">{{.LastDelivery}}</dd>
-<dt>Payments needing a person</dt><dd id="dead">{{.DeadLetters}}</dd>
-<dt>Free disk space</dt><dd id="disk">{{.DiskFree}}</dd>
-</dl>
-{{if .Reasons}}<div class="todo {{.Class}}" id="todo"><strong>What to do</strong><ul>{{range .Reasons}}<li>{{.}}</li>{{end}}</ul>Call your technician if you cannot fix it.</div>{{end}}
+<div class="say" id="say">{{range .Sentences}}<p>{{.}}</p>{{end}}</div>
+<div class="row"><span>Payments waiting to be sent</span><b id="waiting">{{.Waiting}}</b></div>
+<div class="row"><span>Oldest waiting payment</span><b id="oldest">{{.Oldest}}</b></div>
+<div class="row"><span>Last payment sent</span><b id="last">{{.LastDelivery}}</b></div>
+<div class="row"><span>Payments needing a person</span><b id="dead">{{.DeadLetters}}</b></div>
 <footer>Updated {{.Clock}} · refreshes every 15 seconds · fluxrelay {{.Version}}</footer>
+</main>
 </body>
 </html>
 `))
 
+// stateWord is the state in one word or two, as the page shows it.
+func stateWord(state string) string {
+	switch state {
+	case StateOK:
+		return "OK"
+	case StateDelayed:
+		return "DELAYED"
+	default:
+		return "ACTION NEEDED"
+	}
+}
+
 func pageHandler(b Backend) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		st := b.Status()
-		d := pageData{Class: st.State, Waiting: st.QueueDepth, DeadLetters: st.DeadLetters, Reasons: st.Reasons,
-			DiskFree: bytesWords(st.DiskFreeBytes), Clock: st.Clock.Format("15:04:05 UTC"), Version: st.Version,
-			Oldest: "none", LastDelivery: "not yet"}
-		switch st.State {
-		case StateOK:
-			d.Word = "OK"
-		case StateDelayed:
-			d.Word = "DELAYED"
-		default:
-			d.Word = "ACTION NEEDED"
+		loc := st.Location
+		if loc == nil {
+			loc = time.Local
 		}
+		d := pageData{Word: stateWord(st.State), Class: st.State, Sentences: st.Staff, Waiting: st.QueueDepth,
+			DeadLetters: st.DeadLetters, Clock: st.Clock.In(loc).Format("15:04 MST"), Version: st.Version,
+			Oldest: "none", LastDelivery: "not yet"}
 		if st.QueueDepth > 0 {
-			d.Oldest = ago(time.Duration(st.OldestPendingAgeSeconds) * time.Second)
+			d.Oldest = ago(time.Duration(st.OldestPendingAgeSeconds)*time.Second) + " ago"
 		}
 		if st.LastDeliveryAt != nil {
-			d.LastDelivery = ago(st.Clock.Sub(*st.LastDeliveryAt)) + " ago"
+			d.LastDelivery = st.LastDeliveryAt.In(loc).Format("15:04") + ", " + ago(st.Clock.Sub(*st.LastDeliveryAt)) + " ago"
+			if st.Clock.Sub(*st.LastDeliveryAt) < time.Minute {
+				d.LastDelivery = st.LastDeliveryAt.In(loc).Format("15:04") + ", just now"
+			}
+			if st.Clock.Sub(*st.LastDeliveryAt) > 20*time.Hour {
+				d.LastDelivery = st.LastDeliveryAt.In(loc).Format("2 Jan 15:04")
+			}
 		}
 		w.Header().Set("Content-Type", "text/html; charset=utf-8")
 		w.Header().Set("Cache-Control", "no-store")
 		_ = page.Execute(w, d)
+	})
+}
+
+// details is the technician's page on admin.listen: everything status
+// says, in words, with the fixes.
+var details = template.Must(template.New("details").Funcs(template.FuncMap{"word": stateWord}).Parse(`<!doctype html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<meta http-equiv="refresh" content="15">
+<title>fluxrelay details: {{word .State}}</title>
+<style>
+body { font-family: system-ui, sans-serif; margin: 0; padding: 1rem; background: #fafafa; color: #111; }
+main { max-width: 60rem; margin: 0 auto; overflow-wrap: anywhere; }
+table { border-collapse: collapse; width: 100%; } td, th { text-align: left; padding: 0.3rem 0.5rem; border-bottom: 1px solid #ddd; vertical-align: top; }
+.ok { color: #1a7f37; } .delayed { color: #9a5b00; } .action_needed { color: #c62828; }
+</style>
+</head>
+<body>
+<main>
+<h1 class="{{.State}}">{{word .State}}</h1>
+{{if .Reasons}}<h2>What to do</h2><ul>{{range .Reasons}}<li>{{.}}</li>{{end}}</ul>{{end}}
+<h2>Queue</h2>
+<table>
+<tr><th>waiting</th><td>{{.QueueDepth}} (oldest {{.OldestPendingAgeSeconds}} s)</td></tr>
+<tr><th>dead letters</th><td>{{.DeadLetters}} (fluxrelay dlq list)</td></tr>
+<tr><th>last delivery</th><td>{{with .LastDeliveryAt}}{{.}}{{else}}none yet{{end}}</td></tr>
+<tr><th>last error</th><td>{{.LastError}}</td></tr>
+<tr><th>disk</th><td>{{.DiskFreeBytes}} bytes free, the store uses {{.DiskUsedBytes}}</td></tr>
+<tr><th>clock</th><td>{{.Clock}}{{if not .ClockOK}} — implausible{{end}}</td></tr>
+<tr><th>config reload</th><td>{{if .ConfigReload.OK}}ok{{else}}failed: {{.ConfigReload.Error}}{{end}} at {{.ConfigReload.At}}{{with .ConfigReload.RestartNeeded}}; restart needed for {{.}}{{end}}</td></tr>
+</table>
+<h2>Webhooks</h2>
+<table><tr><th>URL</th><th>mode</th><th>reason</th><th>last error</th></tr>
+{{range .Targets}}<tr><td>{{.URL}}</td><td>{{.Mode}}</td><td>{{.Reason}}</td><td>{{.LastError}}</td></tr>{{end}}
+</table>
+<h2>Listeners</h2>
+<table><tr><th>name</th><th>key</th><th>address</th><th>up</th><th>error</th></tr>
+{{range $n, $l := .Listeners}}<tr><td>{{$n}}</td><td>{{$l.Key}}</td><td>{{$l.Addr}}</td><td>{{$l.Up}}</td><td>{{$l.Error}}</td></tr>{{end}}
+</table>
+<h2>Sources</h2>
+<table><tr><th>source</th><th>received</th><th>queued</th><th>duplicates</th><th>ignored</th><th>held</th><th>rejected</th><th>delivered</th></tr>
+{{range $n, $s := .Sources}}<tr><td>{{$n}}</td><td>{{$s.Received}}</td><td>{{$s.Queued}}</td><td>{{$s.Duplicates}}</td><td>{{$s.Ignored}}</td><td>{{$s.Held}}</td><td>{{$s.Rejected}}</td><td>{{$s.Delivered}}</td></tr>{{end}}
+</table>
+<p>fluxrelay {{.Version}}, started {{.StartedAt}}</p>
+</main>
+</body>
+</html>
+`))
+
+func detailsHandler(b Backend) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/html; charset=utf-8")
+		w.Header().Set("Cache-Control", "no-store")
+		_ = details.Execute(w, b.Status())
 	})
 }
 
@@ -96,16 +169,5 @@ func ago(d time.Duration) string {
 		return fmt.Sprintf("%d hours", int(d.Hours()))
 	default:
 		return fmt.Sprintf("%d days", int(d.Hours()/24))
-	}
-}
-
-func bytesWords(n int64) string {
-	switch {
-	case n >= 1<<30:
-		return fmt.Sprintf("%.1f GB", float64(n)/(1<<30))
-	case n >= 1<<20:
-		return fmt.Sprintf("%d MB", n>>20)
-	default:
-		return fmt.Sprintf("%d KB", n>>10)
 	}
 }

@@ -66,8 +66,13 @@ type ReloadResult struct {
 
 // Status is what `fluxrelay status --json` prints and /api/status serves.
 type Status struct {
-	State                   string                    `json:"state"`
-	Reasons                 []string                  `json:"reasons"`
+	State   string   `json:"state"`
+	Reasons []string `json:"reasons"`
+	// Staff says the state to the shop's staff: one plain sentence per
+	// cause, with no config key, error text, URL or address.
+	Staff []string `json:"staff"`
+	// Location is the shop's time zone (config timezone), for the page.
+	Location                *time.Location            `json:"-"`
 	QueueDepth              int64                     `json:"queue_depth"`
 	OldestPendingAgeSeconds int64                     `json:"oldest_pending_age_seconds"`
 	DeadLetters             int64                     `json:"dead_letters"`

@@ -16,15 +16,19 @@ import (
 
 // Config mirrors the TOML file.
 type Config struct {
-	Version int      `toml:"version"`
-	DataDir string   `toml:"data_dir"`
-	Core    Core     `toml:"core"`
-	Store   Store    `toml:"store"`
-	HTTP    HTTP     `toml:"http"`
-	MQTT    MQTT     `toml:"mqtt"`
-	Admin   Admin    `toml:"admin"`
-	Log     Log      `toml:"log"`
-	Sources []Source `toml:"source"`
+	Version int    `toml:"version"`
+	DataDir string `toml:"data_dir"`
+	// Timezone is the shop's zone for the status page, report and find
+	// ("Africa/Lagos"); empty means the system's. The binary carries the
+	// zone database.
+	Timezone string   `toml:"timezone"`
+	Core     Core     `toml:"core"`
+	Store    Store    `toml:"store"`
+	HTTP     HTTP     `toml:"http"`
+	MQTT     MQTT     `toml:"mqtt"`
+	Admin    Admin    `toml:"admin"`
+	Log      Log      `toml:"log"`
+	Sources  []Source `toml:"source"`
 
 	// Path is the file the config was loaded from.
 	Path string `toml:"-"`

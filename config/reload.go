@@ -34,6 +34,7 @@ var ReloadRules = map[string]KeyRule{
 	"version": {Live, ""},
 
 	"data_dir": {Restart, "the store is opened at start"},
+	"timezone": {Live, ""},
 
 	"core.url":            {Live, ""},
 	"core.tenant_id":      {Live, ""},

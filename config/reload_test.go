@@ -1,7 +1,9 @@
 package config
 
 import (
+	"os"
 	"slices"
+	"strings"
 	"testing"
 )
 
@@ -46,5 +48,20 @@ func TestKeepRestartOnly(t *testing.T) {
 	}
 	if next.Log.Level != "debug" || next.Admin.Token.Value() != "new" {
 		t.Errorf("live keys were reverted: level %s", next.Log.Level)
+	}
+}
+
+func TestTimezone(t *testing.T) {
+	dir := t.TempDir()
+	for zone, ok := range map[string]bool{"Africa/Lagos": true, "": true, "Lagos": false, "UTC+1": false} {
+		path := dir + "/c.toml"
+		os.WriteFile(path, []byte("version = 1\ndata_dir = \"d\"\ntimezone = \""+zone+"\"\n"), 0o600)
+		_, err := Load(path)
+		if (err == nil) != ok {
+			t.Errorf("timezone %q: %v; want ok=%v", zone, err, ok)
+		}
+		if err != nil && !strings.Contains(err.Error(), "Africa/Lagos") {
+			t.Errorf("timezone %q: the error does not show a valid zone: %v", zone, err)
+		}
 	}
 }

@@ -43,6 +43,11 @@ func (v *validator) validate(root *table) {
 	} else {
 		c.DataDir = resolve(v.dir, c.DataDir)
 	}
+	if c.Timezone != "" {
+		if _, err := time.LoadLocation(c.Timezone); err != nil {
+			v.errf("timezone", `got %q, which is not a time zone (want a zone name such as "Africa/Lagos", or "" for the system's)`, c.Timezone)
+		}
+	}
 	v.core()
 	v.store()
 	v.http()

@@ -83,6 +83,7 @@ type Daemon struct {
 	reload    ReloadResult
 	boundCh   chan struct{}
 	parts     *parts
+	loc       atomic.Pointer[time.Location] // the shop's time zone
 }
 
 // New checks that cfg can be run and prepares the daemon; nothing is opened
@@ -301,6 +302,13 @@ func (d *Daemon) apply(cfg *config.Config) error {
 	if d.opts.Level != nil {
 		d.opts.Level.Set(parseLevel(cfg.Log.Level))
 	}
+	loc := time.Local
+	if cfg.Timezone != "" {
+		if l, err := time.LoadLocation(cfg.Timezone); err == nil { // validated at load
+			loc = l
+		}
+	}
+	d.loc.Store(loc)
 	d.cfg.Store(cfg)
 	return nil
 }

@@ -2,10 +2,11 @@ package daemon
 
 import (
 	"fmt"
-	"github.com/fluxrelay/fluxrelay/admin"
+	"slices"
 	"sort"
 	"time"
 
+	"github.com/fluxrelay/fluxrelay/admin"
 	"github.com/fluxrelay/fluxrelay/relay"
 )
 
@@ -48,7 +49,7 @@ func (d *Daemon) Status() Status {
 		ClockOK: relay.ClockOK(now), Clock: now.UTC(),
 		Sources: map[string]SourceStatus{}, Targets: []admin.TargetStatus{}, Listeners: map[string]ListenerStatus{},
 		StoreMovedAside: d.store.MovedAside, Rejections: []admin.Rejection{},
-		Version: d.opts.Version, StartedAt: d.started.UTC(),
+		Version: d.opts.Version, StartedAt: d.started.UTC(), Location: d.loc.Load(),
 	}
 	if !rs.LastDeliveryAt.IsZero() {
 		t := rs.LastDeliveryAt.UTC()
@@ -57,13 +58,26 @@ func (d *Daemon) Status() Status {
 	if !st.OldestPending.IsZero() {
 		s.OldestPendingAgeSeconds = int64(max(now.Sub(st.OldestPending), 0) / time.Second)
 	}
-	need := func(reason string) { s.State = StateActionNeeded; s.Reasons = append(s.Reasons, reason) }
-	delay := func(reason string) {
+	// Each cause has the technician's reason and, for the shop's staff,
+	// one plain sentence: no config key, error text, URL or address.
+	staff := func(sentence string) {
+		if !slices.Contains(s.Staff, sentence) {
+			s.Staff = append(s.Staff, sentence)
+		}
+	}
+	need := func(reason, sentence string) {
+		s.State = StateActionNeeded
+		s.Reasons = append(s.Reasons, reason)
+		staff(sentence)
+	}
+	delay := func(reason, sentence string) {
 		if s.State == StateOK {
 			s.State = StateDelayed
 		}
 		s.Reasons = append(s.Reasons, reason)
+		staff(sentence)
 	}
+	const callTechnician = " Call your technician."
 	for _, r := range d.intake.Stats.Rejections() {
 		s.Rejections = append(s.Rejections, admin.Rejection(r))
 	}
@@ -79,31 +93,39 @@ func (d *Daemon) Status() Status {
 		if t.ClockSkewSeconds != nil && s.ClockSkewSeconds == nil {
 			s.ClockSkewSeconds = t.ClockSkewSeconds
 			if skew := time.Duration(*t.ClockSkewSeconds * float64(time.Second)); skew > maxSkew || skew < -maxSkew {
-				delay(fmt.Sprintf("this gateway's clock is %s off Fluxvend's — enable NTP (timedatectl set-ntp true)", skew.Round(time.Second)))
+				delay(fmt.Sprintf("this gateway's clock is %s off Fluxvend's — enable NTP (timedatectl set-ntp true)", skew.Round(time.Second)),
+					"The gateway's clock is wrong."+callTechnician)
 			}
 		}
 		switch t.Mode {
-		case relay.ModePaused, relay.ModeNotConfigured:
-			need(t.Reason)
+		case relay.ModePaused:
+			need(t.Reason, "Payments are kept safely but cannot be sent to Fluxvend."+callTechnician)
+		case relay.ModeNotConfigured:
+			need(t.Reason, "This gateway is not yet set up to send payments to Fluxvend."+callTechnician)
 		case relay.ModeOutage:
-			delay(fmt.Sprintf("%s (since %s)", t.Reason, t.Since.UTC().Format(time.RFC3339)))
+			delay(fmt.Sprintf("%s (since %s)", t.Reason, t.Since.UTC().Format(time.RFC3339)),
+				"Fluxvend cannot be reached right now. Payments are kept safely and will be sent when it is back.")
 		}
 	}
 	if st.Dead > 0 {
 		// What needs a person is never shown as OK.
-		need(DeadLettersReason(st.Dead))
+		need(DeadLettersReason(st.Dead), fmt.Sprintf("%d %s could not be sent to Fluxvend.", st.Dead, plural(st.Dead, "payment", "payments"))+callTechnician)
 	}
 	if st.Full != "" {
-		need("new notifications are being refused: " + st.Full + " — free disk space or raise store.max_disk")
+		need("new notifications are being refused: "+st.Full+" — free disk space or raise store.max_disk",
+			"The gateway is full and cannot take new payments."+callTechnician)
 	}
 	if st.Damaged > 0 {
-		need(fmt.Sprintf("%d stored notifications could not be read back (damaged store files) and are not being delivered — check the disk (dmesg, fsck) and run fluxrelay doctor", st.Damaged))
+		need(fmt.Sprintf("%d stored notifications could not be read back (damaged store files) and are not being delivered — check the disk (dmesg, fsck) and run fluxrelay doctor", st.Damaged),
+			"Some payments stored on the gateway cannot be read."+callTechnician)
 	}
 	if d.store.MovedAside != "" {
-		need("the store could not be opened and was moved aside to " + d.store.MovedAside + "; notifications in it are not being delivered — run the recovery step")
+		need("the store could not be opened and was moved aside to "+d.store.MovedAside+"; notifications in it are not being delivered — run the recovery step",
+			"Some payments stored on the gateway cannot be read."+callTechnician)
 	}
 	if !s.ClockOK {
-		need("the clock reads " + now.UTC().Format(time.RFC3339) + ", which cannot be right — check NTP (timedatectl)")
+		need("the clock reads "+now.UTC().Format(time.RFC3339)+", which cannot be right — check NTP (timedatectl)",
+			"The gateway's clock is wrong."+callTechnician)
 	}
 	d.mu.Lock()
 	s.ConfigReload = d.reload
@@ -112,11 +134,14 @@ func (d *Daemon) Status() Status {
 		switch {
 		case l.up || l.err == "stopped":
 		case name == "socket":
-			need(fmt.Sprintf("admin.socket %s cannot be used (%s) — check that its folder exists and fluxrelay may write it, or change admin.socket", l.addr, l.err))
+			need(fmt.Sprintf("admin.socket %s cannot be used (%s) — check that its folder exists and fluxrelay may write it, or change admin.socket", l.addr, l.err),
+				"Part of the gateway is not working."+callTechnician)
 		case name == "mqtt-broker":
-			need(fmt.Sprintf("cannot reach the MQTT broker %s (%s) — check that it runs and is reachable from this gateway, and mqtt.username and mqtt.password", l.addr, l.err))
+			need(fmt.Sprintf("cannot reach the MQTT broker %s (%s) — check that it runs and is reachable from this gateway, and mqtt.username and mqtt.password", l.addr, l.err),
+				"Payments from the card terminals cannot reach the gateway."+callTechnician)
 		default:
-			need(fmt.Sprintf("%s %s cannot be used (%s) — stop the program using that port or change %s, then restart", l.key, l.addr, l.err, l.key))
+			need(fmt.Sprintf("%s %s cannot be used (%s) — stop the program using that port or change %s, then restart", l.key, l.addr, l.err, l.key),
+				"Part of the gateway is not working."+callTechnician)
 		}
 	}
 	d.mu.Unlock()
@@ -127,7 +152,8 @@ func (d *Daemon) Status() Status {
 		s.Reasons = append(s.Reasons, fmt.Sprintf("restart fluxrelay to apply %v", s.ConfigReload.RestartNeeded))
 	}
 	if s.State == StateOK && s.OldestPendingAgeSeconds > int64(delayedAfter/time.Second) {
-		delay(fmt.Sprintf("the oldest waiting payment has waited %s", (time.Duration(s.OldestPendingAgeSeconds) * time.Second).String()))
+		delay(fmt.Sprintf("the oldest waiting payment has waited %s", (time.Duration(s.OldestPendingAgeSeconds)*time.Second).String()),
+			"Some payments are taking longer than usual to reach Fluxvend. They are kept safely.")
 	}
 	names := []string{}
 	for _, src := range cfg.Sources {
@@ -139,5 +165,15 @@ func (d *Daemon) Status() Status {
 		s.Sources[name] = SourceStatus{Received: c.Received.Load(), Queued: c.Queued.Load(), Duplicates: c.Duplicates.Load(),
 			Ignored: c.Ignored.Load(), Held: c.Held.Load(), Rejected: c.Rejected.Load(), Delivered: rs.Delivered[name], ParserPanics: c.Panics.Load()}
 	}
+	if len(s.Staff) == 0 {
+		s.Staff = []string{"All payments are reaching Fluxvend."}
+	}
 	return s
+}
+
+func plural(n int64, one, many string) string {
+	if n == 1 {
+		return one
+	}
+	return many
 }

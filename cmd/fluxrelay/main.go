@@ -14,6 +14,7 @@ import (
 	"runtime"
 	"runtime/debug"
 	"syscall"
+	_ "time/tzdata" // the zone database, for config timezone on a minimal system
 
 	"github.com/kardianos/service"
 
