@@ -29,6 +29,9 @@ type Backend interface {
 	Replay(ctx context.Context, id string) error
 	// Drop deletes a dead letter.
 	Drop(ctx context.Context, id string) error
+	// FindRef returns the notifications whose transactionRef or paymentRef
+	// is ref, or whose id starts with it.
+	FindRef(ref string) ([]*notification.Record, error)
 }
 
 // ErrNotDead is returned when replay or drop names a notification that is
@@ -74,6 +77,23 @@ func Handler(b Backend, token func() string, reg *prometheus.Registry) http.Hand
 		if ok {
 			writeJSON(w, http.StatusOK, detail(rec))
 		}
+	})
+	mux.HandleFunc("GET /api/find", func(w http.ResponseWriter, r *http.Request) {
+		ref := strings.TrimSpace(r.URL.Query().Get("ref"))
+		if ref == "" {
+			writeError(w, http.StatusBadRequest, errors.New("give the reference to look for: /api/find?ref=…"))
+			return
+		}
+		recs, err := b.FindRef(ref)
+		if err != nil {
+			writeError(w, http.StatusInternalServerError, err)
+			return
+		}
+		out := make([]Trail, 0, len(recs))
+		for _, rec := range recs {
+			out = append(out, trail(rec, b.Status().Location))
+		}
+		writeJSON(w, http.StatusOK, out)
 	})
 	mux.HandleFunc("POST /api/dead-letters/{id}/replay", func(w http.ResponseWriter, r *http.Request) {
 		act(w, r, b, b.Replay, "replayed")
@@ -204,4 +224,64 @@ func writeJSON(w http.ResponseWriter, code int, v any) {
 
 func writeError(w http.ResponseWriter, code int, err error) {
 	writeJSON(w, code, map[string]string{"error": err.Error()})
+}
+
+// Trail is what `fluxrelay find` prints of one notification: where it came
+// from, how it was checked, every attempt to deliver it and where it is now.
+type Trail struct {
+	ID             string `json:"id"`
+	Source         string `json:"source"`
+	Provider       string `json:"provider"`
+	TransactionRef string `json:"transaction_ref"`
+	PaymentRef     string `json:"payment_ref,omitempty"`
+	PaymentMethod  string `json:"payment_method,omitempty"`
+	Amount         string `json:"amount,omitempty"`
+	// Where is where it is now: waiting, delivered, held, dead letter or
+	// ignored.
+	Where           string                 `json:"where"`
+	Reason          string                 `json:"reason,omitempty"`
+	Peer            string                 `json:"peer,omitempty"`
+	Terminal        string                 `json:"terminal,omitempty"`
+	Verified        string                 `json:"verified,omitempty"`
+	ReceivedAt      time.Time              `json:"received_at"`
+	StoredAt        time.Time              `json:"stored_at,omitzero"`
+	NextAttempt     time.Time              `json:"next_attempt,omitzero"`
+	DeliveredAt     time.Time              `json:"delivered_at,omitzero"`
+	DeadAt          time.Time              `json:"dead_at,omitzero"`
+	Attempts        []notification.Attempt `json:"attempts"`
+	AttemptsLeftOut int                    `json:"attempts_left_out,omitempty"`
+	// Timezone is the gateway's zone, in which the CLI prints the times.
+	Timezone string `json:"timezone"`
+}
+
+func trail(r *notification.Record, loc *time.Location) Trail {
+	t := Trail{ID: r.ID, Source: r.Source, Provider: r.Provider, TransactionRef: r.TransactionRef(), Reason: r.Reason,
+		Peer: r.Peer, Terminal: r.Terminal, Verified: r.Verified, ReceivedAt: r.ReceivedAt, StoredAt: r.StoredAt,
+		DeliveredAt: r.DeliveredAt, DeadAt: r.DeadAt, Attempts: r.Trail, AttemptsLeftOut: r.TrailLeftOut}
+	if t.Attempts == nil {
+		t.Attempts = []notification.Attempt{}
+	}
+	if loc != nil {
+		t.Timezone = loc.String()
+	}
+	if p := r.Payload; p != nil {
+		t.PaymentRef, t.PaymentMethod = p.PaymentRef, p.PaymentMethod
+		if p.Amount > 0 {
+			t.Amount = p.Amount.String()
+		}
+	}
+	switch r.State {
+	case notification.Pending:
+		t.Where, t.NextAttempt = "waiting", r.NextAttempt
+	case notification.Delivered:
+		t.Where = "delivered"
+	case notification.Ignored:
+		t.Where = "ignored"
+	case notification.Dead:
+		t.Where = "dead letter"
+		if len(r.Trail) == 0 {
+			t.Where = "held" // never sent: it waits for a person since it arrived
+		}
+	}
+	return t
 }

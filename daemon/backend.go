@@ -27,6 +27,9 @@ func (d *Daemon) Find(prefix string) (*notification.Record, error) {
 	return r, err
 }
 
+// FindRef implements admin.Backend.
+func (d *Daemon) FindRef(ref string) ([]*notification.Record, error) { return d.store.FindRef(ref) }
+
 // Replay puts a dead letter back in the queue, due now, with a fresh
 // retry budget.
 func (d *Daemon) Replay(ctx context.Context, id string) error {

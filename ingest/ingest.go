@@ -164,6 +164,7 @@ func (in *Intake) Accept(ctx context.Context, name string, req *provider.Request
 		Headers:    Redact(req.Header),
 		Raw:        req.Body,
 		Payload:    parsed.Payload,
+		Verified:   src.Verifier.Verification(),
 		Delivery:   notification.Delivery{State: notification.Pending, NextAttempt: req.Received},
 	}
 	if meta.Peer.IsValid() {

@@ -23,6 +23,8 @@ func (p panicky) Verify(*provider.Request) error {
 	return nil
 }
 
+func (panicky) Verification() string { return "none" }
+
 func (panicky) Parse(req *provider.Request) (*provider.Parsed, error) {
 	fields := bytes.Fields(req.Body)
 	_ = fields[len(fields)] // read past the end: the parser's own bug

@@ -90,3 +90,19 @@ func TestDiffFields(t *testing.T) {
 		t.Errorf("DiffFields = %q", got)
 	}
 }
+
+// TestTrailIsBounded: a notification tried for days keeps its first and
+// its last attempts, and counts those in between.
+func TestTrailIsBounded(t *testing.T) {
+	var d Delivery
+	t0 := time.Date(2026, 3, 14, 9, 0, 0, 0, time.UTC)
+	for i := range 50 {
+		d.Note(Attempt{At: t0.Add(time.Duration(i) * time.Minute), Status: 500 + i})
+	}
+	if len(d.Trail) != TrailKeep || d.TrailLeftOut != 50-TrailKeep {
+		t.Fatalf("trail of %d, %d left out; want %d and %d", len(d.Trail), d.TrailLeftOut, TrailKeep, 50-TrailKeep)
+	}
+	if d.Trail[0].Status != 500 || d.Trail[TrailFirst-1].Status != 502 || d.Trail[TrailFirst].Status != 500+50-(TrailKeep-TrailFirst) || d.Trail[TrailKeep-1].Status != 549 {
+		t.Errorf("kept %v; want the first %d and the last %d", d.Trail, TrailFirst, TrailKeep-TrailFirst)
+	}
+}

@@ -47,6 +47,11 @@ type Record struct {
 	Headers    []Header  `json:"headers,omitempty"`
 	Raw        []byte    `json:"raw,omitempty"`
 	Payload    *Payload  `json:"payload,omitempty"`
+	// Verified says how the notification was checked to be genuine.
+	Verified string `json:"verified,omitempty"`
+	// StoredAt is when it was written (acknowledged once that write was
+	// synced).
+	StoredAt time.Time `json:"storedAt,omitzero"`
 
 	Delivery
 
@@ -72,6 +77,37 @@ type Delivery struct {
 	LastError   string        `json:"lastError,omitempty"`
 	DeliveredAt time.Time     `json:"deliveredAt"`
 	DeadAt      time.Time     `json:"deadAt"`
+	// Trail is every attempt to deliver it, the first and the last ones
+	// when there were more than TrailKeep; TrailLeftOut counts those in
+	// between that were not kept.
+	Trail        []Attempt `json:"trail,omitempty"`
+	TrailLeftOut int       `json:"trailLeftOut,omitempty"`
+}
+
+// Attempt is one attempt to deliver a notification.
+type Attempt struct {
+	At time.Time `json:"at"`
+	// Status is Fluxvend's answer (0 when there was none).
+	Status int `json:"status,omitempty"`
+	// Error says in words what went wrong, when it did.
+	Error string        `json:"error,omitempty"`
+	Took  time.Duration `json:"took"`
+}
+
+// TrailKeep bounds a record's trail: the first TrailFirst attempts and the
+// last TrailKeep-TrailFirst are kept.
+const (
+	TrailKeep  = 12
+	TrailFirst = 3
+)
+
+// Note adds an attempt to the trail, keeping it bounded.
+func (d *Delivery) Note(a Attempt) {
+	d.Trail = append(d.Trail, a)
+	if len(d.Trail) > TrailKeep {
+		d.Trail = append(d.Trail[:TrailFirst], d.Trail[TrailFirst+1:]...)
+		d.TrailLeftOut++
+	}
 }
 
 // Fingerprint is what the dedup index keeps: the payload's fingerprint, or

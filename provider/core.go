@@ -307,3 +307,11 @@ func clip(v []byte) string {
 	}
 	return s
 }
+
+// Verification implements Provider.
+func (c *Core) Verification() string {
+	if c.Secret == "" {
+		return "not checked (the source has no secret; the allow list guards it)"
+	}
+	return "Signature: HMAC-SHA256 of the body"
+}

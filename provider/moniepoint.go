@@ -117,3 +117,8 @@ func (p *Moniepoint) Parse(req *Request) (*Parsed, error) {
 	}
 	return &Parsed{DedupKey: event, Payload: pay, Tenant: p.Tenant}, nil
 }
+
+// Verification implements Provider.
+func (p *Moniepoint) Verification() string {
+	return "moniepoint-webhook-signature: HMAC-SHA256 of its id, timestamp and body"
+}

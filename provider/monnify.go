@@ -123,3 +123,8 @@ func payer(raw json.RawMessage) (map[string]json.RawMessage, error) {
 		return m, nil
 	}
 }
+
+// Verification implements Provider.
+func (p *Monnify) Verification() string {
+	return "monnify-signature: HMAC-SHA512 of the body"
+}

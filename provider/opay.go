@@ -196,3 +196,13 @@ func (o *OPayPOS) Parse(req *Request) (*Parsed, error) {
 	}
 	return &Parsed{DedupKey: key, Payload: pay, Tenant: o.Tenant}, nil
 }
+
+// Verification implements Provider.
+func (o *OPay) Verification() string {
+	return "the body's sha512 field: HMAC-SHA3-512 of the payment's fields"
+}
+
+// Verification implements Provider.
+func (o *OPayPOS) Verification() string {
+	return "the merchantId and X-Opay-Tranid headers (OPay signs nothing here; the allow list guards it)"
+}

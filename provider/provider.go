@@ -52,6 +52,9 @@ type Provider interface {
 	// 400 that names the field at fault. For a provider source, New wraps
 	// Parse so that such an error holds the notification instead.
 	Parse(req *Request) (*Parsed, error)
+	// Verification says in words how Verify checks a request, for the
+	// notification's trail.
+	Verification() string
 }
 
 // Error is a refusal with the HTTP status to answer and a message a

@@ -147,3 +147,14 @@ func (v *Vesicash) Parse(req *Request) (*Parsed, error) {
 	}
 	return parsed, nil
 }
+
+// Verification implements Provider.
+func (v *Vesicash) Verification() string {
+	switch v.Mode {
+	case "none":
+		return "not checked (signature_mode none; the allow list guards it)"
+	case "B":
+		return "X-Vesicash-Webhook-Secret: HMAC-SHA256 of the body (recipe B)"
+	}
+	return "X-Vesicash-Webhook-Secret: a constant per business (recipe A; the allow list guards the body)"
+}

@@ -37,6 +37,7 @@ type result struct {
 	retryAfter time.Duration
 	body       string // the start of the answer, for dead letters and logs
 	err        error
+	took       time.Duration // how long the attempt (its burst included) took
 }
 
 // describe says what happened in words, for status and dead letters.
@@ -162,12 +163,14 @@ func (r *Relay) send(ctx context.Context, client *retryablehttp.Client, rec *not
 		req.Header.Set("User-Agent", "fluxrelay/"+r.opts.Version)
 	}
 	req.Header.Set("Idempotency-Key", rec.ID)
+	start := r.opts.Now()
 	resp, err := client.Do(req)
+	took := r.opts.Now().Sub(start)
 	if resp == nil {
 		if err == nil {
 			err = errors.New("no response")
 		}
-		return result{kind: unreachable, err: cleanErr(err)}
+		return result{kind: unreachable, err: cleanErr(err), took: took}
 	}
 	defer resp.Body.Close()
 	head, _ := io.ReadAll(io.LimitReader(resp.Body, answerBytes))
@@ -183,6 +186,7 @@ func (r *Relay) send(ctx context.Context, client *retryablehttp.Client, rec *not
 		status:     resp.StatusCode,
 		retryAfter: retryAfter(resp, r.opts.Now()),
 		body:       strings.TrimSpace(string(bytes.ToValidUTF8(head, []byte("?")))),
+		took:       took,
 	}
 }
 

@@ -231,8 +231,22 @@ func (g *gate) pause(now time.Time, code int, reason string, lim limits) change 
 	return c
 }
 
-// edit returns the change a decision makes to the notification's record.
+// edit returns the change a decision makes to the notification's record,
+// the attempt noted in its trail.
 func (d decision) edit(res result, now time.Time, lim limits) func(*notification.Record) error {
+	change := d.record(res, now, lim)
+	return func(x *notification.Record) error {
+		a := notification.Attempt{At: now, Status: res.status, Took: res.took}
+		if res.kind != delivered {
+			a.Error = res.describe()
+		}
+		x.Note(a)
+		return change(x)
+	}
+}
+
+// record is the change to the record itself.
+func (d decision) record(res result, now time.Time, lim limits) func(*notification.Record) error {
 	switch d.write {
 	case writeDelivered:
 		return func(x *notification.Record) error {

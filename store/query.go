@@ -129,6 +129,44 @@ func (s *Store) Find(prefix string) (*notification.Record, error) {
 	return r, err
 }
 
+// FindRef returns the notifications whose transactionRef or paymentRef is
+// ref, or whose id starts with it (the index, not a scan of the store).
+func (s *Store) FindRef(ref string) ([]*notification.Record, error) {
+	if ref == "" {
+		return nil, nil
+	}
+	var out []*notification.Record
+	seen := map[string]bool{}
+	err := s.db.View(func(txn *badger.Txn) error {
+		prefix := []byte(pRef + ref + "\x00")
+		it := txn.NewIterator(badger.IteratorOptions{Prefix: prefix})
+		defer it.Close()
+		for it.Rewind(); it.Valid(); it.Next() {
+			id := string(it.Item().Key()[len(prefix):])
+			if r, err := getRecord(txn, id); err == nil && !seen[id] {
+				seen[id] = true
+				out = append(out, r)
+			}
+		}
+		if len(ref) < 6 {
+			return nil // too short to be taken for the start of an id
+		}
+		ids := txn.NewIterator(badger.IteratorOptions{Prefix: recordKey(ref), PrefetchValues: false})
+		defer ids.Close()
+		n := 0
+		for ids.Rewind(); ids.Valid() && n < 20; ids.Next() {
+			id := string(bytes.TrimPrefix(ids.Item().Key(), []byte(pRecord)))
+			if r, err := getRecord(txn, id); err == nil && !seen[id] {
+				seen[id] = true
+				out = append(out, r)
+				n++
+			}
+		}
+		return nil
+	})
+	return out, err
+}
+
 // DeadLetters returns every dead letter.
 func (s *Store) DeadLetters() ([]*notification.Record, error) {
 	var out []*notification.Record

@@ -252,12 +252,16 @@ const (
 	pAge    = "a/"
 	pDead   = "x/"
 	pBroken = "z/"
+	// pRef indexes notifications by their transactionRef and paymentRef,
+	// for fluxrelay find: f/<ref>\x00<id>.
+	pRef = "f/"
 )
 
-func recordKey(id string) []byte  { return []byte(pRecord + id) }
-func dedupKey(id string) []byte   { return []byte(pDedup + id) }
-func deadKey(id string) []byte    { return []byte(pDead + id) }
-func damagedKey(id string) []byte { return []byte(pBroken + id) }
+func recordKey(id string) []byte   { return []byte(pRecord + id) }
+func dedupKey(id string) []byte    { return []byte(pDedup + id) }
+func deadKey(id string) []byte     { return []byte(pDead + id) }
+func refKey(ref, id string) []byte { return []byte(pRef + ref + "\x00" + id) }
+func damagedKey(id string) []byte  { return []byte(pBroken + id) }
 
 func timeKey(prefix string, t time.Time, id string) []byte {
 	k := make([]byte, len(prefix)+8+len(id))

@@ -181,6 +181,9 @@ var errDuplicate = errors.New("duplicate")
 // *notification.ConflictError. When the disk budget is exhausted it returns
 // notification.ErrFull and stores nothing.
 func (s *Store) Enqueue(ctx context.Context, r *notification.Record) (notification.Status, error) {
+	if r.StoredAt.IsZero() {
+		r.StoredAt = s.opts.Now().UTC()
+	}
 	val, err := encodeRecord(r)
 	if err != nil {
 		return "", err
@@ -343,6 +346,19 @@ func (s *Store) put(txn *badger.Txn, old, r *notification.Record, val []byte, d 
 	if err := txn.SetEntry(e); err != nil {
 		return err
 	}
+	// The references index: written with the record, and again with the
+	// record's retention once it is delivered, so that both expire together.
+	if old == nil || (old.State != notification.Delivered && r.State == notification.Delivered) {
+		for _, ref := range refs(r) {
+			e := badger.NewEntry(refKey(ref, r.ID), nil)
+			if (r.State == notification.Delivered || r.State == notification.Ignored) && s.opts.Retention > 0 {
+				e = e.WithTTL(s.opts.Retention)
+			}
+			if err := txn.SetEntry(e); err != nil {
+				return err
+			}
+		}
+	}
 	wasPending := old != nil && old.State == notification.Pending
 	wasDead := old != nil && old.State == notification.Dead
 	switch r.State {
@@ -374,6 +390,13 @@ func (s *Store) unindex(txn *badger.Txn, old, r *notification.Record, d *delta) 
 	if old == nil {
 		return nil
 	}
+	if r == nil {
+		for _, ref := range refs(old) {
+			if err := txn.Delete(refKey(ref, old.ID)); err != nil {
+				return err
+			}
+		}
+	}
 	stillPending := r != nil && r.State == notification.Pending
 	switch old.State {
 	case notification.Pending:
@@ -393,6 +416,18 @@ func (s *Store) unindex(txn *badger.Txn, old, r *notification.Record, d *delta) 
 		}
 	}
 	return nil
+}
+
+// refs are the references a person may look a notification up by.
+func refs(r *notification.Record) []string {
+	if r.Payload == nil {
+		return nil
+	}
+	out := []string{r.Payload.TransactionRef}
+	if p := r.Payload.PaymentRef; p != "" && p != r.Payload.TransactionRef {
+		out = append(out, p)
+	}
+	return out
 }
 
 func getRecord(txn *badger.Txn, id string) (*notification.Record, error) {

@@ -48,6 +48,7 @@ commands:
   check-config  validate the config file; exit 0 valid, 2 invalid
   status        the running daemon's state, queue, last delivery and per-source counts (--json)
   dlq           dead letters: list | show ID | replay ID… | replay --all | drop ID…
+  find          find REF: a payment's trail by its transactionRef, paymentRef or id (--json)
   doctor        check the config, data dir, disk, clock, Fluxvend, MQTT and listeners, with fixes
   service       install|uninstall|start|stop|restart|status the system service (tarball installs)
   recover       re-queue what can be read from a store that was moved aside (daemon stopped)
@@ -72,6 +73,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return cmdStatus(rest, stdout, stderr)
 	case "dlq":
 		return cmdDLQ(rest, stdout, stderr)
+	case "find":
+		return cmdFind(rest, stdout, stderr)
 	case "service":
 		return cmdService(rest, stdout, stderr, func(c *service.Config) (service.Service, error) { return service.New(nil, c) })
 	case "recover":

@@ -1,9 +1,11 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -32,7 +34,11 @@ type opsEnv struct {
 	core                *relaytest.Core
 }
 
-func startOps(t *testing.T) *opsEnv {
+func startOps(t *testing.T) *opsEnv { t.Helper(); return startOpsWith(t, nil, "") }
+
+// startOpsWith starts the daemon with wrap in front of the fake core (when
+// set) and extra lines in its [core] table.
+func startOpsWith(t *testing.T, wrap func(http.Handler) http.Handler, coreExtra string) *opsEnv {
 	t.Helper()
 	e := &opsEnv{}
 	e.refuse.Store(true)
@@ -49,7 +55,11 @@ func startOps(t *testing.T) *opsEnv {
 		}
 		return http.StatusOK
 	}}
-	srv := httptest.NewServer(e.core)
+	var h http.Handler = e.core
+	if wrap != nil {
+		h = wrap(h)
+	}
+	srv := httptest.NewServer(h)
 	t.Cleanup(srv.Close)
 	dir := t.TempDir()
 	e.socket = filepath.Join(dir, "run", "admin.sock")
@@ -61,6 +71,7 @@ url = "%s/hook"
 tenant_id = "acme"
 api_key = "K"
 api_secret = "S"
+%s
 [http]
 listen = "127.0.0.1:0"
 [mqtt]
@@ -71,7 +82,7 @@ listen = ""
 [[source]]
 name = "till"
 provider = "core"
-`, srv.URL, e.socket)
+`, srv.URL, coreExtra, e.socket)
 	os.WriteFile(e.cfg, []byte(doc), 0o600)
 	cfg, err := config.Load(e.cfg)
 	if err != nil {
@@ -313,5 +324,53 @@ func TestRecoverMovedAsideStore(t *testing.T) {
 	r, err := st.Get(notification.NewID("core", "t1", "LOST-7"))
 	if err != nil || r.Payload.Amount != 1007 {
 		t.Errorf("LOST-7 after recovery: %+v, %v", r, err)
+	}
+}
+
+// TestFindTrail: find on a receipt's transactionRef prints the payment's
+// whole trail, for one that failed three times and then was delivered.
+func TestFindTrail(t *testing.T) {
+	var failures atomic.Int32
+	e := startOpsWith(t, func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			body, _ := io.ReadAll(r.Body)
+			r.Body = io.NopCloser(bytes.NewReader(body))
+			if strings.Contains(string(body), `"FIND-1"`) && failures.Add(1) <= 3 {
+				// A wait longer than the burst's: each is one attempt.
+				w.Header().Set("Retry-After", "6")
+				w.WriteHeader(http.StatusServiceUnavailable)
+				return
+			}
+			next.ServeHTTP(w, r)
+		})
+	}, `retry_max_wait = "1s"`)
+	e.refuse.Store(false)
+	e.post(t, "FIND-1")
+	e.post(t, "OTHER-1")
+	waitUntil(t, "FIND-1 delivered", func() bool {
+		_, out := e.run(t, "find", "FIND-1")
+		return strings.Contains(out, "FIND-1  DELIVERED")
+	})
+	code, out := e.run(t, "find", "FIND-1")
+	for _, want := range []string{"FIND-1  DELIVERED", "source       till (core)", "amount       99.50", "received     ", "from 127.0.0.1",
+		"verified by  not checked (the source has no secret", "stored       ", "attempts     4", "now          delivered to Fluxvend at "} {
+		if code != 0 || !strings.Contains(out, want) {
+			t.Errorf("find (exit %d) lacks %q:\n%s", code, want, out)
+		}
+	}
+	if n := strings.Count(out, "Fluxvend answered 503"); n != 3 || !strings.Contains(out, "Fluxvend answered 200") {
+		t.Errorf("find shows %d attempts answered 503; want 3, then the 200:\n%s", n, out)
+	}
+	if strings.Contains(out, "OTHER-1") {
+		t.Errorf("find FIND-1 shows another payment:\n%s", out)
+	}
+	t.Logf("fluxrelay find FIND-1:\n%s", out)
+	var trails []admin.Trail
+	_, js := e.run(t, "find", "FIND-1", "--json")
+	if err := json.Unmarshal([]byte(js), &trails); err != nil || len(trails) != 1 || len(trails[0].Attempts) != 4 || trails[0].Where != "delivered" {
+		t.Errorf("find --json: %v %s", err, js)
+	}
+	if code, out := e.run(t, "find", "NO-SUCH-RECEIPT"); code != 1 || !strings.Contains(out, "no notification has the reference") {
+		t.Errorf("find of an unknown reference (exit %d): %s", code, out)
 	}
 }

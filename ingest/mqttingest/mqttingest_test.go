@@ -414,6 +414,8 @@ func TestExternalBadPayloadsDoNotStopTheSubscriber(t *testing.T) {
 type panicky struct{}
 
 func (panicky) Verify(*provider.Request) error { return nil }
+func (panicky) Verification() string           { return "none" }
+
 func (panicky) Parse(*provider.Request) (*provider.Parsed, error) {
 	var list []map[string]string
 	_ = list[0]["payer"] // the bug that once took the whole daemon down
