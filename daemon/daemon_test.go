@@ -287,7 +287,7 @@ func TestDeadLetterAndPause(t *testing.T) {
 
 	core.set(http.StatusUnauthorized)
 	post(t, r.url+"/notify/till", `{"transactionRef":"AUTH-1","amount":100}`)
-	waitFor(t, "the pause", func() bool { return r.status(t).State == StateActionNeeded })
+	waitFor(t, "the pause", func() bool { st := r.status(t); return len(st.Targets) > 0 && st.Targets[0].Mode == "paused" })
 	s := r.status(t)
 	if s.DeadLetters != 1 || s.QueueDepth != 1 || !strings.Contains(strings.Join(s.Reasons, " "), "401") {
 		t.Fatalf("after a 401: %+v", s)
