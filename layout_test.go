@@ -49,6 +49,7 @@ var forbidden = map[string][]string{
 	"ingest/httpingest": {"store", "relay", "config", "daemon"},
 	"ingest/mqttingest": {"store", "relay", "config", "daemon", "admin"},
 	"admin":             {"store", "relay", "ingest", "config", "provider", "daemon"},
+	"alert":             {"store", "relay", "ingest", "config", "provider", "daemon", "admin", "notification"},
 	"store":             {"ingest", "relay", "config", "provider", "daemon"},
 	"relay":             {"store", "ingest", "config", "provider", "daemon"},
 	"relay/relaytest":   {"store", "ingest", "config", "daemon"},

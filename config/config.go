@@ -28,6 +28,7 @@ type Config struct {
 	MQTT     MQTT     `toml:"mqtt"`
 	Admin    Admin    `toml:"admin"`
 	Log      Log      `toml:"log"`
+	Alerts   []Alert  `toml:"alert"`
 	Sources  []Source `toml:"source"`
 
 	// Path is the file the config was loaded from.
@@ -100,6 +101,21 @@ type Admin struct {
 type Log struct {
 	Level  string `toml:"level"`
 	Format string `toml:"format"`
+}
+
+// Alert is one [[alert]] table: somewhere to tell a person when something
+// needs them.
+type Alert struct {
+	// URL receives the alert. It is a secret: a Telegram URL carries the
+	// bot's token.
+	URL Secret `toml:"url"`
+	// Format is "json" (POST the event) or "telegram" (Bot API sendMessage).
+	Format string `toml:"format"`
+	// ChatID is the Telegram chat to write to.
+	ChatID string `toml:"chat_id"`
+	// MinInterval is the least time between two alerts of a kind; "back to
+	// OK" is always sent.
+	MinInterval Duration `toml:"min_interval"`
 }
 
 // Source is one [[source]] table: where notifications come from and how

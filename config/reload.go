@@ -78,6 +78,7 @@ var ReloadRules = map[string]KeyRule{
 	"log.level":  {Live, ""},
 	"log.format": {Restart, "the log output is set up at start"},
 
+	"alert":  {Live, ""},
 	"source": {Live, ""},
 }
 

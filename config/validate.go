@@ -54,7 +54,37 @@ func (v *validator) validate(root *table) {
 	v.mqtt()
 	v.admin()
 	v.log()
+	v.alerts()
 	v.sources()
+}
+
+func (v *validator) alerts() {
+	for i := range v.c.Alerts {
+		a := &v.c.Alerts[i]
+		key := v.elems["alert"][i]
+		v.needSecret(key+".url", a.URL, "the address that receives the alert (for Telegram: https://api.telegram.org/bot<token>/sendMessage)")
+		if u, err := url.Parse(a.URL.Value()); a.URL.IsSet() && (err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "") {
+			v.errf(key+".url", "is not an http(s) URL (want e.g. https://api.telegram.org/bot<token>/sendMessage)")
+		}
+		switch a.Format {
+		case "":
+			a.Format = "json"
+		case "json":
+		case "telegram":
+			if a.ChatID == "" {
+				v.errf(key+".chat_id", "missing: a telegram alert needs the chat to write to (the technician's chat id, e.g. \"123456789\")")
+			}
+		default:
+			v.errf(key+".format", `got %q, want "json" or "telegram"`, a.Format)
+		}
+		if a.ChatID != "" && a.Format != "telegram" {
+			v.errf(key+".chat_id", `is only for format = "telegram"`)
+		}
+		if a.MinInterval == 0 {
+			a.MinInterval = Duration(15 * time.Minute)
+		}
+		v.between(key+".min_interval", a.MinInterval.D(), time.Minute, 7*24*time.Hour)
+	}
 }
 
 func (v *validator) core() {

@@ -30,7 +30,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/fluxrelay/fluxrelay/admin"
 	"log/slog"
 	"net/http"
 	"net/netip"
@@ -41,6 +40,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/fluxrelay/fluxrelay/admin"
+	"github.com/fluxrelay/fluxrelay/alert"
 	"github.com/fluxrelay/fluxrelay/config"
 	"github.com/fluxrelay/fluxrelay/ingest"
 	"github.com/fluxrelay/fluxrelay/ingest/httpingest"
@@ -61,6 +62,9 @@ type Options struct {
 	Now func() time.Time
 	// PauseProbe overrides how often a paused webhook is tried (tests).
 	PauseProbe time.Duration
+	// WatchEvery overrides how often the state is looked at for alerts
+	// (default 5s).
+	WatchEvery time.Duration
 }
 
 // Daemon is one running fluxrelay.
@@ -74,6 +78,7 @@ type Daemon struct {
 	http    *httpingest.Handler
 	relay   *relay.Relay
 	broker  *mqttingest.Broker // nil unless mqtt.mode is "embedded"
+	alerter *alert.Alerter
 	metrics *admin.Metrics
 
 	started   time.Time
@@ -142,6 +147,7 @@ func (d *Daemon) Run(ctx context.Context, reload <-chan struct{}) error {
 		Now:          d.opts.Now,
 		Logger:       d.log.With("component", "relay"),
 	})
+	d.alerter = alert.New(alert.Options{Logger: d.log.With("component", "alert")})
 	if err := d.apply(cfg); err != nil {
 		return err
 	}
@@ -151,6 +157,8 @@ func (d *Daemon) Run(ctx context.Context, reload <-chan struct{}) error {
 	// store (deferred above) is closed.
 	ps := d.parts
 	ps.start("relay", d.relay.Run)
+	ps.start("alerts", d.alerter.Run)
+	ps.start("watch", d.watch)
 	ps.start("http", func(ctx context.Context) error {
 		return d.serve(ctx, "http", cfg.HTTP.Listen, d.http, cfg.HTTP.TLSCertFile, cfg.HTTP.TLSKeyFile)
 	})
@@ -286,6 +294,7 @@ func (d *Daemon) apply(cfg *config.Config) error {
 	d.relay.SetLimits(relay.Limits{Concurrency: cfg.Core.Concurrency, Timeout: cfg.Core.Timeout.D(),
 		RetryMaxWait: cfg.Core.RetryMaxWait.D(), MaxAge: cfg.Core.MaxAge.D()})
 	d.http.SetTrustedProxies(trusted)
+	d.alerter.SetReceivers(receivers(cfg))
 	c := cfg.Core
 	bySource := map[string]relay.Target{}
 	for _, s := range cfg.Sources {

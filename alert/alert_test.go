@@ -1,0 +1,161 @@
+package alert
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+// receiver is a fake alert receiver that records what it is sent and
+// checks it is JSON.
+type receiver struct {
+	t      *testing.T
+	mu     sync.Mutex
+	bodies []map[string]any
+	fail   atomic.Int32 // answer 500 to this many requests first
+	got    chan struct{}
+}
+
+func newReceiver(t *testing.T) (*receiver, *httptest.Server) {
+	r := &receiver{t: t, got: make(chan struct{}, 100)}
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		if req.Method != http.MethodPost || req.Header.Get("Content-Type") != "application/json" {
+			t.Errorf("alert sent as %s %s", req.Method, req.Header.Get("Content-Type"))
+		}
+		if r.fail.Add(-1) >= 0 {
+			w.WriteHeader(http.StatusInternalServerError)
+			return
+		}
+		raw, _ := io.ReadAll(req.Body)
+		var m map[string]any
+		if err := json.Unmarshal(raw, &m); err != nil {
+			t.Errorf("an alert is not JSON: %s", raw)
+		}
+		r.mu.Lock()
+		r.bodies = append(r.bodies, m)
+		r.mu.Unlock()
+		r.got <- struct{}{}
+	}))
+	t.Cleanup(srv.Close)
+	return r, srv
+}
+
+func (r *receiver) wait(n int) []map[string]any {
+	r.t.Helper()
+	for range n {
+		select {
+		case <-r.got:
+		case <-time.After(10 * time.Second):
+			r.t.Fatalf("the receiver got %d alerts; want %d", len(r.all()), n)
+		}
+	}
+	return r.all()
+}
+
+func (r *receiver) all() []map[string]any {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return append([]map[string]any(nil), r.bodies...)
+}
+
+func running(t *testing.T, rs ...Receiver) *Alerter {
+	a := New(Options{Timeout: 500 * time.Millisecond, RetryWait: 10 * time.Millisecond, Tries: 4})
+	a.SetReceivers(rs)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { a.Run(ctx); close(done) }()
+	t.Cleanup(func() { cancel(); <-done })
+	return a
+}
+
+var t0 = time.Date(2026, 3, 14, 9, 0, 0, 0, time.UTC)
+
+func event(kind, state, previous string, at time.Duration) Event {
+	return Event{Kind: kind, Gateway: "shop-1", State: state, PreviousState: previous, Reasons: []string{"1 payment(s) could not be sent"},
+		QueueDepth: 2, DeadLetters: 1, At: t0.Add(at)}
+}
+
+func TestJSONAndTelegram(t *testing.T) {
+	js, jsSrv := newReceiver(t)
+	tg, tgSrv := newReceiver(t)
+	a := running(t, Receiver{URL: jsSrv.URL, Format: "json", MinInterval: time.Minute},
+		Receiver{URL: tgSrv.URL + "/bot123:secret-token/sendMessage", Format: "telegram", ChatID: "4242", MinInterval: time.Minute})
+	a.Send(event(KindState, "action_needed", "ok", 0))
+	got := js.wait(1)[0]
+	for _, k := range []string{"gateway", "state", "previous_state", "reasons", "queue_depth", "dead_letters", "at", "kind"} {
+		if _, ok := got[k]; !ok {
+			t.Errorf("the JSON event lacks %q: %v", k, got)
+		}
+	}
+	if got["state"] != "action_needed" || got["kind"] != "state" {
+		t.Errorf("JSON event %v", got)
+	}
+	msg := tg.wait(1)[0]
+	if msg["chat_id"] != "4242" || !strings.Contains(msg["text"].(string), "fluxrelay on shop-1: ACTION NEEDED (was OK)") || !strings.Contains(msg["text"].(string), "could not be sent") {
+		t.Errorf("telegram message %v", msg)
+	}
+}
+
+// TestMinIntervalAndBackToOK: one alert of a kind per interval, but "back
+// to OK" always.
+func TestMinIntervalAndBackToOK(t *testing.T) {
+	js, srv := newReceiver(t)
+	a := running(t, Receiver{URL: srv.URL, Format: "json", MinInterval: 15 * time.Minute})
+	a.Send(event(KindState, "action_needed", "ok", 0))
+	a.Send(event(KindState, "delayed", "action_needed", time.Minute))    // within the interval: not sent
+	a.Send(event(KindState, "ok", "delayed", 2*time.Minute))             // back to OK: sent
+	a.Send(event(KindDeadLetter, "action_needed", "ok", 3*time.Minute))  // another kind: sent
+	a.Send(event(KindState, "action_needed", "ok", 20*time.Minute))      // after the interval: sent
+	a.Send(event(KindDeadLetter, "action_needed", "ok", 10*time.Minute)) // within its kind's interval: not sent
+	got := js.wait(4)
+	var seen []string
+	for _, e := range got {
+		seen = append(seen, e["kind"].(string)+":"+e["state"].(string))
+	}
+	if strings.Join(seen, " ") != "state:action_needed state:ok dead_letter:action_needed state:action_needed" {
+		t.Errorf("sent %v", seen)
+	}
+}
+
+func TestRetries(t *testing.T) {
+	js, srv := newReceiver(t)
+	js.fail.Store(2)
+	a := running(t, Receiver{URL: srv.URL, Format: "json", MinInterval: time.Minute})
+	a.Send(event(KindDisk, "action_needed", "ok", 0))
+	if got := js.wait(1); got[0]["kind"] != "disk" {
+		t.Errorf("after two failures: %v", got)
+	}
+}
+
+// TestHangingReceiver: a receiver that never answers neither blocks Send
+// nor delays the other receivers.
+func TestHangingReceiver(t *testing.T) {
+	release := make(chan struct{})
+	hanging := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { <-release }))
+	defer hanging.Close()
+	defer close(release)
+	js, srv := newReceiver(t)
+	a := running(t, Receiver{URL: hanging.URL, Format: "json", MinInterval: time.Minute}, Receiver{URL: srv.URL, Format: "json", MinInterval: time.Minute})
+	sent := make(chan struct{})
+	go func() {
+		for i := range 200 { // far more than a queue holds
+			a.Send(event(KindState, "action_needed", "ok", time.Duration(i)*time.Hour))
+		}
+		close(sent)
+	}()
+	select {
+	case <-sent:
+	case <-time.After(5 * time.Second):
+		t.Fatal("Send blocked behind a receiver that hangs")
+	}
+	if got := js.wait(1); got[0]["kind"] != "state" {
+		t.Errorf("the working receiver got %v", got)
+	}
+}
