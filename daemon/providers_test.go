@@ -69,12 +69,7 @@ func TestProvidersEndToEnd(t *testing.T) {
 	rawSrv := httptest.NewServer(raw)
 	defer rawSrv.Close()
 	e := newEnv(t, nil)
-	e.writeConfig(testSecret, fmt.Sprintf(`
-[[source]]
-name = "monnify"
-provider = "monnify"
-secret = "DEMOCLIENTSECRET0000FLUXVEND0001"
-allow = ["127.0.0.0/8"]
+	e.writeConfig(testSecret, realPayloadSources+fmt.Sprintf(`
 [[source]]
 name = "monnify-raw"
 provider = "monnify"
@@ -82,27 +77,6 @@ secret = "DEMOCLIENTSECRET0000FLUXVEND0001"
 allow = ["127.0.0.0/8"]
 forward = "raw"
 forward_url = "%s/fluxvend/monnify"
-[[source]]
-name = "moniepoint"
-provider = "moniepoint-pos"
-secret = "whsec_demo_moniepoint_pos_0001"
-allow = ["127.0.0.0/8"]
-[[source]]
-name = "opay"
-provider = "opay"
-secret = "OPAYPRV00000000000000.DEMOKEY0000000001"
-allow = ["127.0.0.0/8"]
-[[source]]
-name = "opay-pos"
-provider = "opay-pos"
-merchant_id = "256600000000002"
-allow = ["127.0.0.0/8"]
-[[source]]
-name = "vesicash"
-provider = "vesicash"
-secret = "v_TEST_demo_private_key_0001"
-business_id = "1000123"
-allow = ["127.0.0.0/8"]
 `, rawSrv.URL))
 	r := e.start()
 	monnifyBody := fixture(t, "monnify/successful_transaction_reserved_account.body.json")
