@@ -211,6 +211,14 @@ func (r *running) status(t *testing.T) Status {
 	return s
 }
 
+// settled waits until nothing is waiting or under way: a notification
+// being sent stays pending until its outcome is written, so once the queue
+// is empty nothing more can reach the core.
+func (r *running) settled(t *testing.T) {
+	t.Helper()
+	waitFor(t, "an empty queue", func() bool { return r.status(t).QueueDepth == 0 })
+}
+
 func waitFor(t *testing.T, what string, cond func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(15 * time.Second)
@@ -232,7 +240,7 @@ func TestEndToEnd(t *testing.T) {
 		t.Fatalf("answer %+v", a)
 	}
 	waitFor(t, "the delivery", func() bool { return len(e.core.Accepted()) == 1 })
-	time.Sleep(200 * time.Millisecond) // nothing more may arrive
+	r.settled(t) // nothing more can be sent
 	got := e.core.Received()
 	if len(got) != 1 || !got[0].Valid {
 		t.Fatalf("core received %d requests (valid: %v); want exactly one valid", len(got), got[0].Valid)

@@ -44,7 +44,7 @@ func TestEmbeddedBrokerThousand(t *testing.T) {
 		}
 	}
 	waitFor(t, "1000 deliveries", func() bool { return len(e.core.Accepted()) >= n })
-	time.Sleep(300 * time.Millisecond)
+	r.settled(t) // nothing more can be sent
 	seen := map[string]int{}
 	for _, d := range e.core.Received() {
 		var p struct{ TransactionRef string }

@@ -123,7 +123,7 @@ forward_url = "%s/fluxvend/monnify"
 		golden(t, "opay/offline_general_payment_webhook_pos_card"),
 	}
 	waitFor(t, "five deliveries", func() bool { return len(e.core.Accepted()) >= 5 })
-	time.Sleep(200 * time.Millisecond)
+	r.settled(t) // nothing more can be sent
 	got := map[string]bool{}
 	for _, d := range e.core.Received() {
 		if !d.Valid {
