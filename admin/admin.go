@@ -32,7 +32,35 @@ type Backend interface {
 	// FindRef returns the notifications whose transactionRef or paymentRef
 	// is ref, or whose id starts with it.
 	FindRef(ref string) ([]*notification.Record, error)
+	// ReplayWindow queues again the dead letters (and, asked, the delivered
+	// notifications) received in a window; with DryRun it only counts them.
+	ReplayWindow(ctx context.Context, w ReplayWindow) (ReplayResult, error)
 }
+
+// ReplayWindow is what `fluxrelay replay` asks for. Times are RFC 3339, or
+// "2006-01-02" or "2006-01-02 15:04" in the gateway's time zone.
+type ReplayWindow struct {
+	Since     string `json:"since"`
+	Until     string `json:"until,omitempty"` // empty: now
+	Source    string `json:"source,omitempty"`
+	Delivered bool   `json:"delivered,omitempty"`
+	DryRun    bool   `json:"dry_run,omitempty"`
+}
+
+// ReplayResult says what a replay found, and did.
+type ReplayResult struct {
+	Since       time.Time `json:"since"`
+	Until       time.Time `json:"until"`
+	DeadLetters int       `json:"dead_letters"`
+	Delivered   int       `json:"delivered"`
+	// Held are dead letters that cannot be sent as they are (no amount):
+	// left for a person.
+	Held     int `json:"held"`
+	Replayed int `json:"replayed"`
+}
+
+// ErrBadWindow is returned for a replay window that cannot be read.
+var ErrBadWindow = errors.New("want --since (and --until) as 2026-03-14, 2026-03-14 09:30 or RFC 3339, --since before --until")
 
 // ErrNotDead is returned when replay or drop names a notification that is
 // not a dead letter.
@@ -76,6 +104,22 @@ func Handler(b Backend, token func() string, reg *prometheus.Registry) http.Hand
 		rec, ok := find(w, b, r.PathValue("id"))
 		if ok {
 			writeJSON(w, http.StatusOK, detail(rec))
+		}
+	})
+	mux.HandleFunc("POST /api/replay", func(w http.ResponseWriter, r *http.Request) {
+		var win ReplayWindow
+		if err := json.NewDecoder(r.Body).Decode(&win); err != nil {
+			writeError(w, http.StatusBadRequest, errors.New("want a JSON body {since, until, source, delivered, dry_run}"))
+			return
+		}
+		res, err := b.ReplayWindow(r.Context(), win)
+		switch {
+		case errors.Is(err, ErrBadWindow):
+			writeError(w, http.StatusBadRequest, err)
+		case err != nil:
+			writeError(w, http.StatusInternalServerError, err)
+		default:
+			writeJSON(w, http.StatusOK, res)
 		}
 	})
 	mux.HandleFunc("GET /api/find", func(w http.ResponseWriter, r *http.Request) {

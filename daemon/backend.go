@@ -3,6 +3,7 @@ package daemon
 import (
 	"context"
 	"errors"
+	"strings"
 	"time"
 
 	"github.com/fluxrelay/fluxrelay/admin"
@@ -81,4 +82,78 @@ func (d *Daemon) Drop(ctx context.Context, id string) error {
 	}
 	d.log.Info("dead letter dropped", "id", id, "source", r.Source, "transaction_ref", r.TransactionRef())
 	return nil
+}
+
+// replayBatch bounds the notifications one replay transaction changes.
+const replayBatch = 256
+
+// ReplayWindow implements admin.Backend: for Fluxvend after it restored a
+// backup (delivered ones too), or a technician after fixing a mapping.
+func (d *Daemon) ReplayWindow(ctx context.Context, w admin.ReplayWindow) (admin.ReplayResult, error) {
+	loc, now := d.loc.Load(), d.opts.Now()
+	since, ok := parseWhen(w.Since, loc)
+	until := now
+	if w.Until != "" {
+		until, ok = parseWhen(w.Until, loc)
+		ok = ok && since.Before(until)
+	}
+	res := admin.ReplayResult{Since: since, Until: until}
+	if !ok || w.Since == "" {
+		return res, admin.ErrBadWindow
+	}
+	var ids []string
+	for r, err := range d.store.Received(since, until) {
+		if err != nil {
+			return res, err
+		}
+		if w.Source != "" && r.Source != w.Source {
+			continue
+		}
+		switch {
+		case r.State == notification.Dead && !d.sendable(r):
+			res.Held++
+		case r.State == notification.Dead:
+			res.DeadLetters++
+			ids = append(ids, r.ID)
+		case r.State == notification.Delivered && w.Delivered:
+			res.Delivered++
+			ids = append(ids, r.ID)
+		}
+	}
+	if w.DryRun {
+		return res, nil
+	}
+	for len(ids) > 0 {
+		n := min(len(ids), replayBatch)
+		done, err := d.store.UpdateEach(ctx, ids[:n], func(r *notification.Record) error {
+			if r.State != notification.Dead && !(w.Delivered && r.State == notification.Delivered) {
+				return admin.ErrNotDead
+			}
+			r.State, r.NextAttempt, r.Attempts, r.FailingFor = notification.Pending, now, 0, 0
+			r.Reason, r.DeadAt, r.LastAttempt, r.DeliveredAt = "", time.Time{}, time.Time{}, time.Time{}
+			return nil
+		})
+		res.Replayed += done
+		if err != nil {
+			return res, err
+		}
+		ids = ids[n:]
+	}
+	d.log.Info("a window replayed", "since", since, "until", until, "source", w.Source, "dead_letters", res.DeadLetters, "delivered", res.Delivered, "replayed", res.Replayed)
+	return res, nil
+}
+
+// parseWhen reads a time given on the command line, in the gateway's zone
+// when it carries none.
+func parseWhen(s string, loc *time.Location) (time.Time, bool) {
+	s = strings.TrimSpace(s)
+	if t, err := time.Parse(time.RFC3339, s); err == nil {
+		return t, true
+	}
+	for _, layout := range []string{"2006-01-02 15:04:05", "2006-01-02 15:04", "2006-01-02T15:04", "2006-01-02"} {
+		if t, err := time.ParseInLocation(layout, s, loc); err == nil {
+			return t, true
+		}
+	}
+	return time.Time{}, false
 }

@@ -129,6 +129,51 @@ func (s *Store) Find(prefix string) (*notification.Record, error) {
 	return r, err
 }
 
+// Received yields every stored notification received in [from, to),
+// reading the store a batch at a time in short read transactions, and
+// yielding outside them. It walks every record: for the occasional
+// technician's command, not for a hot path.
+func (s *Store) Received(from, to time.Time) iter.Seq2[*notification.Record, error] {
+	return func(yield func(*notification.Record, error) bool) {
+		cursor := []byte(pRecord)
+		for {
+			var batch []*notification.Record
+			more := false
+			err := s.db.View(func(txn *badger.Txn) error {
+				it := txn.NewIterator(badger.IteratorOptions{Prefix: []byte(pRecord)})
+				defer it.Close()
+				read := 0
+				for it.Seek(cursor); it.Valid(); it.Next() {
+					if read == 4*dueBatch {
+						cursor, more = it.Item().KeyCopy(nil), true
+						return nil
+					}
+					read++
+					id := string(it.Item().Key()[len(pRecord):])
+					r, err := getRecord(txn, id)
+					if err != nil || r.ReceivedAt.Before(from) || !r.ReceivedAt.Before(to) {
+						continue
+					}
+					batch = append(batch, r)
+				}
+				return nil
+			})
+			if err != nil {
+				yield(nil, err)
+				return
+			}
+			for _, r := range batch {
+				if !yield(r, nil) {
+					return
+				}
+			}
+			if !more {
+				return
+			}
+		}
+	}
+}
+
 // FindRef returns the notifications whose transactionRef or paymentRef is
 // ref, or whose id starts with it (the index, not a scan of the store).
 func (s *Store) FindRef(ref string) ([]*notification.Record, error) {

@@ -297,6 +297,44 @@ func (s *Store) update(ctx context.Context, id string, read *notification.Record
 	return s.submit(ctx, o)
 }
 
+// UpdateEach applies fn to each of ids in one transaction (one fsync) and
+// returns how many it changed; an id that is gone, or for which fn returns
+// an error, is left as it is. Callers bound ids (a few hundred) so that a
+// large change goes in batches that never hold up ingest for long.
+func (s *Store) UpdateEach(ctx context.Context, ids []string, fn func(*notification.Record) error) (int, error) {
+	changed := 0
+	o := &op{size: 4 << 10 * len(ids)}
+	o.apply = func(txn *badger.Txn, d *delta) error {
+		changed = 0
+		for _, id := range ids {
+			old, err := s.current(txn, id, nil, d)
+			if errors.Is(err, notification.ErrNotFound) {
+				continue
+			}
+			if err != nil {
+				return err
+			}
+			edit := *old
+			if fn(&edit) != nil {
+				continue
+			}
+			r := *old
+			r.Delivery = edit.Delivery
+			val, err := encodeRecord(&r)
+			if err != nil {
+				continue
+			}
+			if err := s.put(txn, old, &r, val, d); err != nil {
+				return err
+			}
+			changed++
+		}
+		return nil
+	}
+	err := s.submit(ctx, o)
+	return changed, err
+}
+
 // current returns the stored record: read, when the caller's copy is still
 // the stored revision and this batch has not written it, else read anew.
 func (s *Store) current(txn *badger.Txn, id string, read *notification.Record, d *delta) (*notification.Record, error) {

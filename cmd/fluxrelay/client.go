@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -61,10 +62,24 @@ func newAdminClient(cfgFlag, socketFlag, addrFlag string) *adminClient {
 
 // do sends a request and decodes a JSON answer into out. Errors say what
 // to do.
-func (c *adminClient) do(method, path string, out any) error {
-	req, err := http.NewRequest(method, c.base+path, nil)
+func (c *adminClient) do(method, path string, out any) error { return c.send(method, path, nil, out) }
+
+// send is do with a JSON body.
+func (c *adminClient) send(method, path string, in, out any) error {
+	var reqBody io.Reader
+	if in != nil {
+		b, err := json.Marshal(in)
+		if err != nil {
+			return err
+		}
+		reqBody = bytes.NewReader(b)
+	}
+	req, err := http.NewRequest(method, c.base+path, reqBody)
 	if err != nil {
 		return err
+	}
+	if in != nil {
+		req.Header.Set("Content-Type", "application/json")
 	}
 	if c.token != "" {
 		req.Header.Set("Authorization", "Bearer "+c.token)

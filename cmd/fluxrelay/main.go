@@ -27,6 +27,9 @@ var (
 	commit  = ""
 )
 
+// stdin is where a command asks a person (tests replace it).
+var stdin io.Reader = os.Stdin
+
 // Exit codes.
 const (
 	exitOK      = 0
@@ -49,6 +52,7 @@ commands:
   status        the running daemon's state, queue, last delivery and per-source counts (--json)
   dlq           dead letters: list | show ID | replay ID… | replay --all | drop ID…
   find          find REF: a payment's trail by its transactionRef, paymentRef or id (--json)
+  replay        replay --since TIME [--until TIME] [--source S] [--delivered] [--yes]: queue a window again
   doctor        check the config, data dir, disk, clock, Fluxvend, MQTT and listeners, with fixes
   service       install|uninstall|start|stop|restart|status the system service (tarball installs)
   recover       re-queue what can be read from a store that was moved aside (daemon stopped)
@@ -75,6 +79,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return cmdDLQ(rest, stdout, stderr)
 	case "find":
 		return cmdFind(rest, stdout, stderr)
+	case "replay":
+		return cmdReplay(rest, stdin, stdout, stderr)
 	case "service":
 		return cmdService(rest, stdout, stderr, func(c *service.Config) (service.Service, error) { return service.New(nil, c) })
 	case "recover":

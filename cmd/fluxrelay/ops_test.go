@@ -374,3 +374,58 @@ func TestFindTrail(t *testing.T) {
 		t.Errorf("find of an unknown reference (exit %d): %s", code, out)
 	}
 }
+
+// TestReplayWindow: replay queues again the dead letters received in a
+// window (and with --delivered the delivered ones), says how many first,
+// and does nothing without --yes when nobody can be asked.
+func TestReplayWindow(t *testing.T) {
+	e := startOps(t)
+	e.post(t, "OK-1")
+	for i := range 4 {
+		e.post(t, fmt.Sprintf("DEAD-%d", i))
+	}
+	waitUntil(t, "four dead letters", func() bool { st := e.status(t); return st.DeadLetters == 4 && st.QueueDepth == 0 })
+	today := time.Now().Add(-time.Hour).Format("2006-01-02 15:04")
+
+	noTerminal, w, _ := os.Pipe() // as under a service manager or CI
+	w.Close()
+	stdin = noTerminal
+	if code, out := e.run(t, "replay", "--since", today); code != 2 || !strings.Contains(out, "4 dead letter(s)") || !strings.Contains(out, "add --yes") {
+		t.Errorf("replay without --yes and no terminal (exit %d):\n%s", code, out)
+	}
+	stdin = strings.NewReader("n\n") // a person who says no
+	if code, out := e.run(t, "replay", "--since", today); code != 0 || !strings.Contains(out, "[y/N]") || !strings.Contains(out, "nothing replayed") {
+		t.Errorf("replay answered no (exit %d):\n%s", code, out)
+	}
+	stdin = os.Stdin
+	if code, out := e.run(t, "replay", "--since", today, "--source", "elsewhere", "--yes"); code != 0 || !strings.Contains(out, "nothing to replay") {
+		t.Errorf("replay of another source (exit %d):\n%s", code, out)
+	}
+	if code, out := e.run(t, "replay", "--since", "yesterday-ish"); code != 1 || !strings.Contains(out, "want --since") {
+		t.Errorf("replay with a bad time (exit %d):\n%s", code, out)
+	}
+	if e.status(t).DeadLetters != 4 {
+		t.Fatal("a replay that was not confirmed changed something")
+	}
+
+	e.refuse.Store(false) // the mapping was fixed: Fluxvend takes them now
+	if code, out := e.run(t, "replay", "--since", today, "--yes"); code != 0 || !strings.Contains(out, "4 queued again") {
+		t.Fatalf("replay --yes (exit %d):\n%s", code, out)
+	}
+	waitUntil(t, "the replays delivered", func() bool { st := e.status(t); return st.DeadLetters == 0 && st.QueueDepth == 0 })
+	sent := len(e.core.Accepted())
+
+	// Fluxvend restored a backup: everything delivered goes out again.
+	code, out := e.run(t, "replay", "--since", today, "--delivered", "--yes")
+	if code != 0 || !strings.Contains(out, "0 dead letter(s) and 5 delivered notification(s)") || !strings.Contains(out, "5 queued again") {
+		t.Fatalf("replay --delivered (exit %d):\n%s", code, out)
+	}
+	waitUntil(t, "the second round", func() bool { return len(e.core.Accepted()) == sent+5 && e.status(t).QueueDepth == 0 })
+	keys := map[string]int{}
+	for _, d := range e.core.Accepted() {
+		keys[d.IdempotencyKey]++
+	}
+	if len(keys) != 5 {
+		t.Errorf("%d distinct Idempotency-Keys over the replays; want 5, each notification its own", len(keys))
+	}
+}
