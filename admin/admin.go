@@ -32,6 +32,11 @@ type Backend interface {
 	// FindRef returns the notifications whose transactionRef or paymentRef
 	// is ref, or whose id starts with it.
 	FindRef(ref string) ([]*notification.Record, error)
+	// Report counts the sales received from the day from to the day to
+	// (2006-01-02, in the gateway's zone; empty: today).
+	Report(from, to string) (Report, error)
+	// Today is today's report, for the status page.
+	Today() ReportDay
 	// ReplayWindow queues again the dead letters (and, asked, the delivered
 	// notifications) received in a window; with DryRun it only counts them.
 	ReplayWindow(ctx context.Context, w ReplayWindow) (ReplayResult, error)
@@ -58,6 +63,9 @@ type ReplayResult struct {
 	Held     int `json:"held"`
 	Replayed int `json:"replayed"`
 }
+
+// ErrBadDay is returned for a report day that cannot be read.
+var ErrBadDay = errors.New("want days as 2026-03-14, --from no later than --to")
 
 // ErrBadWindow is returned for a replay window that cannot be read.
 var ErrBadWindow = errors.New("want --since (and --until) as 2026-03-14, 2026-03-14 09:30 or RFC 3339, --since before --until")
@@ -120,6 +128,17 @@ func Handler(b Backend, token func() string, reg *prometheus.Registry) http.Hand
 			writeError(w, http.StatusInternalServerError, err)
 		default:
 			writeJSON(w, http.StatusOK, res)
+		}
+	})
+	mux.HandleFunc("GET /api/report", func(w http.ResponseWriter, r *http.Request) {
+		rep, err := b.Report(r.URL.Query().Get("from"), r.URL.Query().Get("to"))
+		switch {
+		case errors.Is(err, ErrBadDay):
+			writeError(w, http.StatusBadRequest, err)
+		case err != nil:
+			writeError(w, http.StatusInternalServerError, err)
+		default:
+			writeJSON(w, http.StatusOK, rep)
 		}
 	})
 	mux.HandleFunc("GET /api/find", func(w http.ResponseWriter, r *http.Request) {

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"html/template"
 	"net/http"
+	"strings"
 	"time"
 )
 
@@ -17,6 +18,8 @@ type pageData struct {
 	Oldest       string
 	LastDelivery string
 	DeadLetters  int64
+	Received     string // today's sales received: "12 · ₦15,750.50"
+	Sent         string // … and sent to Fluxvend
 	Clock        string
 	Version      string
 }
@@ -48,6 +51,8 @@ var page = template.Must(template.New("page").Parse(`<!doctype html>
 <main>
 <div class="state {{.Class}}" id="state">{{.Word}}</div>
 <div class="say" id="say">{{range .Sentences}}<p>{{.}}</p>{{end}}</div>
+<div class="row"><span>Payments received today</span><b id="received">{{.Received}}</b></div>
+<div class="row"><span>Sent to Fluxvend today</span><b id="sent">{{.Sent}}</b></div>
 <div class="row"><span>Payments waiting to be sent</span><b id="waiting">{{.Waiting}}</b></div>
 <div class="row"><span>Oldest waiting payment</span><b id="oldest">{{.Oldest}}</b></div>
 <div class="row"><span>Last payment sent</span><b id="last">{{.LastDelivery}}</b></div>
@@ -80,6 +85,9 @@ func pageHandler(b Backend) http.Handler {
 		d := pageData{Word: stateWord(st.State), Class: st.State, Sentences: st.Staff, Waiting: st.QueueDepth,
 			DeadLetters: st.DeadLetters, Clock: st.Clock.In(loc).Format("15:04 MST"), Version: st.Version,
 			Oldest: "none", LastDelivery: "not yet"}
+		today := b.Today()
+		d.Received = fmt.Sprintf("%d · %s", today.Total.Received.Count, naira(today.Total.Received.Sum))
+		d.Sent = fmt.Sprintf("%d · %s", today.Total.Delivered.Count, naira(today.Total.Delivered.Sum))
 		if st.QueueDepth > 0 {
 			d.Oldest = ago(time.Duration(st.OldestPendingAgeSeconds)*time.Second) + " ago"
 		}
@@ -170,4 +178,20 @@ func ago(d time.Duration) string {
 	default:
 		return fmt.Sprintf("%d days", int(d.Hours()/24))
 	}
+}
+
+// naira writes a sum as staff read it: ₦15,750.50.
+func naira(sum string) string {
+	whole, kobo, _ := strings.Cut(sum, ".")
+	if whole == "" {
+		whole, kobo = "0", "00"
+	}
+	var b strings.Builder
+	for i, c := range whole {
+		if i > 0 && (len(whole)-i)%3 == 0 {
+			b.WriteByte(',')
+		}
+		b.WriteRune(c)
+	}
+	return "₦" + b.String() + "." + kobo
 }

@@ -157,3 +157,44 @@ func parseWhen(s string, loc *time.Location) (time.Time, bool) {
 	}
 	return time.Time{}, false
 }
+
+// Report implements admin.Backend.
+func (d *Daemon) Report(from, to string) (admin.Report, error) {
+	loc := d.loc.Load()
+	today := d.opts.Now().In(loc).Format("2006-01-02")
+	if from == "" {
+		from = today
+	}
+	if to == "" {
+		to = from
+	}
+	start, err1 := time.ParseInLocation("2006-01-02", from, loc)
+	last, err2 := time.ParseInLocation("2006-01-02", to, loc)
+	if err1 != nil || err2 != nil || last.Before(start) {
+		return admin.Report{}, admin.ErrBadDay
+	}
+	return admin.BuildReport(d.store.Received(start, last.AddDate(0, 0, 1)), loc)
+}
+
+// Today implements admin.Backend: today's totals, counted again at most
+// every 30 seconds (the page refreshes every 15).
+func (d *Daemon) Today() admin.ReportDay {
+	now := d.opts.Now()
+	d.todayMu.Lock()
+	defer d.todayMu.Unlock()
+	if now.Sub(d.todayAt) < 30*time.Second && !d.todayAt.IsZero() {
+		return d.today
+	}
+	rep, err := d.Report("", "")
+	day := admin.ReportDay{Day: now.In(d.loc.Load()).Format("2006-01-02")}
+	if err == nil && len(rep.Days) == 1 {
+		day = rep.Days[0]
+	}
+	for _, t := range []*admin.Tally{&day.Total.Received, &day.Total.Delivered} {
+		if t.Sum == "" {
+			t.Sum = "0.00"
+		}
+	}
+	d.today, d.todayAt = day, now
+	return day
+}

@@ -89,6 +89,10 @@ type Daemon struct {
 	boundCh   chan struct{}
 	parts     *parts
 	loc       atomic.Pointer[time.Location] // the shop's time zone
+
+	todayMu sync.Mutex
+	today   admin.ReportDay // cached for the page
+	todayAt time.Time
 }
 
 // New checks that cfg can be run and prepares the daemon; nothing is opened

@@ -129,32 +129,28 @@ func (s *Store) Find(prefix string) (*notification.Record, error) {
 	return r, err
 }
 
-// Received yields every stored notification received in [from, to),
-// reading the store a batch at a time in short read transactions, and
-// yielding outside them. It walks every record: for the occasional
-// technician's command, not for a hot path.
+// Received yields every stored notification received in [from, to), in
+// the order received, through the receive-time index: a batch at a time in
+// short read transactions, yielded outside them. (Notifications stored
+// before the index existed are not in it.)
 func (s *Store) Received(from, to time.Time) iter.Seq2[*notification.Record, error] {
 	return func(yield func(*notification.Record, error) bool) {
-		cursor := []byte(pRecord)
+		cursor, end := timeKey(pRecv, from, ""), timeKey(pRecv, to, "")
 		for {
 			var batch []*notification.Record
 			more := false
 			err := s.db.View(func(txn *badger.Txn) error {
-				it := txn.NewIterator(badger.IteratorOptions{Prefix: []byte(pRecord)})
+				it := txn.NewIterator(badger.IteratorOptions{Prefix: []byte(pRecv)})
 				defer it.Close()
-				read := 0
-				for it.Seek(cursor); it.Valid(); it.Next() {
-					if read == 4*dueBatch {
+				for it.Seek(cursor); it.Valid() && bytes.Compare(it.Item().Key(), end) < 0; it.Next() {
+					if len(batch) == dueBatch {
 						cursor, more = it.Item().KeyCopy(nil), true
 						return nil
 					}
-					read++
-					id := string(it.Item().Key()[len(pRecord):])
-					r, err := getRecord(txn, id)
-					if err != nil || r.ReceivedAt.Before(from) || !r.ReceivedAt.Before(to) {
-						continue
+					_, id := splitTimeKey(pRecv, it.Item().Key())
+					if r, err := getRecord(txn, id); err == nil {
+						batch = append(batch, r)
 					}
-					batch = append(batch, r)
 				}
 				return nil
 			})

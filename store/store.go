@@ -255,6 +255,9 @@ const (
 	// pRef indexes notifications by their transactionRef and paymentRef,
 	// for fluxrelay find: f/<ref>\x00<id>.
 	pRef = "f/"
+	// pRecv indexes notifications by when they were received, for
+	// fluxrelay report and replay: t/<received>/<id>.
+	pRecv = "t/"
 )
 
 func recordKey(id string) []byte   { return []byte(pRecord + id) }

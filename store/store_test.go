@@ -337,3 +337,38 @@ func TestTruncatedValueLog(t *testing.T) {
 	}
 	t.Logf("%d readable and still due, %d set aside as damaged", len(got), s.Stats().Damaged)
 }
+
+// TestReceivedWindow: the receive-time index gives the notifications
+// received in a window, in order, and forgets a dropped one.
+func TestReceivedWindow(t *testing.T) {
+	ctx := context.Background()
+	s := openBadger(t, t.TempDir())
+	defer s.Close()
+	var ids []string
+	for i := range 5 {
+		r := storetest.NewRecord(fmt.Sprintf("W-%d", i), 100, storetest.T0.Add(time.Duration(i)*time.Hour))
+		if _, err := s.Enqueue(ctx, r); err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, r.ID)
+	}
+	window := func() []string {
+		var got []string
+		for r, err := range s.Received(storetest.T0.Add(time.Hour), storetest.T0.Add(4*time.Hour)) {
+			if err != nil {
+				t.Fatal(err)
+			}
+			got = append(got, r.TransactionRef())
+		}
+		return got
+	}
+	if got := fmt.Sprint(window()); got != "[W-1 W-2 W-3]" {
+		t.Errorf("received in [1h, 4h): %s", got)
+	}
+	if err := s.Drop(ctx, ids[2]); err != nil {
+		t.Fatal(err)
+	}
+	if got := fmt.Sprint(window()); got != "[W-1 W-3]" {
+		t.Errorf("after dropping W-2: %s", got)
+	}
+}

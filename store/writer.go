@@ -384,11 +384,12 @@ func (s *Store) put(txn *badger.Txn, old, r *notification.Record, val []byte, d 
 	if err := txn.SetEntry(e); err != nil {
 		return err
 	}
-	// The references index: written with the record, and again with the
-	// record's retention once it is delivered, so that both expire together.
+	// The reference and receive-time indexes: written with the record, and
+	// again with the record's retention once it is delivered, so that they
+	// expire together.
 	if old == nil || (old.State != notification.Delivered && r.State == notification.Delivered) {
-		for _, ref := range refs(r) {
-			e := badger.NewEntry(refKey(ref, r.ID), nil)
+		for _, k := range indexKeys(r) {
+			e := badger.NewEntry(k, nil)
 			if (r.State == notification.Delivered || r.State == notification.Ignored) && s.opts.Retention > 0 {
 				e = e.WithTTL(s.opts.Retention)
 			}
@@ -429,8 +430,8 @@ func (s *Store) unindex(txn *badger.Txn, old, r *notification.Record, d *delta) 
 		return nil
 	}
 	if r == nil {
-		for _, ref := range refs(old) {
-			if err := txn.Delete(refKey(ref, old.ID)); err != nil {
+		for _, k := range indexKeys(old) {
+			if err := txn.Delete(k); err != nil {
 				return err
 			}
 		}
@@ -454,6 +455,16 @@ func (s *Store) unindex(txn *badger.Txn, old, r *notification.Record, d *delta) 
 		}
 	}
 	return nil
+}
+
+// indexKeys are the keys that index r by its references and by when it
+// was received; they expire with the record.
+func indexKeys(r *notification.Record) [][]byte {
+	keys := [][]byte{timeKey(pRecv, r.ReceivedAt, r.ID)}
+	for _, ref := range refs(r) {
+		keys = append(keys, refKey(ref, r.ID))
+	}
+	return keys
 }
 
 // refs are the references a person may look a notification up by.

@@ -52,6 +52,7 @@ commands:
   status        the running daemon's state, queue, last delivery and per-source counts (--json)
   dlq           dead letters: list | show ID | replay ID… | replay --all | drop ID…
   find          find REF: a payment's trail by its transactionRef, paymentRef or id (--json)
+  report        the day's sales per source and payment method: received, delivered, waiting, needing a person
   replay        replay --since TIME [--until TIME] [--source S] [--delivered] [--yes]: queue a window again
   doctor        check the config, data dir, disk, clock, Fluxvend, MQTT and listeners, with fixes
   service       install|uninstall|start|stop|restart|status the system service (tarball installs)
@@ -79,6 +80,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return cmdDLQ(rest, stdout, stderr)
 	case "find":
 		return cmdFind(rest, stdout, stderr)
+	case "report":
+		return cmdReport(rest, stdout, stderr)
 	case "replay":
 		return cmdReplay(rest, stdin, stdout, stderr)
 	case "service":

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -427,5 +428,52 @@ func TestReplayWindow(t *testing.T) {
 	}
 	if len(keys) != 5 {
 		t.Errorf("%d distinct Idempotency-Keys over the replays; want 5, each notification its own", len(keys))
+	}
+}
+
+// TestReportSums: report prints the exact sums of a day's sales, by where
+// they are, and the status page shows the same totals.
+func TestReportSums(t *testing.T) {
+	e := startOps(t)
+	for ref, amount := range map[string]string{"OK-A": "1500.50", "OK-B": "200.25", "OK-C": "0.10", "DEAD-0": "99.50"} {
+		resp, err := http.Post(e.ingest+"/notify/till", "application/json", strings.NewReader(fmt.Sprintf(`{"transactionRef":%q,"amount":%q,"paymentMethod":"CARD"}`, ref, amount)))
+		if err != nil || resp.StatusCode != 200 {
+			t.Fatalf("post %s: %v %v", ref, resp, err)
+		}
+		resp.Body.Close()
+	}
+	waitUntil(t, "three delivered, one dead letter", func() bool { st := e.status(t); return st.DeadLetters == 1 && st.QueueDepth == 0 })
+
+	code, out := e.run(t, "report")
+	for _, want := range []string{"till", "CARD", "4  1800.35", "3  1700.85", "0  0.00", "1  99.50", "all"} {
+		if code != 0 || !strings.Contains(out, want) {
+			t.Errorf("report (exit %d) lacks %q:\n%s", code, want, out)
+		}
+	}
+	var rep admin.Report
+	_, js := e.run(t, "report", "--json", "--day", time.Now().Format("2006-01-02"))
+	if err := json.Unmarshal([]byte(js), &rep); err != nil || len(rep.Days) != 1 {
+		t.Fatalf("report --json: %v %s", err, js)
+	}
+	total := rep.Days[0].Total
+	if total.Received.Sum != "1800.35" || total.Delivered.Sum != "1700.85" || total.NeedsPerson.Sum != "99.50" || total.Waiting.Count != 0 {
+		t.Errorf("report totals %+v", total)
+	}
+	if code, out := e.run(t, "report", "--day", "2020-02-30"); code != 1 || !strings.Contains(out, "want days as") {
+		t.Errorf("report of a day that does not exist (exit %d): %s", code, out)
+	}
+
+	// The page, through the admin socket, shows the same totals.
+	client := &http.Client{Transport: &http.Transport{DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+		return (&net.Dialer{}).DialContext(ctx, "unix", e.socket)
+	}}}
+	resp, err := client.Get("http://fluxrelay/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	page, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if !strings.Contains(string(page), "4 · ₦1,800.35") || !strings.Contains(string(page), "3 · ₦1,700.85") {
+		t.Errorf("the page does not show the report's totals:\n%s", page)
 	}
 }
