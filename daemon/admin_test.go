@@ -173,7 +173,7 @@ func TestStatusPageInBrowser(t *testing.T) {
 	refused.Store(true) // Fluxvend refuses one payment (422), takes the others
 	post(t, r.url+"/notify/till", `{"transactionRef":"P-R","amount":10}`)
 	waitFor(t, "a dead letter", func() bool { return r.status(t).DeadLetters == 1 })
-	check("dead_letter", "ACTION NEEDED", "1 payment could not be sent to Fluxvend. Call your technician.")
+	check("dead_letter", "ACTION NEEDED", "1 payment could not be sent to Fluxvend. Call your technician.", "2 · ₦20.00", "1 · ₦10.00")
 	dropped, _ := http.NewRequest(http.MethodDelete, r.admin+"/api/dead-letters/"+notification.NewID("core", "acme", "P-R"), nil)
 	if resp, err := http.DefaultClient.Do(dropped); err != nil || resp.StatusCode != 200 {
 		t.Fatalf("dropping the dead letter: %v %v", resp, err)

@@ -176,15 +176,25 @@ func (d *Daemon) Report(from, to string) (admin.Report, error) {
 	return admin.BuildReport(d.store.Received(start, last.AddDate(0, 0, 1)), loc)
 }
 
-// Today implements admin.Backend: today's totals, counted again at most
-// every 30 seconds (the page refreshes every 15).
+// Today implements admin.Backend: today's totals, counted again when
+// anything was received, delivered or dead-lettered since they were (the
+// page refreshes every 15 seconds), and at least every 5 minutes.
 func (d *Daemon) Today() admin.ReportDay {
 	now := d.opts.Now()
+	st := d.store.Stats()
+	key := [4]int64{st.Pending, st.Dead} // then delivered, received
+	for _, n := range d.relay.Status().Delivered {
+		key[2] += n
+	}
+	for _, src := range d.cfg.Load().Sources {
+		key[3] += d.intake.Stats.Source(src.Name).Received.Load()
+	}
 	d.todayMu.Lock()
 	defer d.todayMu.Unlock()
-	if now.Sub(d.todayAt) < 30*time.Second && !d.todayAt.IsZero() {
+	if key == d.todayKey && now.Sub(d.todayAt) < 5*time.Minute && !d.todayAt.IsZero() {
 		return d.today
 	}
+	d.todayKey = key
 	rep, err := d.Report("", "")
 	day := admin.ReportDay{Day: now.In(d.loc.Load()).Format("2006-01-02")}
 	if err == nil && len(rep.Days) == 1 {

@@ -93,6 +93,8 @@ type Daemon struct {
 	todayMu sync.Mutex
 	today   admin.ReportDay // cached for the page
 	todayAt time.Time
+	// todayKey is what the store and counters said when today was counted.
+	todayKey [4]int64
 }
 
 // New checks that cfg can be run and prepares the daemon; nothing is opened
