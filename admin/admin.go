@@ -165,7 +165,7 @@ func Handler(b Backend, token func() string, reg *prometheus.Registry) http.Hand
 		act(w, r, b, b.Drop, "dropped")
 	})
 	if reg != nil {
-		mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+		mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{EnableOpenMetrics: true}))
 	}
 	mux.Handle("GET /{$}", pageHandler(b))
 	mux.Handle("GET /details", detailsHandler(b))

@@ -1,6 +1,7 @@
 package admin
 
 import (
+	"runtime"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -19,7 +20,8 @@ type Metrics struct {
 
 var (
 	descIngested  = prometheus.NewDesc("fluxrelay_ingested_total", "Notifications received, by source and result.", []string{"source", "result"}, nil)
-	descDelivered = prometheus.NewDesc("fluxrelay_delivered_by_source_total", "Notifications delivered, by source.", []string{"source"}, nil)
+	descDelivered = prometheus.NewDesc("fluxrelay_delivered_total", "Notifications delivered, by source.", []string{"source"}, nil)
+	descBuild     = prometheus.NewDesc("fluxrelay_build_info", "1, with the version of fluxrelay and of Go as labels.", []string{"version", "goversion"}, nil)
 	descPanics    = prometheus.NewDesc("fluxrelay_parser_panics_total", "Notifications a provider's parser failed on (a fluxrelay bug; each was refused), by source.", []string{"source"}, nil)
 	descQueue     = prometheus.NewDesc("fluxrelay_queue_depth", "Notifications waiting to be delivered.", nil, nil)
 	descOldest    = prometheus.NewDesc("fluxrelay_oldest_pending_age_seconds", "Age of the oldest notification waiting.", nil, nil)
@@ -67,7 +69,7 @@ func (m *Metrics) Delivery(result string, sinceReceipt time.Duration) {
 
 // Describe implements prometheus.Collector.
 func (m *Metrics) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{descIngested, descDelivered, descPanics, descQueue, descOldest, descDead, descDiskFree, descDiskUsed, descReachable, descReloadOK, descReloadAt, descClockOK, descSkew, descState, descPaused} {
+	for _, d := range []*prometheus.Desc{descIngested, descDelivered, descPanics, descQueue, descOldest, descDead, descDiskFree, descDiskUsed, descReachable, descReloadOK, descReloadAt, descClockOK, descSkew, descState, descPaused, descBuild} {
 		ch <- d
 	}
 }
@@ -82,6 +84,7 @@ func (m *Metrics) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(descDelivered, prometheus.CounterValue, float64(s.Delivered), name)
 		ch <- prometheus.MustNewConstMetric(descPanics, prometheus.CounterValue, float64(s.ParserPanics), name)
 	}
+	ch <- prometheus.MustNewConstMetric(descBuild, prometheus.GaugeValue, 1, st.Version, runtime.Version())
 	gauge := func(d *prometheus.Desc, v float64) { ch <- prometheus.MustNewConstMetric(d, prometheus.GaugeValue, v) }
 	gauge(descQueue, float64(st.QueueDepth))
 	gauge(descOldest, float64(st.OldestPendingAgeSeconds))
