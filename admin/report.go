@@ -53,6 +53,9 @@ type Report struct {
 // page's totals come from the same code.
 func BuildReport(recs iter.Seq2[*notification.Record, error], loc *time.Location) (Report, error) {
 	rep := Report{Timezone: loc.String()}
+	if loc == time.Local {
+		rep.Timezone = "the gateway's time zone" // config timezone is empty
+	}
 	days := map[string]map[[2]string]*ReportRow{}
 	for r, err := range recs {
 		if err != nil {
