@@ -21,6 +21,7 @@ type Metrics struct {
 var (
 	descIngested  = prometheus.NewDesc("fluxrelay_ingested_total", "Notifications received, by source and result.", []string{"source", "result"}, nil)
 	descDelivered = prometheus.NewDesc("fluxrelay_delivered_total", "Notifications delivered, by source.", []string{"source"}, nil)
+	descUnclean   = prometheus.NewDesc("fluxrelay_unclean_restarts_total", "Starts after a stop that was not clean (power cuts, kills, crashes).", nil, nil)
 	descBuild     = prometheus.NewDesc("fluxrelay_build_info", "1, with the version of fluxrelay and of Go as labels.", []string{"version", "goversion"}, nil)
 	descPanics    = prometheus.NewDesc("fluxrelay_parser_panics_total", "Notifications a provider's parser failed on (a fluxrelay bug; each was refused), by source.", []string{"source"}, nil)
 	descQueue     = prometheus.NewDesc("fluxrelay_queue_depth", "Notifications waiting to be delivered.", nil, nil)
@@ -69,7 +70,7 @@ func (m *Metrics) Delivery(result string, sinceReceipt time.Duration) {
 
 // Describe implements prometheus.Collector.
 func (m *Metrics) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{descIngested, descDelivered, descPanics, descQueue, descOldest, descDead, descDiskFree, descDiskUsed, descReachable, descReloadOK, descReloadAt, descClockOK, descSkew, descState, descPaused, descBuild} {
+	for _, d := range []*prometheus.Desc{descIngested, descDelivered, descPanics, descQueue, descOldest, descDead, descDiskFree, descDiskUsed, descReachable, descReloadOK, descReloadAt, descClockOK, descSkew, descState, descPaused, descBuild, descUnclean} {
 		ch <- d
 	}
 }
@@ -85,6 +86,7 @@ func (m *Metrics) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(descPanics, prometheus.CounterValue, float64(s.ParserPanics), name)
 	}
 	ch <- prometheus.MustNewConstMetric(descBuild, prometheus.GaugeValue, 1, st.Version, runtime.Version())
+	ch <- prometheus.MustNewConstMetric(descUnclean, prometheus.CounterValue, float64(st.UncleanRestarts))
 	gauge := func(d *prometheus.Desc, v float64) { ch <- prometheus.MustNewConstMetric(d, prometheus.GaugeValue, v) }
 	gauge(descQueue, float64(st.QueueDepth))
 	gauge(descOldest, float64(st.OldestPendingAgeSeconds))

@@ -89,7 +89,11 @@ type Status struct {
 	Targets                 []TargetStatus            `json:"targets"`
 	Listeners               map[string]ListenerStatus `json:"listeners"`
 	StoreMovedAside         string                    `json:"store_moved_aside,omitempty"`
-	Rejections              []Rejection               `json:"recent_rejections"`
-	Version                 string                    `json:"version"`
-	StartedAt               time.Time                 `json:"started_at"`
+	// UncleanRestarts counts the starts after a stop that was not clean (a
+	// power cut, a kill, a crash); LastUncleanRestart is the last one.
+	UncleanRestarts    int         `json:"unclean_restarts"`
+	LastUncleanRestart *time.Time  `json:"last_unclean_restart,omitempty"`
+	Rejections         []Rejection `json:"recent_rejections"`
+	Version            string      `json:"version"`
+	StartedAt          time.Time   `json:"started_at"`
 }

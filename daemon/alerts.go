@@ -26,7 +26,7 @@ func receivers(cfg *config.Config) []alert.Receiver {
 // watch looks at the state every few seconds and tells the alerter what a
 // person needs to know: a change to ACTION NEEDED at once, to DELAYED once
 // it has lasted 15 minutes, back to OK after either; each new dead letter;
-// free space below twice the reserve.
+// free space below twice the reserve; a start after an unclean stop.
 func (d *Daemon) watch(ctx context.Context) error {
 	every := d.opts.WatchEvery
 	if every == 0 {
@@ -39,6 +39,7 @@ func (d *Daemon) watch(ctx context.Context) error {
 	var delayedSince time.Time
 	var dead int64
 	diskLow := false
+	toldUnclean := !d.uncleanNow
 	for {
 		select {
 		case <-ctx.Done():
@@ -61,6 +62,10 @@ func (d *Daemon) watch(ctx context.Context) error {
 		default:
 			send(alert.KindState, alerted)
 			alerted = st.State
+		}
+		if !toldUnclean {
+			send(alert.KindUncleanRestart, st.State)
+			toldUnclean = true
 		}
 		if st.DeadLetters > dead {
 			send(alert.KindDeadLetter, st.State)

@@ -90,9 +90,11 @@ type Daemon struct {
 	parts     *parts
 	loc       atomic.Pointer[time.Location] // the shop's time zone
 
-	todayMu sync.Mutex
-	today   admin.ReportDay // cached for the page
-	todayAt time.Time
+	todayMu    sync.Mutex
+	today      admin.ReportDay // cached for the page
+	todayAt    time.Time
+	unclean    Unclean // unclean restarts so far
+	uncleanNow bool    // this start was one
 	// todayKey is what the store and counters said when today was counted.
 	todayKey [4]int64
 }
@@ -122,6 +124,15 @@ func (d *Daemon) Run(ctx context.Context, reload <-chan struct{}) error {
 	cfg := d.cfg.Load()
 	d.started = d.opts.Now()
 	d.reload = ReloadResult{At: d.started.UTC(), OK: true}
+	unclean, uncleanNow, err := checkUnclean(cfg.DataDir, d.started)
+	if err != nil {
+		d.log.Warn("cannot keep the record of clean stops in data_dir", "err", err)
+	}
+	d.unclean, d.uncleanNow = unclean, uncleanNow
+	if uncleanNow {
+		d.log.Warn("fluxrelay was not stopped cleanly last time (a power cut, a kill or a crash); nothing acknowledged is lost, but frequent power cuts wear an SD card — a UPS helps",
+			"unclean_restarts", unclean.Count)
+	}
 	st, err := openStore(cfg, d.log, d.opts.Now)
 	if err != nil {
 		return err
@@ -130,6 +141,8 @@ func (d *Daemon) Run(ctx context.Context, reload <-chan struct{}) error {
 	defer func() {
 		if err := st.Close(); err != nil {
 			d.log.Error("closing the store", "err", err)
+		} else if err := markClean(cfg.DataDir); err != nil {
+			d.log.Warn("cannot record the clean stop in data_dir", "err", err)
 		}
 		d.parts.stopped = append(d.parts.stopped, "store")
 	}()
@@ -211,7 +224,9 @@ func (d *Daemon) Run(ctx context.Context, reload <-chan struct{}) error {
 }
 
 // storeDir is where the queue lives under data_dir.
-func storeDir(cfg *config.Config) string { return filepath.Join(cfg.DataDir, "store") }
+func storeDir(cfg *config.Config) string { return storeDirOf(cfg.DataDir) }
+
+func storeDirOf(dataDir string) string { return filepath.Join(dataDir, "store") }
 
 func openStore(cfg *config.Config, log *slog.Logger, now func() time.Time) (*store.Store, error) {
 	var key []byte

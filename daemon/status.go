@@ -55,6 +55,10 @@ func (d *Daemon) Status() Status {
 		t := rs.LastDeliveryAt.UTC()
 		s.LastDeliveryAt = &t
 	}
+	if s.UncleanRestarts = d.unclean.Count; s.UncleanRestarts > 0 {
+		last := d.unclean.Last
+		s.LastUncleanRestart = &last
+	}
 	if !st.OldestPending.IsZero() {
 		s.OldestPendingAgeSeconds = int64(max(now.Sub(st.OldestPending), 0) / time.Second)
 	}

@@ -227,6 +227,9 @@ func doctorDaemon(cfgFlag string) []check {
 		return []check{{"WARN", "daemon", err.Error()}}
 	}
 	out := []check{{"OK", "daemon", fmt.Sprintf("fluxrelay %s is running: %s, %d waiting", st.Version, stateWords[st.State], st.QueueDepth)}}
+	if st.UncleanRestarts > 0 && st.LastUncleanRestart != nil {
+		out = append(out, check{"WARN", "restarts", fmt.Sprintf("%d unclean restart(s), the last %s: power cuts or kills — nothing acknowledged is lost, but a UPS spares the SD card", st.UncleanRestarts, st.LastUncleanRestart.Format("2006-01-02 15:04 MST"))})
+	}
 	told := map[string]bool{}
 	for _, t := range st.Targets {
 		if t.Mode == "paused" {

@@ -66,6 +66,9 @@ func printStatus(w io.Writer, st admin.Status) {
 		clock = "WRONG — check NTP"
 	}
 	fmt.Fprintf(tw, "clock:\t%s (%s)\n", st.Clock.Format("2006-01-02 15:04:05 MST"), clock)
+	if st.UncleanRestarts > 0 && st.LastUncleanRestart != nil {
+		fmt.Fprintf(tw, "unclean restarts:\t%d (last %s) — power cuts? a UPS spares the SD card\n", st.UncleanRestarts, st.LastUncleanRestart.Format("2006-01-02 15:04 MST"))
+	}
 	rl := st.ConfigReload
 	cfgLine := fmt.Sprintf("loaded %s", rl.At.Format("2006-01-02 15:04:05 MST"))
 	if !rl.OK {
