@@ -56,6 +56,9 @@ func cmdDoctor(args []string, stdout, stderr io.Writer) int {
 	}
 	if cfg != nil {
 		out = append(out, doctorDataDir(cfg)...)
+		if mounts := readMounts(); mounts != "" {
+			out = append(out, doctorFilesystem(cfg.DataDir, mounts))
+		}
 		out = append(out, doctorCore(cfg)...)
 		out = append(out, doctorMQTT(cfg)...)
 		out = append(out, doctorListeners(cfg)...)

@@ -12,6 +12,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -239,7 +240,11 @@ func TestDoctor(t *testing.T) {
 			t.Errorf("doctor on a healthy gateway lacks %q:\n%s", want, out)
 		}
 	}
-	if code != 0 || strings.Contains(out, "FAIL") {
+	// A temporary folder on tmpfs is rightly a FAIL for a data_dir: where
+	// the machine's /tmp is one, that is the one FAIL allowed here.
+	onTmpfs := doctorFilesystem(filepath.Join(filepath.Dir(e.cfg), "data"), readMounts()).level == "FAIL"
+	rest := regexp.MustCompile(`(?m)^FAIL  filesystem.*$`).ReplaceAllString(out, "")
+	if (code != 0 && !onTmpfs) || strings.Contains(rest, "FAIL") || !strings.Contains(out, "filesystem") {
 		t.Errorf("doctor on a healthy gateway: exit %d\n%s", code, out)
 	}
 
