@@ -252,6 +252,16 @@ provider = "core"
 	_ = cmd.Process.Signal(syscall.SIGTERM)
 	_ = cmd.Wait()
 
+	// Every SIGKILL was followed by a start that knew the stop was not
+	// clean; the SIGTERM just now was clean.
+	var unclean Unclean
+	if b, err := os.ReadFile(filepath.Join(dir, "data", uncleanFile)); err != nil || json.Unmarshal(b, &unclean) != nil || unclean.Count != rounds {
+		t.Errorf("%d unclean restarts counted after %d SIGKILLs (%v)", unclean.Count, rounds, err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "data", cleanMarker)); err != nil {
+		t.Errorf("the last stop, a SIGTERM, left no clean-stop marker: %v", err)
+	}
+
 	dups := 0
 	for ref, ds := range delivered() {
 		id, ok := acked[ref]
