@@ -54,7 +54,13 @@ func TestAdminEndpoints(t *testing.T) {
 	if code, _ := get(t, r.admin+"/api/status", "wrong"); code != 401 {
 		t.Errorf("a wrong token: %d", code)
 	}
-	code, body := get(t, r.admin+"/metrics", "ADMIN_TOKEN_9")
+	// The core has it before its outcome is written: wait for that.
+	var code int
+	var body string
+	waitFor(t, "the outcome written", func() bool {
+		code, body = get(t, r.admin+"/metrics", "ADMIN_TOKEN_9")
+		return strings.Contains(body, "fluxrelay_queue_depth 0")
+	})
 	for _, want := range []string{`fluxrelay_ingested_total{result="queued",source="till"} 1`, "fluxrelay_queue_depth 0", `fluxrelay_deliveries_total{result="delivered"} 1`,
 		"fluxrelay_delivery_latency_seconds_count 1", "fluxrelay_core_reachable 1", "fluxrelay_config_last_reload_successful 1", `fluxrelay_state{state="ok"} 1`, "fluxrelay_disk_free_bytes", "fluxrelay_clock_skew_seconds"} {
 		if code != 200 || !strings.Contains(body, want) {
