@@ -104,7 +104,7 @@ func TestOutageThenInOrderOfAge(t *testing.T) {
 		}
 		time.Sleep(6 * time.Hour)
 		synctest.Wait()
-		tries0, goroutines0 := b.tries.Load(), relayGoroutines()
+		tries0, goroutines0 := b.tries.Load(), fewestRelayGoroutines()
 		time.Sleep(66 * time.Hour)
 		synctest.Wait()
 		if st := b.relay.Status().Targets[0]; st.Mode != ModeOutage {
@@ -113,10 +113,10 @@ func TestOutageThenInOrderOfAge(t *testing.T) {
 		n := b.tries.Load() - tries0
 		// One probe (and its burst) every 2.5 to 5 minutes: retry_max_wait
 		// with its jitter.
-		if n < 66*60/5 || n > 66*60*2/5*(burstRetries+1)+10 {
+		if n < 66*60/5 || n > 66*60*2/5*(burstRetries+1)+30 {
 			t.Errorf("%d requests from hour 6 to 72; want one probe burst every 2.5 to 5 minutes", n)
 		}
-		if g := relayGoroutines(); g > goroutines0 {
+		if g := fewestRelayGoroutines(); g > goroutines0 {
 			t.Errorf("goroutines grew from %d to %d over %d probes", goroutines0, g, n)
 		}
 		burned := 0
@@ -268,6 +268,20 @@ func relayGoroutines() int {
 		if strings.Contains(g, "github.com/fluxrelay/fluxrelay/relay.") {
 			n++
 		}
+	}
+	return n
+}
+
+// fewestRelayGoroutines is the least relayGoroutines over samples spread
+// across a few minutes of the bubble's time: a probe under way (asleep in
+// its burst, for a random while) has a goroutine of its own; a leak stays.
+// Call it in a bubble.
+func fewestRelayGoroutines() int {
+	n := relayGoroutines()
+	for range 8 {
+		time.Sleep(37 * time.Second)
+		synctest.Wait()
+		n = min(n, relayGoroutines())
 	}
 	return n
 }
