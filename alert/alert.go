@@ -8,9 +8,11 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"strings"
 	"sync"
 	"time"
@@ -222,13 +224,14 @@ func (a *Alerter) post(ctx context.Context, url string, body []byte) error {
 	return nil
 }
 
-// errWithoutURL keeps the URL, which may carry a bot token, out of logs.
+// errWithoutURL keeps the URL, which may carry a bot token, out of logs:
+// the cause inside the *url.Error the client returns.
 func errWithoutURL(err error) error {
-	msg := err.Error()
-	if i := strings.LastIndex(msg, ": "); i >= 0 {
-		msg = msg[i+2:]
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		err = ue.Err
 	}
-	return fmt.Errorf("no answer: %s", msg)
+	return fmt.Errorf("no answer: %w", err)
 }
 
 // stateWords is a state as a person reads it.

@@ -159,3 +159,15 @@ func TestHangingReceiver(t *testing.T) {
 		t.Errorf("the working receiver got %v", got)
 	}
 }
+
+// TestNoAnswerHidesTheURL: the error logged for a receiver that cannot be
+// reached says why without its URL, which carries the bot's token.
+func TestNoAnswerHidesTheURL(t *testing.T) {
+	closed := httptest.NewServer(http.NotFoundHandler())
+	closed.Close()
+	a := New(Options{})
+	err := a.post(context.Background(), closed.URL+"/bot123:secret-token/sendMessage", []byte(`{}`))
+	if err == nil || strings.Contains(err.Error(), "secret-token") || !strings.Contains(err.Error(), "refused") {
+		t.Errorf("post to a closed port: %v", err)
+	}
+}
