@@ -35,8 +35,8 @@ type Backend interface {
 	// Report counts the sales received from the day from to the day to
 	// (2006-01-02, in the gateway's zone; empty: today).
 	Report(from, to string) (Report, error)
-	// Today is today's report, for the status page.
-	Today() ReportDay
+	// Today is today's report, for the status page, which has st.
+	Today(st Status) ReportDay
 	// ReplayWindow queues again the dead letters (and, asked, the delivered
 	// notifications) received in a window; with DryRun it only counts them.
 	ReplayWindow(ctx context.Context, w ReplayWindow) (ReplayResult, error)
@@ -152,9 +152,10 @@ func Handler(b Backend, token func() string, reg *prometheus.Registry) http.Hand
 			writeError(w, http.StatusInternalServerError, err)
 			return
 		}
+		loc := b.Status().Location
 		out := make([]Trail, 0, len(recs))
 		for _, rec := range recs {
-			out = append(out, trail(rec, b.Status().Location))
+			out = append(out, trail(rec, loc))
 		}
 		writeJSON(w, http.StatusOK, out)
 	})

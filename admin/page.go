@@ -85,7 +85,7 @@ func pageHandler(b Backend) http.Handler {
 		d := pageData{Word: stateWord(st.State), Class: st.State, Sentences: st.Staff, Waiting: st.QueueDepth,
 			DeadLetters: st.DeadLetters, Clock: st.Clock.In(loc).Format("15:04 MST"), Version: st.Version,
 			Oldest: "none", LastDelivery: "not yet"}
-		today := b.Today()
+		today := b.Today(st)
 		d.Received = fmt.Sprintf("%d · %s", today.Total.Received.Count, naira(today.Total.Received.Sum))
 		d.Sent = fmt.Sprintf("%d · %s", today.Total.Delivered.Count, naira(today.Total.Delivered.Sum))
 		if st.QueueDepth > 0 {

@@ -176,18 +176,16 @@ func (d *Daemon) Report(from, to string) (admin.Report, error) {
 	return admin.BuildReport(d.store.Received(start, last.AddDate(0, 0, 1)), loc)
 }
 
-// Today implements admin.Backend: today's totals, counted again when
-// anything was received, delivered or dead-lettered since they were (the
-// page refreshes every 15 seconds), and at least every 5 minutes.
-func (d *Daemon) Today() admin.ReportDay {
+// Today implements admin.Backend: today's totals, counted again when st
+// (the status the page shows them with) says anything was received,
+// delivered or dead-lettered since they were, and at least every 5
+// minutes.
+func (d *Daemon) Today(st admin.Status) admin.ReportDay {
 	now := d.opts.Now()
-	st := d.store.Stats()
-	key := [4]int64{st.Pending, st.Dead} // then delivered, received
-	for _, n := range d.relay.Status().Delivered {
-		key[2] += n
-	}
-	for _, src := range d.cfg.Load().Sources {
-		key[3] += d.intake.Stats.Source(src.Name).Received.Load()
+	key := [4]int64{st.QueueDepth, st.DeadLetters} // then delivered, received
+	for _, src := range st.Sources {
+		key[2] += src.Delivered
+		key[3] += src.Received
 	}
 	d.todayMu.Lock()
 	defer d.todayMu.Unlock()
