@@ -273,28 +273,33 @@ func (s *Store) UpdateFrom(ctx context.Context, read *notification.Record, fn fu
 
 func (s *Store) update(ctx context.Context, id string, read *notification.Record, fn func(*notification.Record) error) error {
 	o := &op{size: 4 << 10}
-	o.apply = func(txn *badger.Txn, d *delta) error {
-		old, err := s.current(txn, id, read, d)
-		if err != nil {
-			if errors.Is(err, notification.ErrNotFound) {
-				return resultError{err}
-			}
-			return err
-		}
-		edit := *old
-		if err := fn(&edit); err != nil {
-			return resultError{err}
-		}
-		// What arrived never changes once stored: only the delivery does.
-		r := *old
-		r.Delivery = edit.Delivery
-		val, err := encodeRecord(&r)
-		if err != nil {
-			return resultError{err}
-		}
-		return s.put(txn, old, &r, val, d)
-	}
+	o.apply = func(txn *badger.Txn, d *delta) error { return s.edit(txn, d, id, read, fn) }
 	return s.submit(ctx, o)
+}
+
+// edit changes one stored notification's delivery in txn: fn edits a copy,
+// and the indexes follow. A notification that is gone, or that fn or the
+// encoding refuses, is a result (resultError), not a failure of txn.
+func (s *Store) edit(txn *badger.Txn, d *delta, id string, read *notification.Record, fn func(*notification.Record) error) error {
+	old, err := s.current(txn, id, read, d)
+	if err != nil {
+		if errors.Is(err, notification.ErrNotFound) {
+			return resultError{err}
+		}
+		return err
+	}
+	edit := *old
+	if err := fn(&edit); err != nil {
+		return resultError{err}
+	}
+	// What arrived never changes once stored: only the delivery does.
+	r := *old
+	r.Delivery = edit.Delivery
+	val, err := encodeRecord(&r)
+	if err != nil {
+		return resultError{err}
+	}
+	return s.put(txn, old, &r, val, d)
 }
 
 // UpdateEach applies fn to each of ids in one transaction (one fsync) and
@@ -307,24 +312,11 @@ func (s *Store) UpdateEach(ctx context.Context, ids []string, fn func(*notificat
 	o.apply = func(txn *badger.Txn, d *delta) error {
 		changed = 0
 		for _, id := range ids {
-			old, err := s.current(txn, id, nil, d)
-			if errors.Is(err, notification.ErrNotFound) {
-				continue
+			err := s.edit(txn, d, id, nil, fn)
+			if isResult(err) {
+				continue // gone, or refused by fn: left as it is
 			}
 			if err != nil {
-				return err
-			}
-			edit := *old
-			if fn(&edit) != nil {
-				continue
-			}
-			r := *old
-			r.Delivery = edit.Delivery
-			val, err := encodeRecord(&r)
-			if err != nil {
-				continue
-			}
-			if err := s.put(txn, old, &r, val, d); err != nil {
 				return err
 			}
 			changed++
