@@ -114,12 +114,13 @@ func TestMinIntervalAndBackToOK(t *testing.T) {
 	a.Send(event(KindDeadLetter, "action_needed", "ok", 3*time.Minute))  // another kind: sent
 	a.Send(event(KindState, "action_needed", "ok", 20*time.Minute))      // after the interval: sent
 	a.Send(event(KindDeadLetter, "action_needed", "ok", 10*time.Minute)) // within its kind's interval: not sent
-	got := js.wait(4)
+	a.Send(event(KindState, "ok", "action_needed", 21*time.Minute))      // back to OK, last: all before it has arrived
+	got := js.wait(5)
 	var seen []string
 	for _, e := range got {
 		seen = append(seen, e["kind"].(string)+":"+e["state"].(string))
 	}
-	if strings.Join(seen, " ") != "state:action_needed state:ok dead_letter:action_needed state:action_needed" {
+	if strings.Join(seen, " ") != "state:action_needed state:ok dead_letter:action_needed state:action_needed state:ok" {
 		t.Errorf("sent %v", seen)
 	}
 }
