@@ -1,11 +1,9 @@
 package daemon
 
 import (
-	"context"
 	"encoding/json"
 	"fmt"
 	"io"
-	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -13,54 +11,45 @@ import (
 	"testing"
 	"time"
 
-	"github.com/fluxrelay/fluxrelay/config"
 	"github.com/fluxrelay/fluxrelay/notification"
 )
+
+// alertReceiver is a fake [[alert]] receiver: it checks each alert is JSON
+// and keeps them. seen lists them as "kind:state".
+func alertReceiver(t *testing.T) (url string, seen func() string) {
+	var mu sync.Mutex
+	var events []string
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		raw, _ := io.ReadAll(r.Body)
+		var e struct{ Kind, State string }
+		if err := json.Unmarshal(raw, &e); err != nil {
+			t.Errorf("an alert is not JSON: %s", raw)
+		}
+		mu.Lock()
+		events = append(events, e.Kind+":"+e.State)
+		mu.Unlock()
+	}))
+	t.Cleanup(srv.Close)
+	return srv.URL, func() string {
+		mu.Lock()
+		defer mu.Unlock()
+		return strings.Join(events, " ")
+	}
+}
+
+// watchOften makes the daemon look for alerts every 20 ms.
+func watchOften(o *Options) { o.WatchEvery = 20 * time.Millisecond }
 
 // TestAlertsReachAPerson: a payment Fluxvend refuses (422) turns the state
 // and a fake alert receiver to "needs a person" within seconds, the dead
 // letter is logged, and replaying it once Fluxvend takes it brings "back
 // to OK".
 func TestAlertsReachAPerson(t *testing.T) {
-	var mu sync.Mutex
-	var events []map[string]any
-	receiver := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		raw, _ := io.ReadAll(r.Body)
-		var e map[string]any
-		if err := json.Unmarshal(raw, &e); err != nil {
-			t.Errorf("an alert is not JSON: %s", raw)
-		}
-		mu.Lock()
-		events = append(events, e)
-		mu.Unlock()
-	}))
-	defer receiver.Close()
-	seen := func() string {
-		mu.Lock()
-		defer mu.Unlock()
-		var out []string
-		for _, e := range events {
-			out = append(out, fmt.Sprintf("%s:%s", e["kind"], e["state"]))
-		}
-		return strings.Join(out, " ")
-	}
-
+	url, seen := alertReceiver(t)
 	core := switchable(http.StatusUnprocessableEntity)
 	e := newEnv(t, core.answer)
-	e.writeConfig(testSecret, fmt.Sprintf("[[alert]]\nurl = %q\nformat = \"json\"\n", receiver.URL+"/hooks/fluxrelay"))
-	cfg, err := config.Load(e.cfgPath)
-	if err != nil {
-		t.Fatal(err)
-	}
-	d, err := New(cfg, Options{Version: "alerts", Logger: slog.New(slog.NewTextHandler(e.logs, nil)), WatchEvery: 50 * time.Millisecond})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- d.Run(ctx, nil) }()
-	defer func() { cancel(); <-done }()
-	r := &running{d: d, url: "http://" + d.Addr("http", 10*time.Second), admin: "http://" + d.Addr("admin", 10*time.Second)}
+	e.writeConfig(testSecret, fmt.Sprintf("[[alert]]\nurl = %q\nformat = \"json\"\n", url+"/hooks/fluxrelay"))
+	r := e.startWith(watchOften)
 
 	post(t, r.url+"/notify/till", `{"transactionRef":"ALERT-1","amount":100}`)
 	waitFor(t, "the alerts", func() bool {

@@ -127,15 +127,25 @@ type running struct {
 
 func (e *env) start() *running { return e.startWithout("") }
 
-// startWithout starts a daemon; the listener named by skip is not waited for.
-func (e *env) startWithout(skip string) *running {
+// startWith starts a daemon with its options changed by tweak.
+func (e *env) startWith(tweak func(*Options)) *running { return e.startOpts("", tweak) }
+
+func (e *env) startWithout(skip string) *running { return e.startOpts(skip, nil) }
+
+// startOpts starts a daemon with its options changed by tweak (when set);
+// the listener named by skip is not waited for.
+func (e *env) startOpts(skip string, tweak func(*Options)) *running {
 	e.t.Helper()
 	cfg, err := config.Load(e.cfgPath)
 	if err != nil {
 		e.t.Fatal(err)
 	}
 	log := slog.New(slog.NewTextHandler(e.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	d, err := New(cfg, Options{Version: "e2e", Logger: log, PauseProbe: time.Hour})
+	opts := Options{Version: "e2e", Logger: log, PauseProbe: time.Hour}
+	if tweak != nil {
+		tweak(&opts)
+	}
+	d, err := New(cfg, opts)
 	if err != nil {
 		e.t.Fatal(err)
 	}
