@@ -196,7 +196,7 @@ func (in *Intake) Accept(ctx context.Context, name string, req *provider.Request
 		return stored(Ignored, r.ID, r.Reason)
 	case st == notification.StatusHeld:
 		counts.Held.Add(1)
-		in.log.Warn("notification held for a person: verified, but it cannot be sent as it is", "source", name, "id", r.ID, "reason", r.Reason)
+		in.log.Warn("notification held for a person: verified, but it cannot be sent as it is", "source", name, "id", r.ID, "transaction_ref", r.TransactionRef(), "reason", r.Reason)
 		return stored(Held, r.ID, r.Reason)
 	default:
 		counts.Queued.Add(1)
