@@ -22,6 +22,18 @@ func (t *Tally) add(a notification.Amount) {
 	t.Sum = t.kobo.String()
 }
 
+// merge adds o's sales to t.
+func (t *Tally) merge(o Tally) {
+	t.Count += o.Count
+	t.kobo += o.kobo
+	t.Sum = t.kobo.String()
+}
+
+// tallies are a row's four tallies, in order.
+func (r *ReportRow) tallies() []*Tally {
+	return []*Tally{&r.Received, &r.Delivered, &r.Waiting, &r.NeedsPerson}
+}
+
 // ReportRow is one source and payment method on one day.
 type ReportRow struct {
 	Source   string `json:"source"`
@@ -88,18 +100,11 @@ func BuildReport(recs iter.Seq2[*notification.Record, error], loc *time.Location
 	for day, rows := range days {
 		d := ReportDay{Day: day, Total: ReportRow{Source: "all", Method: "all"}}
 		for _, row := range rows {
-			for _, t := range []*Tally{&row.Received, &row.Delivered, &row.Waiting, &row.NeedsPerson} {
-				t.Sum = t.kobo.String()
+			for i, t := range row.tallies() {
+				t.Sum = t.kobo.String() // "0.00" for a tally with no sale
+				d.Total.tallies()[i].merge(*t)
 			}
 			d.Rows = append(d.Rows, *row)
-			for _, p := range [][2]*Tally{{&d.Total.Received, &row.Received}, {&d.Total.Delivered, &row.Delivered}, {&d.Total.Waiting, &row.Waiting}, {&d.Total.NeedsPerson, &row.NeedsPerson}} {
-				p[0].Count += p[1].Count
-				p[0].kobo += p[1].kobo
-				p[0].Sum = p[0].kobo.String()
-			}
-		}
-		for _, t := range []*Tally{&d.Total.Received, &d.Total.Delivered, &d.Total.Waiting, &d.Total.NeedsPerson} {
-			t.Sum = t.kobo.String()
 		}
 		slices.SortFunc(d.Rows, func(a, b ReportRow) int {
 			if c := strings.Compare(a.Source, b.Source); c != 0 {
