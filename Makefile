@@ -12,10 +12,11 @@ TEST_OUTPUT := build/test-output
 SHELL       := /bin/bash
 FUZZERS     := FuzzCore FuzzTopLevel FuzzMonnify FuzzMoniepoint FuzzOPay FuzzOPayPOS FuzzVesicash
 
+ROUNDS      ?= 20
 STEADY_RATE ?= 300
 STEADY_FOR  ?= 10m
 
-.PHONY: help build run test lint bench steady fuzz soak cross package armv7-check clean
+.PHONY: help build run test lint bench steady fuzz soak powercut cross package armv7-check clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-8s %s\n", $$1, $$2}'
@@ -47,6 +48,9 @@ steady: ## a steady STEADY_RATE/s (300) for STEADY_FOR (10m): every acknowledged
 soak: ## the crash test with 100 SIGKILLs, then disk full and the bad-input flood, with -race
 	FLUXRELAY_CRASH_ROUNDS=100 go test -race -count=1 -timeout 60m -run 'TestCrashLosesNothing|TestDiskFull|TestBadInputFlood' -v ./daemon/ 2>&1 | grep -E '^(---|ok|FAIL|PASS)|_test.go'
 
+powercut: ## pull the plug ROUNDS times (20) on the daemon in a qemu guest: nothing acknowledged may be lost (tools/powercut/README.md)
+	go run ./tools/powercut -rounds $(ROUNDS) -out build/powercut
+
 fuzz: ## run each parser fuzzer for FUZZTIME (default 20s)
 	@for f in $(FUZZERS); do echo "== $$f"; go test -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) ./provider/ || exit 1; done
 	go test -run '^$$' -fuzz '^FuzzLoad$$' -fuzztime $(FUZZTIME) ./config/
@@ -56,8 +60,8 @@ cross: ## build for every supported platform into dist/
 	GOOS=linux GOARCH=arm64 $(GOBUILD) -o dist/fluxrelay-linux-arm64 ./cmd/fluxrelay
 	GOOS=windows GOARCH=amd64 $(GOBUILD) -o dist/fluxrelay-windows-amd64.exe ./cmd/fluxrelay
 
-bin/nfpm: tools/go.mod tools/go.sum
-	cd tools && go build -o ../bin/nfpm github.com/goreleaser/nfpm/v2/cmd/nfpm
+bin/nfpm: tools/nfpm/go.mod tools/nfpm/go.sum
+	cd tools/nfpm && go build -o ../../bin/nfpm github.com/goreleaser/nfpm/v2/cmd/nfpm
 
 package: bin/nfpm ## build dist/fluxrelay_<ver>_<arch>.deb and .rpm for amd64 and arm64
 	@mkdir -p dist

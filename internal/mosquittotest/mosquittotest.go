@@ -16,8 +16,6 @@ import (
 	"github.com/fluxrelay/fluxrelay/internal/testoutput"
 )
 
-// needTool skips a test when a tool is missing, except under CI=true, where
-// .ci/run has installed everything and a missing tool is a failure.
 // NeedTool returns the path of a tool, or skips the test when it is
 // missing (a failure under CI=true, where .ci/run installs it).
 func NeedTool(t testing.TB, name string) string {
