@@ -11,7 +11,9 @@ import (
 // A clean stop leaves cleanMarker in data_dir, written after the store is
 // closed and synced; Run removes it at start. A store found at start
 // without it means the last stop was not clean: a power cut, a kill, a
-// crash. The count lives in uncleanFile.
+// crash. A store is found when Badger's MANIFEST is: a store directory made
+// ahead of the first start (by a package or a technician) holds nothing to
+// lose. The count lives in uncleanFile.
 const (
 	cleanMarker = "clean-stop"
 	uncleanFile = "unclean-restarts.json"
@@ -31,7 +33,7 @@ func checkUnclean(dataDir string, now time.Time) (Unclean, bool, error) {
 	if b, err := os.ReadFile(filepath.Join(dataDir, uncleanFile)); err == nil {
 		_ = json.Unmarshal(b, &u)
 	}
-	_, storeErr := os.Stat(storeDirOf(dataDir))
+	_, storeErr := os.Stat(filepath.Join(storeDirOf(dataDir), "MANIFEST"))
 	_, markErr := os.Stat(filepath.Join(dataDir, cleanMarker))
 	unclean := storeErr == nil && errors.Is(markErr, os.ErrNotExist)
 	if unclean {

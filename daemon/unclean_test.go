@@ -17,8 +17,15 @@ func TestUncleanRestartIsCounted(t *testing.T) {
 	e := newEnv(t, nil)
 	e.writeConfig(testSecret, fmt.Sprintf("[[alert]]\nurl = %q\n", url))
 	marker := filepath.Join(e.dir, "data", cleanMarker)
+	// a store directory made before the first start holds nothing
+	if err := os.MkdirAll(storeDirOf(filepath.Join(e.dir, "data")), 0o700); err != nil {
+		t.Fatal(err)
+	}
 
 	r := e.startWith(watchOften) // a fresh store: nothing to count
+	if n := r.status(t).UncleanRestarts; n != 0 {
+		t.Errorf("the first start, on an empty store directory, counted %d unclean restarts", n)
+	}
 	post(t, r.url+"/notify/till", `{"transactionRef":"U-1","amount":1}`)
 	r.stop()
 	if _, err := os.Stat(marker); err != nil {
