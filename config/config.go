@@ -83,10 +83,14 @@ type MQTT struct {
 	Users       []MQTTUser `toml:"user"`
 }
 
-// MQTTUser is one terminal's login on the embedded broker.
+// MQTTUser is one terminal's login on the embedded broker: a password, or
+// its bcrypt hash (fluxrelay mqtt-passwd makes one), and the sources it
+// may publish for (none listed: all of them).
 type MQTTUser struct {
-	Username string `toml:"username"`
-	Password Secret `toml:"password"`
+	Username     string   `toml:"username"`
+	Password     Secret   `toml:"password"`
+	PasswordHash string   `toml:"password_hash"`
+	Sources      []string `toml:"sources"`
 }
 
 // Admin is the CLI back end, metrics and status page.

@@ -14,6 +14,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"golang.org/x/crypto/bcrypt"
 )
 
 var lookupEnv = os.Getenv
@@ -184,7 +186,23 @@ func (v *validator) mqtt() {
 			v.errf(key+".username", "%q is listed twice", u.Username)
 		}
 		seen[u.Username] = true
-		v.needSecret(key+".password", u.Password, "the terminal's password")
+		_, viaFile := v.pos[key+".password_file"]
+		_, viaEnv := v.pos[key+".password_env"]
+		switch {
+		case u.PasswordHash == "":
+			v.needSecret(key+".password", u.Password, "the terminal's password")
+		case u.Password.IsSet() || viaFile || viaEnv:
+			v.errf(key+".password_hash", "give either password or password_hash, not both")
+		default:
+			if _, err := bcrypt.Cost([]byte(u.PasswordHash)); err != nil {
+				v.errf(key+".password_hash", "is not a bcrypt hash (want what `fluxrelay mqtt-passwd` prints, starting $2a$ or $2b$)")
+			}
+		}
+		for _, name := range u.Sources {
+			if !slices.ContainsFunc(v.c.Sources, func(s Source) bool { return s.Name == name }) {
+				v.errf(key+".sources", "names %q, which is not a [[source]]; want the names of the sources this terminal publishes for", name)
+			}
+		}
 	}
 }
 

@@ -308,7 +308,7 @@ func (d *Daemon) apply(cfg *config.Config) error {
 	if d.broker != nil {
 		var users []mqttingest.User
 		for _, u := range cfg.MQTT.Users {
-			users = append(users, mqttingest.User{Username: u.Username, Password: u.Password.Value()})
+			users = append(users, mqttingest.User{Username: u.Username, Password: u.Password.Value(), PasswordHash: u.PasswordHash, Sources: u.Sources})
 		}
 		d.broker.SetUsers(users)
 	}

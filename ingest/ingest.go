@@ -252,6 +252,13 @@ func refusal(err error) Answer {
 	return Answer{Outcome: BadInput, Error: err.Error()}
 }
 
+// Refuse counts and remembers a notification its transport refused before
+// the intake saw it (a topic naming no source, an MQTT user not allowed to
+// publish for the source), as Accept does its own refusals.
+func (in *Intake) Refuse(name string, meta Meta, o Outcome, msg string) Answer {
+	return in.reject(name, meta, Answer{Outcome: o, Error: msg})
+}
+
 func (in *Intake) reject(name string, meta Meta, a Answer) Answer {
 	if in.Source(name) != nil {
 		in.Stats.source(name).Rejected.Add(1)

@@ -191,7 +191,7 @@ func openBadger(opts Options, log *slog.Logger) (db *badger.DB, err error) {
 		WithIndexCacheSize(2 << 20).
 		WithMetricsEnabled(false).
 		WithDetectConflicts(false). // one writer goroutine owns every key
-		WithLogger(badgerLogger{log.With("component", "badger")})
+		WithLogger(badgerLogger{log.With("library", "badger")})
 	if len(opts.EncryptionKey) > 0 {
 		// Badger refuses encryption without a block cache.
 		bo = bo.WithEncryptionKey(opts.EncryptionKey).WithBlockCacheSize(4 << 20).

@@ -57,6 +57,7 @@ commands:
   doctor        check the config, data dir, disk, clock, Fluxvend, MQTT and listeners, with fixes
   service       install|uninstall|start|stop|restart|status the system service (tarball installs)
   recover       re-queue what can be read from a store that was moved aside (daemon stopped)
+  mqtt-passwd   mqtt-passwd USERNAME: hash a terminal's password for [[mqtt.user]] password_hash
   mock-core     a local stand-in for the Fluxvend core webhook (see mock-core -h)
   version       print the version
 
@@ -90,6 +91,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return cmdRecover(rest, stdout, stderr)
 	case "doctor":
 		return cmdDoctor(rest, stdout, stderr)
+	case "mqtt-passwd":
+		return cmdMQTTPasswd(rest, stdin, stdout, stderr)
 	case "mock-core":
 		return cmdMockCore(ctx, rest, stdout, stderr)
 	case "version", "--version", "-v":

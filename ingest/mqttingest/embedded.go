@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -16,6 +17,7 @@ import (
 	mqtt "github.com/mochi-mqtt/server/v2"
 	"github.com/mochi-mqtt/server/v2/listeners"
 	"github.com/mochi-mqtt/server/v2/packets"
+	"golang.org/x/crypto/bcrypt"
 
 	"github.com/fluxrelay/fluxrelay/ingest"
 	"github.com/fluxrelay/fluxrelay/internal/listen"
@@ -24,7 +26,24 @@ import (
 
 // User is one terminal's login on the embedded broker.
 type User struct {
-	Username, Password string
+	Username string
+	// Password, or PasswordHash (bcrypt) when it is set.
+	Password, PasswordHash string
+	// Sources the user may publish for; none means all.
+	Sources []string
+}
+
+// check says whether password is the user's.
+func (u User) check(password []byte) bool {
+	if u.PasswordHash != "" {
+		return bcrypt.CompareHashAndPassword([]byte(u.PasswordHash), password) == nil
+	}
+	return subtle.ConstantTimeCompare([]byte(u.Password), password) == 1
+}
+
+// mayPublish says whether the user may publish for the source.
+func (u User) mayPublish(source string) bool {
+	return len(u.Sources) == 0 || slices.Contains(u.Sources, source)
 }
 
 // BrokerOptions configure the embedded broker.
@@ -45,7 +64,7 @@ type BrokerOptions struct {
 type Broker struct {
 	opts   BrokerOptions
 	intake *ingest.Intake
-	users  atomic.Pointer[map[string]string]
+	users  atomic.Pointer[map[string]User]
 	log    *slog.Logger
 }
 
@@ -67,9 +86,9 @@ func (b *Broker) SetTLS(c *tls.Config) { b.opts.TLS = c }
 
 // SetUsers replaces the terminals' logins (at start and on reload).
 func (b *Broker) SetUsers(users []User) {
-	m := make(map[string]string, len(users))
+	m := make(map[string]User, len(users))
 	for _, u := range users {
-		m[u.Username] = u.Password
+		m[u.Username] = u
 	}
 	b.users.Store(&m)
 }
@@ -79,7 +98,7 @@ func (b *Broker) SetUsers(users []User) {
 func (b *Broker) Run(ctx context.Context) error {
 	srv := mqtt.New(&mqtt.Options{
 		InlineClient: false,
-		Logger:       b.log.With("component", "mqtt-broker"),
+		Logger:       slog.New(quietHandler{b.log.With("library", "mochi").Handler()}),
 		Capabilities: brokerCapabilities(),
 	})
 	if err := srv.AddHook(&durableHook{b: b}, nil); err != nil {
@@ -197,40 +216,121 @@ func (h *durableHook) Provides(b byte) bool {
 }
 
 func (h *durableHook) OnConnectAuthenticate(cl *mqtt.Client, pk packets.Packet) bool {
-	want, ok := (*h.b.users.Load())[string(pk.Connect.Username)]
-	if !ok || subtle.ConstantTimeCompare([]byte(want), pk.Connect.Password) != 1 {
+	u, ok := (*h.b.users.Load())[string(pk.Connect.Username)]
+	if !ok || !u.check(pk.Connect.Password) {
 		h.b.log.Warn("MQTT login refused; check the terminal's username and password against [[mqtt.user]]", "username", string(pk.Connect.Username), "remote", cl.Net.Remote)
 		return false
 	}
 	return true
 }
 
-// OnACLCheck lets terminals publish under the prefix and subscribe to nothing:
-// one terminal must not read another's payments.
+// OnACLCheck lets terminals publish and subscribe to nothing: one terminal
+// must not read another's payments. A publish to a topic that names no
+// source, or one the user may not publish for, is answered in OnPublish,
+// where a terminal speaking MQTT v5 learns why (mochi would drop a v3
+// connection refused here, and log the packet with its payload).
 func (h *durableHook) OnACLCheck(cl *mqtt.Client, topic string, write bool) bool {
-	if !write {
-		return false
-	}
-	_, _, ok := Topic(h.b.opts.TopicPrefix, topic)
-	return ok
+	return write
 }
 
 func (h *durableHook) OnPublish(cl *mqtt.Client, pk packets.Packet) (packets.Packet, error) {
-	source, terminal, ok := Topic(h.b.opts.TopicPrefix, pk.TopicName)
-	if !ok {
-		return pk, packets.CodeSuccessIgnore
-	}
-	body, header := Decode(pk.Payload)
-	req := &provider.Request{Body: body, Header: header, Received: h.b.opts.Now()}
-	a := h.b.intake.Accept(context.Background(), source, req, ingest.Meta{Terminal: terminal})
+	a, source, terminal := h.accept(cl, pk)
 	if a.Outcome == ingest.Unavailable {
 		// Not stored: no PUBACK. Dropping the connection makes the
 		// terminal send it again at once, on its next connection.
 		cl.Stop(errors.New("notification not stored: " + a.Error))
 		return pk, packets.ErrRejectPacket
 	}
-	if !a.Outcome.Stored() {
-		h.b.log.Warn("MQTT notification refused; acknowledged so the terminal does not resend it", "source", source, "terminal", terminal, "outcome", a.Outcome.String(), "error", a.Error)
+	if a.Outcome.Stored() {
+		return pk, packets.CodeSuccessIgnore // acknowledged; nothing is fanned out
 	}
-	return pk, packets.CodeSuccessIgnore // acknowledged; nothing is fanned out
+	h.b.log.Warn("MQTT notification refused; acknowledged so the terminal does not resend it", "source", source, "terminal", terminal, "outcome", a.Outcome.String(), "error", a.Error)
+	if cl.Properties.ProtocolVersion == 5 {
+		return pk, refusalCode(a.Outcome) // the PUBACK carries it
+	}
+	return pk, packets.CodeSuccessIgnore
+}
+
+// accept checks the topic and the user's sources, then hands the payload
+// to the intake.
+func (h *durableHook) accept(cl *mqtt.Client, pk packets.Packet) (a ingest.Answer, source, terminal string) {
+	source, terminal, ok := Topic(h.b.opts.TopicPrefix, pk.TopicName)
+	if !ok {
+		return h.b.intake.Refuse("", ingest.Meta{}, ingest.NoSource,
+			fmt.Sprintf("topic %q is not %s/{source}/{terminal}; publish to the topic your technician gave the terminal", clip(pk.TopicName), h.b.opts.TopicPrefix)), "", ""
+	}
+	meta := ingest.Meta{Terminal: terminal}
+	user := (*h.b.users.Load())[string(cl.Properties.Username)]
+	if !user.mayPublish(source) {
+		return h.b.intake.Refuse(source, meta, ingest.NotAllowed,
+			fmt.Sprintf("MQTT user %q may not publish for source %q; add it to that user's sources if this terminal takes its payments", user.Username, source)), source, terminal
+	}
+	body, header := Decode(pk.Payload)
+	req := &provider.Request{Body: body, Header: header, Received: h.b.opts.Now()}
+	return h.b.intake.Accept(context.Background(), source, req, meta), source, terminal
+}
+
+// refusalCode is the MQTT v5 reason code a refused publish's PUBACK
+// carries.
+func refusalCode(o ingest.Outcome) packets.Code {
+	switch o {
+	case ingest.NotGenuine, ingest.NotAllowed:
+		return packets.ErrNotAuthorized
+	case ingest.NoSource:
+		return packets.ErrTopicNameInvalid
+	case ingest.BadInput:
+		return packets.ErrPayloadFormatInvalid
+	default:
+		return packets.ErrUnspecifiedError
+	}
+}
+
+func clip(s string) string {
+	if len(s) > 80 {
+		return s[:80] + "…"
+	}
+	return s
+}
+
+// quietHandler is the embedded broker's log: its start-up and shutdown
+// chatter goes to debug, and a packet it logs is reduced to its type and
+// topic, never its payload (which holds a customer's payment).
+type quietHandler struct{ slog.Handler }
+
+func (h quietHandler) Handle(ctx context.Context, r slog.Record) error {
+	level := r.Level
+	if level == slog.LevelInfo {
+		level = slog.LevelDebug
+	}
+	if !h.Handler.Enabled(ctx, level) {
+		return nil
+	}
+	out := slog.NewRecord(r.Time, level, r.Message, r.PC)
+	r.Attrs(func(a slog.Attr) bool {
+		if p, ok := a.Value.Any().(*packets.Packet); ok && p != nil {
+			a = slog.Any(a.Key, *p)
+		}
+		if pk, ok := a.Value.Any().(packets.Packet); ok {
+			out.AddAttrs(slog.String("packet", packets.PacketNames[pk.FixedHeader.Type]), slog.String("topic", clip(pk.TopicName)))
+			return true
+		}
+		out.AddAttrs(a)
+		return true
+	})
+	return h.Handler.Handle(ctx, out)
+}
+
+func (h quietHandler) Enabled(ctx context.Context, l slog.Level) bool {
+	if l == slog.LevelInfo {
+		l = slog.LevelDebug
+	}
+	return h.Handler.Enabled(ctx, l)
+}
+
+func (h quietHandler) WithAttrs(as []slog.Attr) slog.Handler {
+	return quietHandler{h.Handler.WithAttrs(as)}
+}
+
+func (h quietHandler) WithGroup(name string) slog.Handler {
+	return quietHandler{h.Handler.WithGroup(name)}
 }

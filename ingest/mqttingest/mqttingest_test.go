@@ -4,17 +4,22 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"os"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	paho "github.com/eclipse/paho.mqtt.golang"
+	"github.com/mochi-mqtt/server/v2/packets"
+	"golang.org/x/crypto/bcrypt"
 
 	"github.com/fluxrelay/fluxrelay/ingest"
 	"github.com/fluxrelay/fluxrelay/internal/mosquittotest"
+	"github.com/fluxrelay/fluxrelay/internal/mqttwire"
 	"github.com/fluxrelay/fluxrelay/notification"
 	"github.com/fluxrelay/fluxrelay/provider"
 	"github.com/fluxrelay/fluxrelay/store/storetest"
@@ -71,8 +76,13 @@ func publisher(t *testing.T, addr, id, user, pass string) paho.Client {
 // startBroker runs a broker; stop (also run at cleanup) ends it and waits.
 func startBroker(t *testing.T, in *ingest.Intake, addr string) (string, func()) {
 	t.Helper()
+	return startBrokerWith(t, in, addr, []User{{Username: "till-1", Password: "pw-1"}}, nil)
+}
+
+func startBrokerWith(t *testing.T, in *ingest.Intake, addr string, users []User, log *slog.Logger) (string, func()) {
+	t.Helper()
 	up := make(chan string, 1)
-	b := NewBroker(in, []User{{"till-1", "pw-1"}}, BrokerOptions{Listen: addr, TopicPrefix: "fluxrelay",
+	b := NewBroker(in, users, BrokerOptions{Listen: addr, TopicPrefix: "fluxrelay", Logger: log,
 		OnListen: func(a string, err error) {
 			if err == nil {
 				up <- a
@@ -213,6 +223,130 @@ func TestEmbeddedAuthAndACL(t *testing.T) {
 	} else if st, ok := tok.(*paho.SubscribeToken); err == nil && (!ok || st.Result()["fluxrelay/#"] < 0x80) {
 		t.Error("a terminal may subscribe to other terminals' payments")
 	}
+}
+
+// TestRefusalsCarryReasonCodes: a terminal speaking MQTT 5 learns why its
+// publish was refused from the PUBACK's reason code; one speaking 3.1.1
+// gets a plain PUBACK and keeps its connection; a user limited to some
+// sources may publish for those only; a bcrypt hash works as a password;
+// and no payload byte reaches the log.
+func TestRefusalsCarryReasonCodes(t *testing.T) {
+	s := newSink()
+	in := newIntake(s)
+	var logs syncBuffer
+	log := slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	hash, err := bcrypt.GenerateFromPassword([]byte("pw-2"), bcrypt.MinCost)
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr, _ := startBrokerWith(t, in, "127.0.0.1:0", []User{
+		{Username: "till-1", Password: "pw-1"},
+		{Username: "till-2", PasswordHash: string(hash), Sources: []string{"till"}},
+	}, log)
+	const marker = "CUSTOMER-PAYLOAD-BYTES"
+	body := `{"transactionRef":"R-1","amount":5,"note":"` + marker + `"}`
+	signed := `{"headers":{"Signature":"` + notification.Sign("till-secret", []byte(body)) + `"},"body":` + fmt.Sprintf("%q", body) + `}`
+
+	v5, err := mqttwire.DialV5(addr, "v5", "till-1", "pw-1", 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer v5.Close()
+	for _, c := range []struct {
+		topic, payload string
+		code           byte
+	}{
+		{"elsewhere/till/T1", body, 0x90},
+		{"fluxrelay/till", body, 0x90},
+		{"fluxrelay/nosuch/T1", body, 0x90},
+		{"fluxrelay/till/T1", "not json " + marker, 0x99},
+		{"fluxrelay/signed/T1", body, 0x87}, // unsigned
+		{"fluxrelay/signed/T1", signed, 0},
+	} {
+		err := v5.Publish(c.topic, []byte(c.payload), 5*time.Second)
+		var refused *mqttwire.Refused
+		switch {
+		case c.code == 0 && err != nil:
+			t.Errorf("%s: %v; want it stored", c.topic, err)
+		case c.code != 0 && (!errors.As(err, &refused) || refused.Code != c.code):
+			t.Errorf("%s %.20q: %v; want reason code %#x", c.topic, c.payload, err, c.code)
+		}
+	}
+
+	limited, err := mqttwire.DialV5(addr, "limited", "till-2", "pw-2", 5*time.Second)
+	if err != nil {
+		t.Fatalf("a login with a bcrypt hash: %v", err)
+	}
+	defer limited.Close()
+	var refused *mqttwire.Refused
+	if err := limited.Publish("fluxrelay/signed/T2", []byte(signed), 5*time.Second); !errors.As(err, &refused) || refused.Code != 0x87 {
+		t.Errorf("a user limited to till published for signed: %v; want 0x87", err)
+	}
+	if err := limited.Publish("fluxrelay/till/T2", []byte(`{"transactionRef":"R-2","amount":5}`), 5*time.Second); err != nil {
+		t.Errorf("a user limited to till could not publish for it: %v", err)
+	}
+	if _, err := mqttwire.DialV5(addr, "wrong", "till-2", "pw-1", 5*time.Second); err == nil {
+		t.Error("a wrong password was accepted against a bcrypt hash")
+	}
+
+	v3, err := mqttwire.Dial(addr, "v3", "till-1", "pw-1", 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer v3.Close()
+	if err := v3.Publish("elsewhere/x", []byte(body), 5*time.Second); err != nil {
+		t.Errorf("MQTT 3.1.1, a bad topic: %v; want a plain PUBACK", err)
+	}
+	if err := v3.Publish("fluxrelay/till/T3", []byte(`{"transactionRef":"R-3","amount":5}`), 5*time.Second); err != nil {
+		t.Errorf("MQTT 3.1.1, after a bad topic the connection is unusable: %v", err)
+	}
+
+	waitStored(t, s.Memory, 3)
+	if got := len(in.Stats.Rejections()); got != 7 {
+		t.Errorf("%d rejections remembered; want 7", got)
+	}
+	if strings.Contains(logs.String(), marker) {
+		t.Errorf("a payload reached the log:\n%s", logs.String())
+	}
+	if strings.Contains(logs.String(), "mochi mqtt starting") {
+		t.Error("the broker's start-up chatter is logged at info")
+	}
+}
+
+// TestBrokerLogKeepsPayloadsOut: the embedded broker logs a packet it could
+// not process ("pk", the whole packet); what reaches the log is its type and
+// topic, never its payload.
+func TestBrokerLogKeepsPayloadsOut(t *testing.T) {
+	var logs syncBuffer
+	log := slog.New(quietHandler{slog.NewJSONHandler(&logs, nil)})
+	pk := packets.Packet{FixedHeader: packets.FixedHeader{Type: packets.Publish}, TopicName: "fluxrelay/till/T1", Payload: []byte("CUSTOMER-PAYLOAD")}
+	log.Warn("error processing packet", "error", "x", "pk", pk)
+	log.Warn("error processing packet", "pk", &pk)
+	log.Info("mochi mqtt starting")
+	out := logs.String()
+	if strings.Contains(out, "CUSTOMER-PAYLOAD") || strings.Count(out, `"topic":"fluxrelay/till/T1"`) != 2 || !strings.Contains(out, `"packet":"Publish"`) {
+		t.Errorf("the log:\n%s", out)
+	}
+	if strings.Contains(out, "starting") {
+		t.Error("info from the broker is not lowered to debug")
+	}
+}
+
+type syncBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }
 
 // TestBadPayloadsAckedNotStored: payloads that fail verification are

@@ -1,5 +1,5 @@
-// Package mqttwire is a minimal MQTT 3.1.1 publisher for tests: it speaks
-// just CONNECT, PUBLISH at QoS 1 and PUBACK over a plain TCP connection,
+// Package mqttwire is a minimal MQTT 3.1.1 and 5 publisher for tests: it
+// speaks just CONNECT, PUBLISH at QoS 1 and PUBACK over a plain TCP connection,
 // so that a test knows exactly which publishes the broker acknowledged
 // (a full client such as paho finishes a publish on a lost connection).
 package mqttwire
@@ -19,10 +19,25 @@ type Conn struct {
 	c  net.Conn
 	r  *bufio.Reader
 	id uint16
+	v5 bool
 }
 
-// Dial connects and logs in (clean session).
+// Refused is a PUBACK with an MQTT v5 reason code of 0x80 or more.
+type Refused struct{ Code byte }
+
+func (r *Refused) Error() string { return fmt.Sprintf("PUBACK reason code %#x", r.Code) }
+
+// Dial connects and logs in with MQTT 3.1.1 (clean session).
 func Dial(addr, clientID, user, pass string, timeout time.Duration) (*Conn, error) {
+	return dial(addr, clientID, user, pass, timeout, false)
+}
+
+// DialV5 connects and logs in with MQTT 5 (clean start).
+func DialV5(addr, clientID, user, pass string, timeout time.Duration) (*Conn, error) {
+	return dial(addr, clientID, user, pass, timeout, true)
+}
+
+func dial(addr, clientID, user, pass string, timeout time.Duration, v5 bool) (*Conn, error) {
 	c, err := net.DialTimeout("tcp", addr, timeout)
 	if err != nil {
 		return nil, err
@@ -33,20 +48,27 @@ func Dial(addr, clientID, user, pass string, timeout time.Duration) (*Conn, erro
 	if user != "" {
 		flags |= 0x80 | 0x40
 	}
-	vh = append(vh, 4, flags, 0, 60) // level 4 (3.1.1), flags, keep-alive 60 s
+	level := byte(4) // 3.1.1
+	if v5 {
+		level = 5
+	}
+	vh = append(vh, level, flags, 0, 60) // level, flags, keep-alive 60 s
+	if v5 {
+		vh = append(vh, 0) // no properties
+	}
 	vh = appendString(vh, clientID)
 	if user != "" {
 		vh = appendString(vh, user)
 		vh = appendString(vh, pass)
 	}
-	conn := &Conn{c: c, r: bufio.NewReader(c)}
+	conn := &Conn{c: c, r: bufio.NewReader(c), v5: v5}
 	c.SetDeadline(time.Now().Add(timeout))
 	if err := conn.write(0x10, vh); err != nil {
 		c.Close()
 		return nil, err
 	}
 	typ, body, err := conn.read()
-	if err != nil || typ != 0x20 || len(body) != 2 || body[1] != 0 {
+	if err != nil || typ != 0x20 || len(body) < 2 || body[1] != 0 || !v5 && len(body) != 2 {
 		c.Close()
 		return nil, fmt.Errorf("CONNACK refused (type %x, body %v, err %v)", typ, body, err)
 	}
@@ -55,7 +77,8 @@ func Dial(addr, clientID, user, pass string, timeout time.Duration) (*Conn, erro
 }
 
 // Publish sends payload at QoS 1 and waits for its PUBACK. A nil error
-// means the broker acknowledged it.
+// means the broker acknowledged it; under MQTT 5 a *Refused error means it
+// answered with a failure reason code.
 func (c *Conn) Publish(topic string, payload []byte, timeout time.Duration) error {
 	c.id++
 	if c.id == 0 {
@@ -63,6 +86,9 @@ func (c *Conn) Publish(topic string, payload []byte, timeout time.Duration) erro
 	}
 	body := appendString(nil, topic)
 	body = binary.BigEndian.AppendUint16(body, c.id)
+	if c.v5 {
+		body = append(body, 0) // no properties
+	}
 	body = append(body, payload...)
 	c.c.SetDeadline(time.Now().Add(timeout))
 	defer c.c.SetDeadline(time.Time{})
@@ -73,8 +99,11 @@ func (c *Conn) Publish(topic string, payload []byte, timeout time.Duration) erro
 	if err != nil {
 		return err
 	}
-	if typ != 0x40 || len(ack) != 2 || binary.BigEndian.Uint16(ack) != c.id {
+	if typ != 0x40 || len(ack) < 2 || binary.BigEndian.Uint16(ack) != c.id || !c.v5 && len(ack) != 2 {
 		return fmt.Errorf("unexpected answer type %x %v", typ, ack)
+	}
+	if len(ack) > 2 && ack[2] >= 0x80 { // MQTT 5: a reason code follows the id
+		return &Refused{Code: ack[2]}
 	}
 	return nil
 }
