@@ -293,13 +293,15 @@ func clip(s string) string {
 }
 
 // quietHandler is the embedded broker's log: its start-up and shutdown
-// chatter goes to debug, and a packet it logs is reduced to its type and
-// topic, never its payload (which holds a customer's payment).
+// chatter goes to debug, and so does its error line for a publish our hook
+// refused (logged already, in our words, at warn); a packet it logs is
+// reduced to its type and topic, never its payload (which holds a
+// customer's payment).
 type quietHandler struct{ slog.Handler }
 
 func (h quietHandler) Handle(ctx context.Context, r slog.Record) error {
 	level := r.Level
-	if level == slog.LevelInfo {
+	if level == slog.LevelInfo || r.Message == "publish packet error" {
 		level = slog.LevelDebug
 	}
 	if !h.Handler.Enabled(ctx, level) {

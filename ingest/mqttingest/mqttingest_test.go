@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"os"
+	"os/exec"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -310,6 +311,25 @@ func TestRefusalsCarryReasonCodes(t *testing.T) {
 	}
 	if strings.Contains(logs.String(), "mochi mqtt starting") {
 		t.Error("the broker's start-up chatter is logged at info")
+	}
+}
+
+// TestMosquittoPubSeesTheReason: a stock MQTT 5 client is told why its
+// publish was refused.
+func TestMosquittoPubSeesTheReason(t *testing.T) {
+	pub := mosquittotest.NeedTool(t, "mosquitto_pub")
+	in := newIntake(newSink())
+	var logs syncBuffer
+	addr, _ := startBrokerWith(t, in, "127.0.0.1:0", []User{{Username: "till-1", Password: "pw-1"}},
+		slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelInfo})))
+	host, port, _ := net.SplitHostPort(addr)
+	out, err := exec.Command(pub, "-h", host, "-p", port, "-u", "till-1", "-P", "pw-1", "-V", "mqttv5", "-q", "1",
+		"-t", "fluxrelay/till/T1", "-m", "not json").CombinedOutput()
+	if err != nil || !strings.Contains(string(out), "Payload format invalid") {
+		t.Errorf("mosquitto_pub: %v\n%s", err, out)
+	}
+	if strings.Contains(logs.String(), "level=ERROR") {
+		t.Errorf("a refused publish is logged as an error:\n%s", logs.String())
 	}
 }
 
