@@ -1,6 +1,8 @@
 package admin
 
 import (
+	"fmt"
+	"strings"
 	"time"
 )
 
@@ -96,4 +98,17 @@ type Status struct {
 	Rejections         []Rejection `json:"recent_rejections"`
 	Version            string      `json:"version"`
 	StartedAt          time.Time   `json:"started_at"`
+}
+
+// Line is the state in one line, as systemctl status shows it: the state,
+// the queue, and the first reason when there is one.
+func (s Status) Line() string {
+	line := fmt.Sprintf("%s; %d waiting, %d dead letters", strings.ToUpper(strings.ReplaceAll(s.State, "_", " ")), s.QueueDepth, s.DeadLetters)
+	if len(s.Reasons) > 0 {
+		line += "; " + s.Reasons[0]
+		if len(s.Reasons) > 1 {
+			line += fmt.Sprintf(" (and %d more)", len(s.Reasons)-1)
+		}
+	}
+	return line
 }

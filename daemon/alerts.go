@@ -40,6 +40,7 @@ func (d *Daemon) watch(ctx context.Context) error {
 	var dead int64
 	diskLow := false
 	toldUnclean := !d.uncleanNow
+	var line string // the last STATUS= told to the service manager
 	for {
 		select {
 		case <-ctx.Done():
@@ -47,6 +48,10 @@ func (d *Daemon) watch(ctx context.Context) error {
 		case <-tick.C:
 		}
 		st, now := d.Status(), d.opts.Now()
+		if l := st.Line(); l != line {
+			d.notify("STATUS=" + l)
+			line = l
+		}
 		send := func(kind, previous string) {
 			d.alerter.Send(alert.Event{Kind: kind, Gateway: gateway, State: st.State, PreviousState: previous,
 				Reasons: st.Reasons, QueueDepth: st.QueueDepth, DeadLetters: st.DeadLetters, At: now.UTC()})

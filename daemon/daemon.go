@@ -65,6 +65,13 @@ type Options struct {
 	// WatchEvery overrides how often the state is looked at for alerts
 	// (default 5s).
 	WatchEvery time.Duration
+	// Notify, when set, is told the service manager's states (systemd's
+	// notify protocol): READY=1 once the store is open and the listeners
+	// have started, STATUS= with the state line when it changes,
+	// STOPPING=1, and WATCHDOG=1 every Watchdog/2 while the store's writer
+	// answers.
+	Notify   func(state string)
+	Watchdog time.Duration
 }
 
 // Daemon is one running fluxrelay.
@@ -212,11 +219,17 @@ func (d *Daemon) Run(ctx context.Context, reload <-chan struct{}) error {
 	})
 	d.ready.Store(true)
 	d.log.Info("fluxrelay started", "version", d.opts.Version, "data_dir", cfg.DataDir, "pending", st.Stats().Pending)
+	d.waitListeners(cfg, 10*time.Second)
+	d.notify("READY=1\nSTATUS=" + d.Status().Line())
+	if d.opts.Watchdog > 0 {
+		ps.start("watchdog", d.watchdog)
+	}
 
 	err = ps.wait(ctx)
 	if err != nil {
 		d.log.Error("a part of fluxrelay failed; stopping so that the service manager restarts it", "err", err)
 	}
+	d.notify("STOPPING=1")
 	d.ready.Store(false)
 	err = errors.Join(err, ps.stop())
 	d.log.Info("fluxrelay stopped")

@@ -75,7 +75,7 @@ func TestDebInstallsIntoARoot(t *testing.T) {
 		t.Fatalf("make package made %v", debs)
 	}
 	deb, _ := filepath.Abs(debs[0])
-	if c := run(t, nil, "dpkg-deb", "-I", deb, "conffiles"); strings.TrimSpace(c) != "/etc/fluxrelay/fluxrelay.toml" {
+	if c := run(t, nil, "dpkg-deb", "-I", deb, "conffiles"); strings.TrimSpace(c) != "/etc/default/fluxrelay\n/etc/fluxrelay/fluxrelay.toml" {
 		t.Errorf("conffiles = %q", c)
 	}
 

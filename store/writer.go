@@ -57,6 +57,14 @@ func (s *Store) submit(ctx context.Context, o *op) error {
 	return <-o.done
 }
 
+// Ping goes through the writer like a write that writes nothing: it
+// returns once the writer has taken it and committed its batch, so it
+// proves the writer is not stuck (on a hung disk, say) without a byte
+// written or an fsync of its own.
+func (s *Store) Ping(ctx context.Context) error {
+	return s.submit(ctx, &op{apply: func(*badger.Txn, *delta) error { return nil }})
+}
+
 // lingerFor is how long a batch under load waits for more ops.
 const lingerFor = time.Millisecond
 

@@ -32,7 +32,8 @@ func TestUnitPromises(t *testing.T) {
 	for _, want := range []string{"After=network-online.target", "Wants=network-online.target", "Restart=on-failure", "RestartSec=5",
 		"User=fluxrelay", "StateDirectory=fluxrelay", "ExecReload=/bin/kill -HUP $MAINPID", "TimeoutStopSec=30",
 		"Environment=GOMEMLIMIT=56MiB", "NoNewPrivileges=yes", "ProtectSystem=strict", "ReadWritePaths=/var/lib/fluxrelay",
-		"ExecStart=/usr/bin/fluxrelay run -c /etc/fluxrelay/fluxrelay.toml"} {
+		"ExecStart=/usr/bin/fluxrelay run -c /etc/fluxrelay/fluxrelay.toml",
+		"Type=notify", "NotifyAccess=main", "WatchdogSec=30", "EnvironmentFile=-/etc/default/fluxrelay"} {
 		if !strings.Contains(Unit(), want+"\n") {
 			t.Errorf("the unit lacks %q", want)
 		}

@@ -1,16 +1,20 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"flag"
+	"fmt"
 	"io"
 	"log/slog"
 	"os"
 	"os/signal"
 	"runtime/debug"
+	"sync"
 	"syscall"
 
 	"github.com/fluxrelay/fluxrelay/daemon"
+	"github.com/fluxrelay/fluxrelay/internal/sdnotify"
 )
 
 // defaultMemoryLimit matches the GOMEMLIMIT the shipped unit sets: a soft
@@ -57,7 +61,14 @@ func runDaemon(ctx context.Context, path string, stderr io.Writer) int {
 		}
 	}()
 
-	d, err := daemon.New(cfg, daemon.Options{Version: version, Logger: log, Level: level})
+	sd := sdnotify.New()
+	notify := func(state string) {
+		if err := sd.Send(state); err != nil {
+			log.Warn("cannot tell systemd the service's state", "err", err)
+		}
+	}
+	d, err := daemon.New(cfg, daemon.Options{Version: version, Logger: log, Level: level,
+		Notify: notify, Watchdog: sdnotify.WatchdogInterval()})
 	if err != nil {
 		log.Error("cannot start", "err", err)
 		return exitUsage
@@ -69,10 +80,81 @@ func runDaemon(ctx context.Context, path string, stderr io.Writer) int {
 	return exitOK
 }
 
+// newLogger logs to w in log.format. When w is the journal (systemd sets
+// $JOURNAL_STREAM to stderr's device and inode), each line starts with its
+// syslog priority, <3> to <7>, so that journalctl -p works and errors show
+// red, and leaves out the time, which the journal keeps itself.
 func newLogger(w io.Writer, format string, level *slog.LevelVar) *slog.Logger {
 	opts := &slog.HandlerOptions{Level: level}
-	if format == "json" {
-		return slog.New(slog.NewJSONHandler(w, opts))
+	journal := isJournal(w)
+	if journal {
+		opts.ReplaceAttr = func(groups []string, a slog.Attr) slog.Attr {
+			if len(groups) == 0 && a.Key == slog.TimeKey {
+				return slog.Attr{}
+			}
+			return a
+		}
 	}
-	return slog.New(slog.NewTextHandler(w, opts))
+	inner := func(w io.Writer) slog.Handler {
+		if format == "json" {
+			return slog.NewJSONHandler(w, opts)
+		}
+		return slog.NewTextHandler(w, opts)
+	}
+	if journal {
+		return slog.New(newPriorityHandler(w, inner))
+	}
+	return slog.New(inner(w))
+}
+
+// priorityHandler writes each record with the syslog priority prefix
+// journald reads (sd-daemon(3)).
+type priorityHandler struct {
+	mu    *sync.Mutex
+	buf   *bytes.Buffer
+	out   io.Writer
+	inner slog.Handler
+}
+
+func newPriorityHandler(out io.Writer, inner func(io.Writer) slog.Handler) *priorityHandler {
+	buf := new(bytes.Buffer)
+	return &priorityHandler{mu: new(sync.Mutex), buf: buf, out: out, inner: inner(buf)}
+}
+
+func (h *priorityHandler) Enabled(ctx context.Context, l slog.Level) bool {
+	return h.inner.Enabled(ctx, l)
+}
+
+func (h *priorityHandler) Handle(ctx context.Context, r slog.Record) error {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.buf.Reset()
+	fmt.Fprintf(h.buf, "<%d>", priority(r.Level))
+	if err := h.inner.Handle(ctx, r); err != nil {
+		return err
+	}
+	_, err := h.out.Write(h.buf.Bytes())
+	return err
+}
+
+func (h *priorityHandler) WithAttrs(as []slog.Attr) slog.Handler {
+	return &priorityHandler{mu: h.mu, buf: h.buf, out: h.out, inner: h.inner.WithAttrs(as)}
+}
+
+func (h *priorityHandler) WithGroup(name string) slog.Handler {
+	return &priorityHandler{mu: h.mu, buf: h.buf, out: h.out, inner: h.inner.WithGroup(name)}
+}
+
+// priority is the syslog priority of a level: err, warning, info, debug.
+func priority(l slog.Level) int {
+	switch {
+	case l >= slog.LevelError:
+		return 3
+	case l >= slog.LevelWarn:
+		return 4
+	case l >= slog.LevelInfo:
+		return 6
+	default:
+		return 7
+	}
 }

@@ -218,7 +218,7 @@ func cutWhenDue(g *guest, p roundPlan, rng *rand.Rand) string {
 		return "before the load (it did not start)"
 	}
 	if p.aimed {
-		window := 60 * time.Second
+		window := 2 * time.Minute
 		if line, at, ok := g.waitForAfter("FILE ", started, window); ok {
 			delay := time.Duration(rng.Int64N(int64(500 * time.Millisecond)))
 			time.Sleep(time.Until(at.Add(delay)))

@@ -1,0 +1,6 @@
+package main
+
+import "io"
+
+// isJournal: Windows has no journal.
+func isJournal(io.Writer) bool { return false }
