@@ -131,7 +131,13 @@ func (s *serial) write(lines []string) error {
 	if _, err := io.WriteString(s.f, strings.Join(lines, "\n")+"\n"); err != nil {
 		return err
 	}
-	return unix.IoctlSetInt(int(s.f.Fd()), unix.TCSBRK, 1) // tcdrain
+	for {
+		// tcdrain; Go's own signals (preemption) interrupt it now and then
+		err := unix.IoctlSetInt(int(s.f.Fd()), unix.TCSBRK, 1)
+		if !errors.Is(err, syscall.EINTR) {
+			return err
+		}
+	}
 }
 
 // startCore runs the fake Fluxvend core. It verifies each delivery's
