@@ -13,13 +13,14 @@ SHELL       := /bin/bash
 FUZZERS     := FuzzCore FuzzTopLevel FuzzMonnify FuzzMoniepoint FuzzOPay FuzzOPayPOS FuzzVesicash
 
 ROUNDS      ?= 20
+ARM64_SUITES := ./store/ ./provider/ ./relay/ ./config/ ./notification/ ./ingest/httpingest/
 STEADY_RATE ?= 300
 STEADY_FOR  ?= 10m
 
-.PHONY: help build run test lint bench steady fuzz soak powercut cross package armv7-check clean
+.PHONY: help build run test test-arm64 lint bench steady fuzz soak powercut cross package armv7-check clean
 
 help: ## list the targets
-	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-8s %s\n", $$1, $$2}'
+	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-8s %s\n", $$1, $$2}'
 
 build: ## build bin/fluxrelay
 	$(GOBUILD) -o bin/fluxrelay ./cmd/fluxrelay
@@ -31,7 +32,19 @@ test: ## run every test with the race detector, then scan all they printed for s
 	@rm -rf $(TEST_OUTPUT) && mkdir -p $(TEST_OUTPUT)
 	@set -o pipefail; FLUXRELAY_TEST_OUTPUT=$(CURDIR)/$(TEST_OUTPUT) go test -race -count=1 -timeout 20m -v ./... 2>&1 \
 		| tee $(TEST_OUTPUT)/go-test.log | grep -E '^(ok|FAIL|--- FAIL|--- SKIP|panic:|\?)|^\s+\S+_test\.go:[0-9]+:'
+	@$(MAKE) --no-print-directory test-arm64
 	go run ./internal/secretscan . $(TEST_OUTPUT)
+
+test-arm64: ## the store, provider, relay, config, notification and HTTP suites for linux/arm64, under qemu-user
+	@mkdir -p $(TEST_OUTPUT)
+	@if ! command -v qemu-aarch64 >/dev/null 2>&1; then \
+	  if [ "$$CI" = true ]; then echo "qemu-aarch64 is not installed; .ci/run should have installed qemu-user"; exit 1; fi; \
+	  echo "--- SKIP: the arm64 suites: qemu-aarch64 is not installed (apt-get install qemu-user)"; exit 0; \
+	fi; \
+	echo "== linux/arm64 under qemu-aarch64"; \
+	set -o pipefail; FLUXRELAY_TEST_OUTPUT=$(CURDIR)/$(TEST_OUTPUT) CGO_ENABLED=0 GOOS=linux GOARCH=arm64 \
+	  go test -count=1 -timeout 20m -exec qemu-aarch64 $(ARM64_SUITES) 2>&1 \
+	  | tee $(TEST_OUTPUT)/go-test-arm64.log | grep -E '^(ok|FAIL|--- FAIL|panic:)|^\s+\S+_test\.go:[0-9]+:'
 
 lint: ## gofmt, go vet, a pinned staticcheck, and go.mod as go mod tidy leaves it
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
