@@ -198,15 +198,34 @@ func programData() string {
 	return `C:\ProgramData`
 }
 
-// ErrNoConfig means the config file does not exist.
-var ErrNoConfig = errors.New("config file not found")
+// ErrNoConfig means the config file does not exist; ErrUnreadable that
+// this user may not read it.
+var (
+	ErrNoConfig   = errors.New("config file not found")
+	ErrUnreadable = errors.New("permission denied reading the config file")
+)
+
+// installedExample is where the packages put the annotated example.
+const installedExample = "/usr/share/doc/fluxrelay/fluxrelay.example.toml"
+
+// ExamplePath is where the annotated example config is on this machine:
+// the installed copy, else the one in a source tree.
+func ExamplePath() string {
+	if _, err := os.Stat(installedExample); err == nil {
+		return installedExample
+	}
+	return "packaging/fluxrelay.example.toml in the source"
+}
 
 // Load reads, decodes and validates the file at path. An invalid file gives
 // Problems holding every error; warnings are in Config.Warnings.
 func Load(path string) (*Config, error) {
 	data, err := os.ReadFile(path)
 	if errors.Is(err, fs.ErrNotExist) {
-		return nil, fmt.Errorf("%s: %w (give another with -c FILE or $FLUXRELAY_CONFIG, or copy the example from packaging/fluxrelay.example.toml)", path, ErrNoConfig)
+		return nil, fmt.Errorf("%s: %w (give another with -c FILE or $FLUXRELAY_CONFIG, or copy the example from %s)", path, ErrNoConfig, ExamplePath())
+	}
+	if errors.Is(err, fs.ErrPermission) {
+		return nil, fmt.Errorf("%s: %w (run with sudo, or join the group fluxrelay: sudo adduser $USER fluxrelay, then log in again)", path, ErrUnreadable)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", path, err)

@@ -1,6 +1,7 @@
 package config
 
 import (
+	"errors"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -219,5 +220,34 @@ func TestReadEncryptionKey(t *testing.T) {
 	}
 	if _, err := ReadEncryptionKey(write("short", []byte("too short"))); err == nil || !strings.Contains(err.Error(), "want a 32-byte AES key") {
 		t.Errorf("short key: %v", err)
+	}
+}
+
+// A port past 65535 is refused by check-config, not found by run retrying
+// "invalid port" forever.
+func TestListenPortInRange(t *testing.T) {
+	for addr, ok := range map[string]bool{"127.0.0.1:80888": false, "0.0.0.0:8088": true, "127.0.0.1:-1": false, "127.0.0.1:http": false} {
+		doc := "version = 1\ndata_dir = \"/tmp/x\"\n[http]\nlisten = \"" + addr + "\"\n"
+		_, problems := Parse("p.toml", []byte(doc))
+		if got := problems == nil || !strings.Contains(problems.Error(), "http.listen"); got != ok {
+			t.Errorf("%s: problems %v", addr, problems)
+		}
+	}
+}
+
+// A missing or unreadable config says what to do about it.
+func TestUnreadableConfigSaysWhatToDo(t *testing.T) {
+	_, err := Load(filepath.Join(t.TempDir(), "absent.toml"))
+	if !errors.Is(err, ErrNoConfig) || !strings.Contains(err.Error(), "fluxrelay.example.toml") {
+		t.Errorf("missing: %v", err)
+	}
+	if os.Geteuid() == 0 {
+		t.Log("running as root, which reads any file: the permission case is not tried")
+		return
+	}
+	path := filepath.Join(t.TempDir(), "locked.toml")
+	os.WriteFile(path, []byte("version = 1\n"), 0o000)
+	if _, err := Load(path); !errors.Is(err, ErrUnreadable) || !strings.Contains(err.Error(), "sudo") {
+		t.Errorf("unreadable: %v", err)
 	}
 }

@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -377,6 +378,10 @@ func (v *validator) listenAddr(key, addr string) {
 	host, port, err := net.SplitHostPort(addr)
 	if err != nil || port == "" {
 		v.errf(key, `got %q, want host:port such as "0.0.0.0:8088" or "127.0.0.1:8089"`, addr)
+		return
+	}
+	if n, err := strconv.Atoi(port); err != nil || n < 0 || n > 65535 {
+		v.errf(key, "got %q: the port must be a number from 1 to 65535", addr)
 		return
 	}
 	if host != "" && net.ParseIP(host) == nil && host != "localhost" {

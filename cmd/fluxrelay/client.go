@@ -26,6 +26,9 @@ type adminClient struct {
 	base  string
 	token string
 	where string // for messages
+	// cfgErr, when set, is why the daemon cannot be found: the config
+	// that says where it listens cannot be read.
+	cfgErr error
 }
 
 // clientFlags adds the flags every daemon-talking command takes.
@@ -34,17 +37,31 @@ func clientFlags(fs *flag.FlagSet) (cfg, socket, addr *string) {
 		fs.String("addr", "", "admin address host:port instead of the socket")
 }
 
-// newAdminClient finds the daemon. The config is read if it can be, but it
-// is not needed: without it the default socket is used.
+// newAdminClient finds the daemon. The config says where it listens;
+// with no config at the default path the default socket is tried. A
+// config that was named (-c, $FLUXRELAY_CONFIG) or exists but cannot be
+// read is an error of its own, never "not running".
 func newAdminClient(cfgFlag, socketFlag, addrFlag string) *adminClient {
 	socket, addr, token := socketFlag, addrFlag, ""
-	if cfg, err := config.Load(configPath(cfgFlag)); err == nil {
+	path := configPath(cfgFlag)
+	cfg, err := config.Load(path)
+	named := cfgFlag != "" || os.Getenv("FLUXRELAY_CONFIG") != ""
+	switch {
+	case err == nil:
 		if socket == "" && addr == "" {
 			socket, addr = cfg.Admin.Socket, cfg.Admin.Listen
 		}
 		token = cfg.Admin.Token.Value()
-	} else if socket == "" && addr == "" {
+	case socket != "" || addr != "":
+		// told where the daemon is: the config is not needed
+	case errors.Is(err, config.ErrNoConfig) && !named:
 		socket = config.Default().Admin.Socket
+	default:
+		var problems config.Problems
+		if errors.As(err, &problems) {
+			err = fmt.Errorf("%s is not valid (fluxrelay check-config %s says why)", path, path)
+		}
+		return &adminClient{cfgErr: fmt.Errorf("cannot tell where fluxrelay listens: %w; or give --socket or --addr", err)}
 	}
 	if socket != "" {
 		if _, err := os.Stat(socket); err == nil || addr == "" {
@@ -66,6 +83,9 @@ func (c *adminClient) do(method, path string, out any) error { return c.send(met
 
 // send is do with a JSON body.
 func (c *adminClient) send(method, path string, in, out any) error {
+	if c.cfgErr != nil {
+		return c.cfgErr
+	}
 	var reqBody io.Reader
 	if in != nil {
 		b, err := json.Marshal(in)

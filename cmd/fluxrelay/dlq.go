@@ -12,25 +12,22 @@ import (
 
 const dlqUsage = "usage: fluxrelay dlq list | show ID | replay ID… | replay --all | drop ID…   (an ID may be any unique prefix)"
 
-func cmdDLQ(args []string, stdout, stderr io.Writer) int {
+func cmdDLQ(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("dlq", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	cfg, socket, addr := clientFlags(fs)
 	all := fs.Bool("all", false, "with replay: every dead letter")
 	asJSON := fs.Bool("json", false, "print JSON")
-	// flags may come before or after the subcommand: dlq -c F list, dlq list -c F
-	if err := fs.Parse(args); err != nil {
-		return exitUsage
+	yes := fs.Bool("yes", false, "with drop: do not ask before deleting")
+	args, code, stop := parseFlags(fs, args, stdout)
+	if stop {
+		return code
 	}
-	if fs.NArg() == 0 {
+	if len(args) == 0 {
 		fmt.Fprintln(stderr, dlqUsage)
 		return exitUsage
 	}
-	sub := fs.Arg(0)
-	if err := fs.Parse(fs.Args()[1:]); err != nil {
-		return exitUsage
-	}
-	ids := fs.Args()
+	sub, ids := args[0], args[1:]
 	c := newAdminClient(*cfg, *socket, *addr)
 	fail := func(err error) int { fmt.Fprintln(stderr, "fluxrelay dlq:", err); return exitFailure }
 	switch {
@@ -85,6 +82,15 @@ func cmdDLQ(args []string, stdout, stderr io.Writer) int {
 		method, path, done := "POST", "/replay", "queued again"
 		if sub == "drop" {
 			method, path, done = "DELETE", "", "dropped"
+			if !*yes {
+				q := fmt.Sprintf("delete %d dead letter(s) for good? A dropped payment is never sent to Fluxvend.", len(ids))
+				if ok, code := confirm(stdin, stdout, stderr, "dlq drop", q); !ok {
+					if code == exitOK {
+						fmt.Fprintln(stdout, "nothing dropped")
+					}
+					return code
+				}
+			}
 		}
 		code := exitOK
 		for _, id := range ids {

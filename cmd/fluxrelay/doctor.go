@@ -33,7 +33,13 @@ func cmdDoctor(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("doctor", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	cfgFlag := configFlag(fs)
-	if err := fs.Parse(args); err != nil {
+	rest, code, stop := parseFlags(fs, args, stdout)
+	if stop {
+		return code
+	}
+	if len(rest) > 0 {
+		fmt.Fprintf(stderr, "fluxrelay %s: unexpected %q\n", fs.Name(), rest[0])
+		printUsage(stderr, fs)
 		return exitUsage
 	}
 	path := configPath(*cfgFlag)
@@ -65,7 +71,7 @@ func cmdDoctor(args []string, stdout, stderr io.Writer) int {
 	}
 	out = append(out, doctorClock(time.Now()))
 	out = append(out, doctorDaemon(*cfgFlag)...)
-	code := exitOK
+	code = exitOK
 	for _, c := range out {
 		fmt.Fprintf(stdout, "%-4s  %-9s %s\n", c.level, c.name, c.msg)
 		if c.level == "FAIL" {

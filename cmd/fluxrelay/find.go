@@ -20,16 +20,15 @@ func cmdFind(args []string, stdout, stderr io.Writer) int {
 	fs.SetOutput(stderr)
 	cfg, socket, addr := clientFlags(fs)
 	asJSON := fs.Bool("json", false, "print JSON")
-	if err := fs.Parse(args); err != nil {
-		return exitUsage
+	args, code, stop := parseFlags(fs, args, stdout)
+	if stop {
+		return code
 	}
-	ref := fs.Arg(0)
-	if fs.NArg() > 0 { // flags may come after the reference too
-		if err := fs.Parse(fs.Args()[1:]); err != nil {
-			return exitUsage
-		}
+	ref := ""
+	if len(args) == 1 {
+		ref = args[0]
 	}
-	if ref == "" || fs.NArg() > 0 {
+	if ref == "" {
 		fmt.Fprintln(stderr, findUsage)
 		return exitUsage
 	}

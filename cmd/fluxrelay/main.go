@@ -72,13 +72,13 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	cmd, rest := args[0], args[1:]
 	switch cmd {
 	case "run":
-		return cmdRun(ctx, rest, stderr)
+		return cmdRun(ctx, rest, stdout, stderr)
 	case "check-config":
 		return cmdCheckConfig(rest, stdout, stderr)
 	case "status":
 		return cmdStatus(rest, stdout, stderr)
 	case "dlq":
-		return cmdDLQ(rest, stdout, stderr)
+		return cmdDLQ(rest, stdin, stdout, stderr)
 	case "find":
 		return cmdFind(rest, stdout, stderr)
 	case "report":
@@ -99,6 +99,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stdout, versionString())
 		return exitOK
 	case "help", "-h", "--help":
+		if len(rest) == 1 && synopsis[rest[0]] != "" {
+			return run(ctx, []string{rest[0], "--help"}, stdout, stderr)
+		}
 		fmt.Fprintf(stdout, usage, config.DefaultPath())
 		return exitOK
 	default:
@@ -162,10 +165,18 @@ func cmdCheckConfig(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("check-config", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	c := configFlag(fs)
-	if err := fs.Parse(args); err != nil {
-		return exitUsage
+	rest, code, stop := parseFlags(fs, args, stdout)
+	if stop {
+		return code
 	}
 	path := configPath(*c)
+	switch {
+	case len(rest) == 1 && *c == "":
+		path = rest[0] // check-config FILE, as promtool and vector validate take it
+	case len(rest) > 0:
+		fmt.Fprintln(stderr, "usage: fluxrelay check-config [FILE]   (or -c FILE, not both)")
+		return exitUsage
+	}
 	cfg, code := loadConfig(path, stdout)
 	if cfg == nil {
 		fmt.Fprintf(stdout, "%s: not valid; nothing was changed\n", path)

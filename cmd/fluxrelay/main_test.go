@@ -127,3 +127,45 @@ func TestMockCore(t *testing.T) {
 		t.Error("mock-core did not stop")
 	}
 }
+
+// TestCLIHabits: what a technician used to promtool, vector or mosquitto
+// tries first works.
+func TestCLIHabits(t *testing.T) {
+	t.Setenv("FLUXRELAY_CONFIG", filepath.Join(t.TempDir(), "absent.toml"))
+	// check-config FILE
+	if code, out, _ := runCmd("check-config", "../../packaging/fluxrelay.example.toml"); code != 0 || !strings.Contains(out, "fluxrelay.example.toml: valid") {
+		t.Errorf("check-config FILE: exit %d %q", code, out)
+	}
+	// -h and --help on every command: the usage with its flags, exit 0
+	for cmd := range synopsis {
+		for _, h := range []string{"-h", "--help"} {
+			code, out, errOut := runCmd(cmd, h)
+			if code != 0 || !strings.HasPrefix(out, "usage: fluxrelay "+cmd) || !strings.Contains(out, "flags:") || errOut != "" {
+				t.Errorf("%s %s: exit %d\n%s%s", cmd, h, code, out, errOut)
+			}
+		}
+	}
+	if code, out, _ := runCmd("help", "status"); code != 0 || !strings.HasPrefix(out, "usage: fluxrelay status") {
+		t.Errorf("help status: exit %d %q", code, out)
+	}
+	// a port out of range is found by check-config, not by run retrying forever
+	bad := filepath.Join(t.TempDir(), "port.toml")
+	os.WriteFile(bad, []byte("version = 1\ndata_dir = \"d\"\n[http]\nlisten = \"127.0.0.1:80888\"\n"), 0o600)
+	if code, out, _ := runCmd("check-config", bad); code != 2 || !strings.Contains(out, "the port must be a number from 1 to 65535") {
+		t.Errorf("port 80888: exit %d %q", code, out)
+	}
+	// status on a config it cannot read says so, not "not running"
+	for path, want := range map[string]string{
+		filepath.Join(t.TempDir(), "mistyped.toml"): "config file not found",
+		bad: "port.toml is not valid (fluxrelay check-config",
+	} {
+		code, _, errOut := runCmd("status", "-c", path)
+		if code != 1 || !strings.Contains(errOut, want) || strings.Contains(errOut, "not running") {
+			t.Errorf("status -c %s: exit %d %q; want %q", filepath.Base(path), code, errOut, want)
+		}
+	}
+	// flags after the arguments
+	if code, _, errOut := runCmd("find", "REF-1", "--socket", filepath.Join(t.TempDir(), "none.sock")); code != 1 || !strings.Contains(errOut, "not running") {
+		t.Errorf("find REF --socket: exit %d %q", code, errOut)
+	}
+}

@@ -27,12 +27,8 @@ func cmdMockCore(ctx context.Context, args []string, stdout, stderr io.Writer) i
 	sigKey := fs.String("signature-key", "secret", `HMAC key: "secret" (api secret) or "key:secret" (api key + ":" + api secret)`)
 	answer := fs.Int("answer", 0, "answer every validly signed request with this status (default 200)")
 	configFlag(fs) // every command takes -c; mock-core itself needs no config
-	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: fluxrelay mock-core --listen ADDR --api-key K (--api-secret-file F | $FLUXRELAY_MOCK_SECRET) [--signature-key secret|key:secret] [--answer CODE]")
-		fs.PrintDefaults()
-	}
-	if err := fs.Parse(args); err != nil {
-		return exitUsage
+	if _, code, stop := parseFlags(fs, args, stdout); stop {
+		return code
 	}
 	secret := os.Getenv("FLUXRELAY_MOCK_SECRET")
 	if *secretFile != "" {

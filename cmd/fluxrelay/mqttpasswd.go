@@ -24,14 +24,11 @@ func cmdMQTTPasswd(args []string, stdin io.Reader, stdout, stderr io.Writer) int
 	fs.SetOutput(stderr)
 	cost := fs.Int("cost", bcrypt.DefaultCost, "bcrypt cost (each step doubles the time a login takes)")
 	configFlag(fs) // every command takes -c; this one reads no config
-	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: fluxrelay mqtt-passwd [--cost N] USERNAME   (the password is asked, or read from standard input)")
-		fs.PrintDefaults()
+	args, code, stop := parseFlags(fs, args, stdout)
+	if stop {
+		return code
 	}
-	if err := fs.Parse(args); err != nil {
-		return exitUsage
-	}
-	if fs.NArg() != 1 || strings.TrimSpace(fs.Arg(0)) == "" {
+	if len(args) != 1 || strings.TrimSpace(args[0]) == "" {
 		fs.Usage()
 		return exitUsage
 	}
@@ -39,7 +36,7 @@ func cmdMQTTPasswd(args []string, stdin io.Reader, stdout, stderr io.Writer) int
 		fmt.Fprintf(stderr, "mqtt-passwd: --cost must be between %d and %d\n", bcrypt.MinCost, bcrypt.MaxCost)
 		return exitUsage
 	}
-	user := fs.Arg(0)
+	user := args[0]
 	password, err := readPassword(stdin, stderr)
 	if err != nil {
 		fmt.Fprintln(stderr, "mqtt-passwd:", err)

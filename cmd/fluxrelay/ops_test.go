@@ -190,10 +190,22 @@ func TestStatusAndDeadLetters(t *testing.T) {
 	if code, out = e.run(t, "dlq", "replay", byRef["DEAD-0"]); code != 0 || !strings.Contains(out, "queued again") {
 		t.Fatalf("dlq replay: %d %s", code, out)
 	}
-	if code, out = e.run(t, "dlq", "drop", byRef["DEAD-1"][:12]); code != 0 || !strings.Contains(out, "dropped") {
-		t.Fatalf("dlq drop: %d %s", code, out)
+	// drop asks first; with no terminal to ask it refuses, and --yes skips it
+	stdin = strings.NewReader("n\n")
+	if code, out = e.run(t, "dlq", "drop", byRef["DEAD-1"][:12]); code != 0 || !strings.Contains(out, "nothing dropped") {
+		t.Fatalf("dlq drop answered no: %d %s", code, out)
 	}
-	if code, out = e.run(t, "dlq", "drop", byRef["DEAD-0"]); code != 1 || !strings.Contains(out, "not a dead letter") {
+	devNull, _ := os.Open(os.DevNull)
+	defer devNull.Close()
+	stdin = devNull
+	if code, out = e.run(t, "dlq", "drop", byRef["DEAD-1"][:12]); code != 2 || !strings.Contains(out, "add --yes") {
+		t.Fatalf("dlq drop with no terminal: %d %s", code, out)
+	}
+	stdin = os.Stdin
+	if code, out = e.run(t, "dlq", "drop", byRef["DEAD-1"][:12], "-c", e.cfg, "--yes"); code != 0 || !strings.Contains(out, "dropped") {
+		t.Fatalf("dlq drop --yes (flags after the id): %d %s", code, out)
+	}
+	if code, out = e.run(t, "dlq", "drop", "--yes", byRef["DEAD-0"]); code != 1 || !strings.Contains(out, "not a dead letter") {
 		t.Errorf("dropping a replayed notification: %d %s", code, out)
 	}
 	code, out = e.run(t, "dlq", "replay", "--all")

@@ -16,7 +16,13 @@ func cmdRecover(args []string, stdout, stderr io.Writer) int {
 	fs.SetOutput(stderr)
 	c := configFlag(fs)
 	from := fs.String("from", "", "the moved-aside store (default: the newest data_dir/store.unreadable-…)")
-	if err := fs.Parse(args); err != nil {
+	rest, code, stop := parseFlags(fs, args, stdout)
+	if stop {
+		return code
+	}
+	if len(rest) > 0 {
+		fmt.Fprintf(stderr, "fluxrelay %s: unexpected %q\n", fs.Name(), rest[0])
+		printUsage(stderr, fs)
 		return exitUsage
 	}
 	cfg, code := loadConfig(configPath(*c), stderr)

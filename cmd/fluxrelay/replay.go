@@ -8,6 +8,8 @@ import (
 	"os"
 	"strings"
 
+	"golang.org/x/term"
+
 	"github.com/fluxrelay/fluxrelay/admin"
 )
 
@@ -26,10 +28,11 @@ func cmdReplay(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	source := fs.String("source", "", "only this source")
 	delivered := fs.Bool("delivered", false, "the delivered notifications too (each goes out again with its own Idempotency-Key)")
 	yes := fs.Bool("yes", false, "do not ask")
-	if err := fs.Parse(args); err != nil {
-		return exitUsage
+	rest, code, stop := parseFlags(fs, args, stdout)
+	if stop {
+		return code
 	}
-	if *since == "" || fs.NArg() > 0 {
+	if *since == "" || len(rest) > 0 {
 		fmt.Fprintln(stderr, replayUsage)
 		return exitUsage
 	}
@@ -53,15 +56,11 @@ func cmdReplay(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		return exitOK
 	}
 	if !*yes {
-		if f, ok := stdin.(*os.File); ok && !isTerminal(f) {
-			fmt.Fprintln(stderr, "fluxrelay replay: not asked (no terminal); add --yes to queue them again")
-			return exitUsage
-		}
-		fmt.Fprint(stdout, "queue them again for Fluxvend? [y/N] ")
-		answer, _ := bufio.NewReader(stdin).ReadString('\n')
-		if a := strings.ToLower(strings.TrimSpace(answer)); a != "y" && a != "yes" {
-			fmt.Fprintln(stdout, "nothing replayed")
-			return exitOK
+		if ok, code := confirm(stdin, stdout, stderr, "replay", "queue them again for Fluxvend?"); !ok {
+			if code == exitOK {
+				fmt.Fprintln(stdout, "nothing replayed")
+			}
+			return code
 		}
 	}
 	w.DryRun = false
@@ -80,7 +79,20 @@ func sourceWords(s string) string {
 	return " from source " + s
 }
 
-func isTerminal(f *os.File) bool {
-	fi, err := f.Stat()
-	return err == nil && fi.Mode()&os.ModeCharDevice != 0
+// confirm asks a yes/no question of the person at the terminal. Without
+// a terminal it does not ask: the answer is no, with exit code 2 and a
+// hint to add --yes.
+func confirm(stdin io.Reader, stdout, stderr io.Writer, cmd, question string) (yes bool, code int) {
+	if f, ok := stdin.(*os.File); ok && !isTerminal(f) {
+		fmt.Fprintf(stderr, "fluxrelay %s: not asked (no terminal); add --yes to go ahead\n", cmd)
+		return false, exitUsage
+	}
+	fmt.Fprintf(stdout, "%s [y/N] ", question)
+	answer, _ := bufio.NewReader(stdin).ReadString('\n')
+	a := strings.ToLower(strings.TrimSpace(answer))
+	return a == "y" || a == "yes", exitOK
 }
+
+// isTerminal says whether f is a terminal a person types at (not
+// /dev/null, which is a character device too).
+func isTerminal(f *os.File) bool { return term.IsTerminal(int(f.Fd())) }

@@ -22,10 +22,11 @@ func cmdReport(args []string, stdout, stderr io.Writer) int {
 	from := fs.String("from", "", "the first day")
 	to := fs.String("to", "", "the last day")
 	asJSON := fs.Bool("json", false, "print JSON")
-	if err := fs.Parse(args); err != nil {
-		return exitUsage
+	rest, code, stop := parseFlags(fs, args, stdout)
+	if stop {
+		return code
 	}
-	if fs.NArg() > 0 || (*day != "" && (*from != "" || *to != "")) {
+	if len(rest) > 0 || (*day != "" && (*from != "" || *to != "")) {
 		fmt.Fprintln(stderr, reportUsage)
 		return exitUsage
 	}

@@ -22,11 +22,17 @@ import (
 // (BENCHMARKS.md: under 64 MB with a million notifications waiting).
 const defaultMemoryLimit = 56 << 20
 
-func cmdRun(ctx context.Context, args []string, stderr io.Writer) int {
+func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("run", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	c := configFlag(fs)
-	if err := fs.Parse(args); err != nil {
+	rest, code, stop := parseFlags(fs, args, stdout)
+	if stop {
+		return code
+	}
+	if len(rest) > 0 {
+		fmt.Fprintf(stderr, "fluxrelay run: unexpected %q\n", rest[0])
+		printUsage(stderr, fs)
 		return exitUsage
 	}
 	path := configPath(*c)

@@ -97,14 +97,14 @@ func cmdService(args []string, stdout, stderr io.Writer, newService func(*servic
 		fmt.Fprintln(stderr, "usage: fluxrelay service install|uninstall|start|stop|restart|status [-c FILE]")
 		return exitUsage
 	}
-	// flags may come before or after the action
-	if err := fs.Parse(args); err != nil || fs.NArg() == 0 {
+	rest, code, stop := parseFlags(fs, args, stdout)
+	if stop {
+		return code
+	}
+	if len(rest) != 1 {
 		return usage()
 	}
-	action := fs.Arg(0)
-	if err := fs.Parse(fs.Args()[1:]); err != nil || fs.NArg() != 0 {
-		return usage()
-	}
+	action := rest[0]
 	svc, err := newService(serviceConfig(configPath(*c)))
 	if err != nil {
 		fmt.Fprintln(stderr, "fluxrelay service:", err)

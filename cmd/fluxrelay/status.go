@@ -17,7 +17,13 @@ func cmdStatus(args []string, stdout, stderr io.Writer) int {
 	fs.SetOutput(stderr)
 	cfg, socket, addr := clientFlags(fs)
 	asJSON := fs.Bool("json", false, "print the status as JSON")
-	if err := fs.Parse(args); err != nil {
+	rest, code, stop := parseFlags(fs, args, stdout)
+	if stop {
+		return code
+	}
+	if len(rest) > 0 {
+		fmt.Fprintf(stderr, "fluxrelay %s: unexpected %q\n", fs.Name(), rest[0])
+		printUsage(stderr, fs)
 		return exitUsage
 	}
 	var st admin.Status
