@@ -76,10 +76,14 @@ cross: ## build for every supported platform into dist/
 bin/nfpm: tools/nfpm/go.mod tools/nfpm/go.sum
 	cd tools/nfpm && go build -o ../../bin/nfpm github.com/goreleaser/nfpm/v2/cmd/nfpm
 
-package: bin/nfpm ## build dist/fluxrelay_<ver>_<arch>.deb and .rpm for amd64 and arm64
-	@mkdir -p dist
+PKG_LDFLAGS := -s -w -X main.version=$(PKG_VERSION) -X main.commit=$(COMMIT)
+
+package: bin/nfpm ## build dist/fluxrelay_<ver>_<arch>.deb and .rpm for amd64 and arm64 (binary version = package version)
+	@mkdir -p dist/bin
+	CGO_ENABLED=0 go build -trimpath -ldflags "$(PKG_LDFLAGS)" -o dist/bin/fluxrelay-host ./cmd/fluxrelay
+	go run ./tools/gendocs -bin dist/bin/fluxrelay-host -version $(PKG_VERSION) -out dist/docs
 	@for arch in $(PKG_ARCHES); do \
-	  CGO_ENABLED=0 GOOS=linux GOARCH=$$arch go build -trimpath -ldflags "$(LDFLAGS)" -o dist/bin/fluxrelay ./cmd/fluxrelay || exit 1; \
+	  CGO_ENABLED=0 GOOS=linux GOARCH=$$arch go build -trimpath -ldflags "$(PKG_LDFLAGS)" -o dist/bin/fluxrelay ./cmd/fluxrelay || exit 1; \
 	  for p in deb rpm; do \
 	    NFPM_ARCH=$$arch PKG_VERSION=$(PKG_VERSION) \
 	      bin/nfpm package --config packaging/nfpm.yaml --packager $$p --target dist/ || exit 1; \

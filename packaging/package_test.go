@@ -90,7 +90,8 @@ func TestDebInstallsIntoARoot(t *testing.T) {
 		os.WriteFile(filepath.Join(root, "etc", f), []byte(line), 0o644)
 	}
 	dpkg := func(args ...string) string {
-		return run(t, nil, "dpkg", append([]string{"--root=" + root, "--force-script-chrootless", "--log=/dev/null"}, args...)...)
+		// an empty root has no systemd or adduser to satisfy Depends
+		return run(t, nil, "dpkg", append([]string{"--root=" + root, "--force-script-chrootless", "--force-depends", "--log=/dev/null"}, args...)...)
 	}
 	dpkg("-i", deb)
 
@@ -99,10 +100,19 @@ func TestDebInstallsIntoARoot(t *testing.T) {
 		t.Error("the fluxrelay user is not a system user without a login shell")
 	}
 	for path, want := range map[string][3]int{
-		"usr/bin/fluxrelay":                    {0o755, 0, 0},
-		"etc/fluxrelay/fluxrelay.toml":         {0o640, 0, gid},
-		"lib/systemd/system/fluxrelay.service": {0o644, 0, 0},
-		"var/lib/fluxrelay":                    {0o750, uid, gid},
+		"usr/bin/fluxrelay":                                  {0o755, 0, 0},
+		"etc/fluxrelay/fluxrelay.toml":                       {0o640, 0, gid},
+		"etc/default/fluxrelay":                              {0o640, 0, gid},
+		"usr/share/man/man1/fluxrelay.1.gz":                  {0o644, 0, 0},
+		"usr/share/doc/fluxrelay/copyright":                  {0o644, 0, 0},
+		"usr/share/doc/fluxrelay/changelog.gz":               {0o644, 0, 0},
+		"usr/share/bash-completion/completions/fluxrelay":    {0o644, 0, 0},
+		"usr/share/zsh/vendor-completions/_fluxrelay":        {0o644, 0, 0},
+		"usr/share/fish/vendor_completions.d/fluxrelay.fish": {0o644, 0, 0},
+		"usr/lib/sysusers.d/fluxrelay.conf":                  {0o644, 0, 0},
+		"usr/lib/tmpfiles.d/fluxrelay.conf":                  {0o644, 0, 0},
+		"lib/systemd/system/fluxrelay.service":               {0o644, 0, 0},
+		"var/lib/fluxrelay":                                  {0o750, uid, gid},
 	} {
 		mode, u, g := fileID(t, filepath.Join(root, path))
 		if int(mode) != want[0] || u != want[1] || g != want[2] {
@@ -116,6 +126,28 @@ func TestDebInstallsIntoARoot(t *testing.T) {
 	if s := dpkg("-s", "fluxrelay"); !strings.Contains(s, "Status: install ok installed") {
 		t.Errorf("dpkg -s:\n%s", s)
 	}
+	// the binary says the package's version
+	pkgVersion := strings.TrimSpace(run(t, nil, "dpkg-deb", "-f", deb, "Version"))
+	if v := run(t, nil, filepath.Join(root, "usr/bin/fluxrelay"), "version"); !strings.HasPrefix(v, "fluxrelay "+pkgVersion+" ") {
+		t.Errorf("the binary says %q; the package is %s", v, pkgVersion)
+	}
+	// man fluxrelay, from the installed page
+	if _, err := exec.LookPath("man"); err == nil {
+		page := run(t, []string{"MANWIDTH=80"}, "man", "-l", filepath.Join(root, "usr/share/man/man1/fluxrelay.1.gz"))
+		for _, want := range []string{"fluxrelay - store-and-forward relay", "check-config [FILE]", "drop ID…", "mqtt-passwd"} {
+			if !strings.Contains(page, want) {
+				t.Errorf("the man page lacks %q", want)
+			}
+		}
+	} else if os.Getenv("CI") == "true" {
+		t.Error("man is not installed; .ci/run should have installed man-db")
+	}
+	// tab completion, from the installed bash script
+	if out := run(t, nil, "bash", "-c", `. "$1"; COMP_WORDS=(fluxrelay dl); COMP_CWORD=1; _fluxrelay; echo "${COMPREPLY[*]}"; `+
+		`COMP_WORDS=(fluxrelay dlq ""); COMP_CWORD=2; _fluxrelay; echo "${COMPREPLY[*]}"`, "bash", filepath.Join(root, "usr/share/bash-completion/completions/fluxrelay")); out != "dlq\n--addr --all -c --json --socket --yes list show replay drop\n" {
+		t.Errorf("bash completion: %q", out)
+	}
+	lintian(t, deb)
 
 	os.WriteFile(filepath.Join(root, "var/lib/fluxrelay/queued"), []byte("x"), 0o600)
 	dpkg("-r", "fluxrelay")
@@ -131,8 +163,12 @@ func TestDebInstallsIntoARoot(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(root, "var/lib/fluxrelay")); err == nil {
 		t.Error("purge kept /var/lib/fluxrelay")
 	}
-	if bytes.Contains(mustRead(t, filepath.Join(root, "etc/passwd")), []byte("fluxrelay:")) {
-		t.Error("purge kept the fluxrelay user")
+	if _, err := os.Stat(filepath.Join(root, "etc/default/fluxrelay")); err == nil {
+		t.Error("purge kept /etc/default/fluxrelay")
+	}
+	// Debian keeps system users on purge: files elsewhere may still belong to them
+	if !bytes.Contains(mustRead(t, filepath.Join(root, "etc/passwd")), []byte("fluxrelay:")) {
+		t.Error("purge removed the fluxrelay user")
 	}
 	if now, _ := os.ReadFile("/etc/passwd"); !bytes.Equal(now, hostPasswd) {
 		t.Fatal("the test changed the host's /etc/passwd")
@@ -146,4 +182,23 @@ func mustRead(t *testing.T, path string) []byte {
 		t.Fatal(err)
 	}
 	return b
+}
+
+// lintian checks the .deb when it is installed; every tag it still shows
+// is explained in packaging/lintian-overrides.
+func lintian(t *testing.T, deb string) {
+	t.Helper()
+	if _, err := exec.LookPath("lintian"); err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Error("lintian is not installed; .ci/run should have installed it")
+		}
+		t.Log("lintian is not installed: the package was not checked by it")
+		return
+	}
+	out, _ := exec.Command("lintian", "--no-tag-display-limit", deb).CombinedOutput()
+	for _, line := range strings.Split(string(out), "\n") {
+		if strings.HasPrefix(line, "E: ") || strings.HasPrefix(line, "W: ") {
+			t.Errorf("lintian: %s", line)
+		}
+	}
 }
