@@ -2,7 +2,7 @@
 VERSION     ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 COMMIT      ?= $(shell git rev-parse --short HEAD 2>/dev/null)
 PKG_VERSION ?= 0.1.0
-PKG_ARCHES  ?= amd64 arm64
+PKG_ARCHES  ?= amd64 arm64 armv7
 LDFLAGS     := -s -w -X main.version=$(VERSION) -X main.commit=$(COMMIT)
 GOBUILD     := CGO_ENABLED=0 go build -trimpath -ldflags "$(LDFLAGS)"
 STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
@@ -14,6 +14,7 @@ FUZZERS     := FuzzCore FuzzTopLevel FuzzMonnify FuzzMoniepoint FuzzOPay FuzzOPa
 
 ROUNDS      ?= 20
 ARM64_SUITES := ./store/ ./provider/ ./relay/ ./config/ ./notification/ ./ingest/httpingest/
+ARMV7_SUITES := $(ARM64_SUITES)
 STEADY_RATE ?= 300
 STEADY_FOR  ?= 10m
 
@@ -35,7 +36,7 @@ test: ## run every test with the race detector, then scan all they printed for s
 	@$(MAKE) --no-print-directory test-arm64
 	go run ./internal/secretscan . $(TEST_OUTPUT)
 
-test-arm64: ## the store, provider, relay, config, notification and HTTP suites for linux/arm64, under qemu-user
+test-arm64: ## the store, provider, relay, config, notification and HTTP suites for linux/arm64, and the store's for armv7, under qemu-user
 	@mkdir -p $(TEST_OUTPUT)
 	@if ! command -v qemu-aarch64 >/dev/null 2>&1; then \
 	  if [ "$$CI" = true ]; then echo "qemu-aarch64 is not installed; .ci/run should have installed qemu-user"; exit 1; fi; \
@@ -44,7 +45,11 @@ test-arm64: ## the store, provider, relay, config, notification and HTTP suites 
 	echo "== linux/arm64 under qemu-aarch64"; \
 	set -o pipefail; FLUXRELAY_TEST_OUTPUT=$(CURDIR)/$(TEST_OUTPUT) CGO_ENABLED=0 GOOS=linux GOARCH=arm64 \
 	  go test -count=1 -timeout 20m -exec qemu-aarch64 $(ARM64_SUITES) 2>&1 \
-	  | tee $(TEST_OUTPUT)/go-test-arm64.log | grep -E '^(ok|FAIL|--- FAIL|panic:)|^\s+\S+_test\.go:[0-9]+:'
+	  | tee $(TEST_OUTPUT)/go-test-arm64.log | grep -E '^(ok|FAIL|--- FAIL|panic:)|^\s+\S+_test\.go:[0-9]+:' && \
+	echo "== linux/arm (GOARM=7) under qemu-arm" && \
+	FLUXRELAY_TEST_OUTPUT=$(CURDIR)/$(TEST_OUTPUT) CGO_ENABLED=0 GOOS=linux GOARCH=arm GOARM=7 \
+	  go test -count=1 -timeout 20m -exec qemu-arm $(ARMV7_SUITES) 2>&1 \
+	  | tee $(TEST_OUTPUT)/go-test-armv7.log | grep -E '^(ok|FAIL|--- FAIL|panic:)|^\s+\S+_test\.go:[0-9]+:'
 
 lint: ## gofmt, go vet, a pinned staticcheck, and go.mod as go mod tidy leaves it
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
@@ -71,6 +76,7 @@ fuzz: ## run each parser fuzzer for FUZZTIME (default 20s)
 cross: ## build for every supported platform into dist/
 	GOOS=linux GOARCH=amd64 $(GOBUILD) -o dist/fluxrelay-linux-amd64 ./cmd/fluxrelay
 	GOOS=linux GOARCH=arm64 $(GOBUILD) -o dist/fluxrelay-linux-arm64 ./cmd/fluxrelay
+	GOOS=linux GOARCH=arm GOARM=7 $(GOBUILD) -o dist/fluxrelay-linux-armv7 ./cmd/fluxrelay
 	GOOS=windows GOARCH=amd64 $(GOBUILD) -o dist/fluxrelay-windows-amd64.exe ./cmd/fluxrelay
 
 bin/nfpm: tools/nfpm/go.mod tools/nfpm/go.sum
@@ -78,14 +84,15 @@ bin/nfpm: tools/nfpm/go.mod tools/nfpm/go.sum
 
 PKG_LDFLAGS := -s -w -X main.version=$(PKG_VERSION) -X main.commit=$(COMMIT)
 
-package: bin/nfpm ## build dist/fluxrelay_<ver>_<arch>.deb and .rpm for amd64 and arm64 (binary version = package version)
+package: bin/nfpm ## build dist/fluxrelay_<ver>_<arch>.deb and .rpm for amd64, arm64 and armv7 (binary version = package version)
 	@mkdir -p dist/bin
 	CGO_ENABLED=0 go build -trimpath -ldflags "$(PKG_LDFLAGS)" -o dist/bin/fluxrelay-host ./cmd/fluxrelay
 	go run ./tools/gendocs -bin dist/bin/fluxrelay-host -version $(PKG_VERSION) -out dist/docs
 	@for arch in $(PKG_ARCHES); do \
-	  CGO_ENABLED=0 GOOS=linux GOARCH=$$arch go build -trimpath -ldflags "$(PKG_LDFLAGS)" -o dist/bin/fluxrelay ./cmd/fluxrelay || exit 1; \
+	  case $$arch in armv7) goarch=arm; nfpmarch=arm7;; *) goarch=$$arch; nfpmarch=$$arch;; esac; \
+	  CGO_ENABLED=0 GOOS=linux GOARCH=$$goarch GOARM=7 go build -trimpath -ldflags "$(PKG_LDFLAGS)" -o dist/bin/fluxrelay ./cmd/fluxrelay || exit 1; \
 	  for p in deb rpm; do \
-	    NFPM_ARCH=$$arch PKG_VERSION=$(PKG_VERSION) \
+	    NFPM_ARCH=$$nfpmarch PKG_VERSION=$(PKG_VERSION) \
 	      bin/nfpm package --config packaging/nfpm.yaml --packager $$p --target dist/ || exit 1; \
 	  done; \
 	done

@@ -86,3 +86,14 @@ func collect(s *Store, now time.Time, skip map[string]bool) ([]*notification.Rec
 	}
 	return out, nil
 }
+
+// On 32-bit builds every table builder must stay in its allocator's first
+// buffer (2 × the table size), and a level-0 table holds a whole memtable.
+func TestTableSizeKeeps32BitBuildersInTheirFirstBuffer(t *testing.T) {
+	if got := baseTableSizeFor(32); 2*got < 2*memTableSize {
+		t.Errorf("32-bit table size %d: a flushed %d-byte memtable can outgrow the builder's first buffer", got, memTableSize)
+	}
+	if got := baseTableSizeFor(64); got != 1<<20 {
+		t.Errorf("64-bit table size changed to %d", got)
+	}
+}

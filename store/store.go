@@ -13,6 +13,7 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -178,18 +179,34 @@ func Open(opts Options) (*Store, error) {
 	return s, nil
 }
 
+// baseTableSize is Badger's table size. On 32-bit builds (armv7) no table
+// builder may outgrow its allocator's first buffer: past it, ristretto's
+// allocator shifts an int by 32, which is 0 there, and later blocks
+// overwrite earlier ones. Badger makes that buffer twice the table size,
+// and a level-0 table holds a whole memtable, so there the table size is
+// the memtable's (docs/armv7.md).
+var baseTableSize = baseTableSizeFor(strconv.IntSize)
+
+func baseTableSizeFor(intSize int) int64 {
+	if intSize == 32 {
+		return memTableSize
+	}
+	return 1 << 20
+}
+
 func openBadger(opts Options, log *slog.Logger) (db *badger.DB, err error) {
 	bo := badger.DefaultOptions(opts.Dir).
 		WithSyncWrites(true).
 		WithMemTableSize(memTableSize).WithNumMemtables(2).
 		WithNumLevelZeroTables(level0Tables).WithNumLevelZeroTablesStall(level0Stall).
-		WithBaseTableSize(1 << 20).WithBaseLevelSize(4 << 20).
+		WithBaseLevelSize(4 << 20).
 		WithValueLogFileSize(valueLogFileSize).WithValueLogMaxEntries(100000).
 		WithValueThreshold(512).
 		WithNumCompactors(2).WithNumGoroutines(2).
 		WithCompression(options.None).WithBlockCacheSize(0).
 		WithIndexCacheSize(2 << 20).
 		WithMetricsEnabled(false).
+		WithBaseTableSize(baseTableSize).
 		WithDetectConflicts(false). // one writer goroutine owns every key
 		WithLogger(badgerLogger{log.With("library", "badger")})
 	if len(opts.EncryptionKey) > 0 {
