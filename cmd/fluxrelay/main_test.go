@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -167,5 +168,39 @@ func TestCLIHabits(t *testing.T) {
 	// flags after the arguments
 	if code, _, errOut := runCmd("find", "REF-1", "--socket", filepath.Join(t.TempDir(), "none.sock")); code != 1 || !strings.Contains(errOut, "not running") {
 		t.Errorf("find REF --socket: exit %d %q", code, errOut)
+	}
+}
+
+// TestRealBinary drives the built binary as a technician's shell would: the
+// exit codes and streams are the process's own.
+func TestRealBinary(t *testing.T) {
+	bin := filepath.Join(t.TempDir(), "fluxrelay")
+	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
+		t.Fatalf("build: %v\n%s", err, out)
+	}
+	sh := func(args ...string) (int, string, string) {
+		var out, errb bytes.Buffer
+		cmd := exec.Command(bin, args...)
+		cmd.Stdout, cmd.Stderr = &out, &errb
+		cmd.Env = append(os.Environ(), "FLUXRELAY_CONFIG="+filepath.Join(t.TempDir(), "absent.toml"))
+		err := cmd.Run()
+		code := 0
+		if ee, ok := err.(*exec.ExitError); ok {
+			code = ee.ExitCode()
+		}
+		return code, out.String(), errb.String()
+	}
+	if code, out, _ := sh("run", "-h"); code != 0 || !strings.HasPrefix(out, "usage: fluxrelay run") {
+		t.Errorf("run -h: exit %d %q", code, out)
+	}
+	if code, out, _ := sh("check-config", "../../packaging/fluxrelay.example.toml"); code != 0 || !strings.Contains(out, "valid") {
+		t.Errorf("check-config FILE: exit %d %q", code, out)
+	}
+	sock := filepath.Join(t.TempDir(), "none.sock")
+	if code, _, errOut := sh("dlq", "show", "abc", "--socket", sock); code != 1 || !strings.Contains(errOut, "not running") {
+		t.Errorf("dlq show ID --socket S: exit %d %q", code, errOut)
+	}
+	if code, _, errOut := sh("dlq", "drop", "abc", "--socket", sock); code != 2 || !strings.Contains(errOut, "add --yes") {
+		t.Errorf("dlq drop with no terminal: exit %d %q", code, errOut)
 	}
 }
