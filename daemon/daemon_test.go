@@ -1,7 +1,6 @@
 package daemon
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -18,6 +17,7 @@ import (
 	"time"
 
 	"github.com/fluxrelay/fluxrelay/config"
+	"github.com/fluxrelay/fluxrelay/internal/syncbuf"
 	"github.com/fluxrelay/fluxrelay/internal/testoutput"
 	"github.com/fluxrelay/fluxrelay/notification"
 	"github.com/fluxrelay/fluxrelay/relay/relaytest"
@@ -42,17 +42,7 @@ func (a *answerSwitch) set(code int)                       { a.code.Store(int64(
 func (a *answerSwitch) answer(int, relaytest.Delivery) int { return int(a.code.Load()) }
 
 // syncBuffer is a log sink safe for concurrent writes.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-func (s *syncBuffer) String() string { s.mu.Lock(); defer s.mu.Unlock(); return s.b.String() }
+type syncBuffer = syncbuf.Buffer
 
 // env is a config file, a data folder and a fake core shared by the
 // daemons a test starts one after another.

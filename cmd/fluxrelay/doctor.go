@@ -33,14 +33,8 @@ func cmdDoctor(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("doctor", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	cfgFlag := configFlag(fs)
-	rest, code, stop := parseFlags(fs, args, stdout)
-	if stop {
+	if code, stop := parseOnlyFlags(fs, args, stdout, stderr); stop {
 		return code
-	}
-	if len(rest) > 0 {
-		fmt.Fprintf(stderr, "fluxrelay %s: unexpected %q\n", fs.Name(), rest[0])
-		printUsage(stderr, fs)
-		return exitUsage
 	}
 	path := configPath(*cfgFlag)
 	var out []check
@@ -71,7 +65,7 @@ func cmdDoctor(args []string, stdout, stderr io.Writer) int {
 	}
 	out = append(out, doctorClock(time.Now()))
 	out = append(out, doctorDaemon(*cfgFlag)...)
-	code = exitOK
+	code := exitOK
 	for _, c := range out {
 		fmt.Fprintf(stdout, "%-4s  %-9s %s\n", c.level, c.name, c.msg)
 		if c.level == "FAIL" {

@@ -23,6 +23,20 @@ var synopsis = map[string]string{
 	"mock-core":    "mock-core --listen ADDR --api-key K (--api-secret-file F | $FLUXRELAY_MOCK_SECRET) [--signature-key secret|key:secret] [--answer CODE]\n\nA local stand-in for the Fluxvend core webhook, for trying fluxrelay without an account.",
 }
 
+// parseOnlyFlags is parseFlags for a command that takes nothing but flags.
+func parseOnlyFlags(fs *flag.FlagSet, args []string, stdout, stderr io.Writer) (code int, stop bool) {
+	rest, code, stop := parseFlags(fs, args, stdout)
+	if stop {
+		return code, true
+	}
+	if len(rest) > 0 {
+		fmt.Fprintf(stderr, "fluxrelay %s: unexpected %q\n", fs.Name(), rest[0])
+		printUsage(stderr, fs)
+		return exitUsage, true
+	}
+	return exitOK, false
+}
+
 // parseFlags parses a command's arguments with its flags anywhere among
 // them (dlq show ID -c FILE as well as dlq -c FILE show ID) and returns the
 // other arguments. stop says the command must end now with code: 0 after

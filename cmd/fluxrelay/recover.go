@@ -16,14 +16,8 @@ func cmdRecover(args []string, stdout, stderr io.Writer) int {
 	fs.SetOutput(stderr)
 	c := configFlag(fs)
 	from := fs.String("from", "", "the moved-aside store (default: the newest data_dir/store.unreadable-…)")
-	rest, code, stop := parseFlags(fs, args, stdout)
-	if stop {
+	if code, stop := parseOnlyFlags(fs, args, stdout, stderr); stop {
 		return code
-	}
-	if len(rest) > 0 {
-		fmt.Fprintf(stderr, "fluxrelay %s: unexpected %q\n", fs.Name(), rest[0])
-		printUsage(stderr, fs)
-		return exitUsage
 	}
 	cfg, code := loadConfig(configPath(*c), stderr)
 	if cfg == nil {

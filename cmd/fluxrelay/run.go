@@ -26,14 +26,8 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("run", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	c := configFlag(fs)
-	rest, code, stop := parseFlags(fs, args, stdout)
-	if stop {
+	if code, stop := parseOnlyFlags(fs, args, stdout, stderr); stop {
 		return code
-	}
-	if len(rest) > 0 {
-		fmt.Fprintf(stderr, "fluxrelay run: unexpected %q\n", rest[0])
-		printUsage(stderr, fs)
-		return exitUsage
 	}
 	path := configPath(*c)
 	if managed, code := runUnderServiceManager(path, func(ctx context.Context) int { return runDaemon(ctx, path, stderr) }); managed {

@@ -17,14 +17,8 @@ func cmdStatus(args []string, stdout, stderr io.Writer) int {
 	fs.SetOutput(stderr)
 	cfg, socket, addr := clientFlags(fs)
 	asJSON := fs.Bool("json", false, "print the status as JSON")
-	rest, code, stop := parseFlags(fs, args, stdout)
-	if stop {
+	if code, stop := parseOnlyFlags(fs, args, stdout, stderr); stop {
 		return code
-	}
-	if len(rest) > 0 {
-		fmt.Fprintf(stderr, "fluxrelay %s: unexpected %q\n", fs.Name(), rest[0])
-		printUsage(stderr, fs)
-		return exitUsage
 	}
 	var st admin.Status
 	if err := newAdminClient(*cfg, *socket, *addr).do("GET", "/api/status", &st); err != nil {

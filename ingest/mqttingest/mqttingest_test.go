@@ -21,6 +21,7 @@ import (
 	"github.com/fluxrelay/fluxrelay/ingest"
 	"github.com/fluxrelay/fluxrelay/internal/mosquittotest"
 	"github.com/fluxrelay/fluxrelay/internal/mqttwire"
+	"github.com/fluxrelay/fluxrelay/internal/syncbuf"
 	"github.com/fluxrelay/fluxrelay/notification"
 	"github.com/fluxrelay/fluxrelay/provider"
 	"github.com/fluxrelay/fluxrelay/store/storetest"
@@ -352,22 +353,7 @@ func TestBrokerLogKeepsPayloadsOut(t *testing.T) {
 	}
 }
 
-type syncBuffer struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
+type syncBuffer = syncbuf.Buffer
 
 // TestBadPayloadsAckedNotStored: payloads that fail verification are
 // acknowledged (so the terminal does not resend them forever), counted and
