@@ -58,7 +58,7 @@ func cmdMQTTPasswd(args []string, stdin io.Reader, stdout, stderr io.Writer) int
 // readPassword asks twice on a terminal, without echo; otherwise it reads
 // one line.
 func readPassword(stdin io.Reader, stderr io.Writer) ([]byte, error) {
-	if f, ok := stdin.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
+	if f, ok := stdin.(*os.File); ok && isTerminal(f) {
 		fmt.Fprint(stderr, "Password: ")
 		first, err := term.ReadPassword(int(f.Fd()))
 		fmt.Fprintln(stderr)

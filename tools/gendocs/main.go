@@ -40,12 +40,11 @@ func main() {
 		os.Exit(1)
 	}
 	files := map[string][]byte{
-		"fluxrelay.1.gz":  gz(man(cmds, *version)),
-		"fluxrelay.bash":  []byte(bash(cmds)),
-		"_fluxrelay":      []byte(zsh(cmds)),
-		"fluxrelay.fish":  []byte(fish(cmds)),
-		"fluxrelay.1.txt": []byte(man(cmds, *version)), // for reading in review
-		"changelog.gz":    gz(debianChangelog(*version)),
+		"fluxrelay.1.gz": gz(man(cmds, *version)),
+		"fluxrelay.bash": []byte(bash(cmds)),
+		"_fluxrelay":     []byte(zsh(cmds)),
+		"fluxrelay.fish": []byte(fish(cmds)),
+		"changelog.gz":   gz(debianChangelog(*version)),
 	}
 	if err := os.MkdirAll(*out, 0o755); err != nil {
 		fmt.Fprintln(os.Stderr, "gendocs:", err)
@@ -129,12 +128,7 @@ func roff(s string) string {
 
 func man(cmds []command, version string) string {
 	var b strings.Builder
-	date := time.Now().UTC().Format("2006-01-02")
-	if e := os.Getenv("SOURCE_DATE_EPOCH"); e != "" { // reproducible builds
-		var sec int64
-		fmt.Sscan(e, &sec)
-		date = time.Unix(sec, 0).UTC().Format("2006-01-02")
-	}
+	date := buildTime().Format("2006-01-02")
 	fmt.Fprintf(&b, ".TH FLUXRELAY 1 %q \"fluxrelay %s\" \"fluxrelay manual\"\n", date, version)
 	b.WriteString(".SH NAME\nfluxrelay \\- store\\-and\\-forward relay for payment notifications\n")
 	b.WriteString(".SH SYNOPSIS\n.B fluxrelay\n.I command\n[\\fB\\-c\\fR \\fIFILE\\fR] [\\fIflags\\fR]\n")
@@ -218,8 +212,6 @@ func bash(cmds []command) string {
 			words = append(words, "list", "show", "replay", "drop")
 		case "service":
 			words = append(words, "install", "uninstall", "start", "stop", "restart", "status")
-		case "help":
-			continue
 		}
 		if c.name == "check-config" {
 			fmt.Fprintf(&b, "    %s) COMPREPLY=($(compgen -f -W %q -- \"$cur\"));;\n", c.name, strings.Join(words, " "))
@@ -288,12 +280,16 @@ func fishQuote(s string) string { return "'" + strings.ReplaceAll(s, "'", `\'`) 
 // debianChangelog is the package's changelog in Debian's format: one entry
 // for this version, pointing at the project's own changelog.
 func debianChangelog(version string) string {
-	when := time.Now().UTC()
-	if e := os.Getenv("SOURCE_DATE_EPOCH"); e != "" {
-		var sec int64
-		fmt.Sscan(e, &sec)
-		when = time.Unix(sec, 0).UTC()
-	}
+	when := buildTime()
 	return fmt.Sprintf("fluxrelay (%s) stable; urgency=medium\n\n  * Release %s. What changed, for technicians: CHANGELOG.md in the\n    project's source.\n\n -- fluxrelay team <dev@fluxrelay.invalid>  %s\n",
 		version, version, when.Format("Mon, 02 Jan 2006 15:04:05 -0700"))
+}
+
+// buildTime is $SOURCE_DATE_EPOCH when set (reproducible builds), else now.
+func buildTime() time.Time {
+	var sec int64
+	if _, err := fmt.Sscan(os.Getenv("SOURCE_DATE_EPOCH"), &sec); err == nil {
+		return time.Unix(sec, 0).UTC()
+	}
+	return time.Now().UTC()
 }
