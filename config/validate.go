@@ -292,7 +292,11 @@ func (v *validator) sourceSecurity(key string, s *Source) {
 		v.needSecret(key+".secret", s.Secret, "the provider's secret key")
 	}
 	if s.Provider != "core" && len(s.Allow) == 0 {
-		v.errf(key+".allow", `missing (want the provider's source addresses, e.g. allow = ["35.242.133.146/32"] for Monnify)`)
+		hint := "the provider's source addresses"
+		if h, ok := allowHint[s.Provider]; ok {
+			hint = "the addresses " + s.Provider + " sends from; " + h
+		}
+		v.errf(key+".allow", "missing (want %s)", hint)
 	}
 	for i, a := range s.Allow {
 		p, err := ParsePrefix(a)
@@ -483,4 +487,13 @@ func unwrapPathErr(err error) error {
 		return pe.Err
 	}
 	return err
+}
+
+// allowHint says, per provider, what to put in a missing allow list.
+var allowHint = map[string]string{
+	"monnify":        `allow = ["35.242.133.146/32"]`,
+	"moniepoint-pos": `one seen sender is 141.147.77.31; Moniepoint publishes no list`,
+	"opay":           `ask OPay, who publish no list; allow = ["0.0.0.0/0"] accepts any and relies on the signature`,
+	"opay-pos":       `ask OPay, who publish no list; allow = ["0.0.0.0/0"] accepts any`,
+	"vesicash":       `allow = ["52.204.32.79/32", "3.85.176.242/32"]`,
 }
