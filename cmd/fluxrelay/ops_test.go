@@ -149,6 +149,13 @@ func TestStatusAndDeadLetters(t *testing.T) {
 	}
 	waitUntil(t, "four dead letters", func() bool { return e.status(t).DeadLetters == 4 })
 
+	// Both spellings of a long flag work, as scripts from earlier releases use -json.
+	for _, spelling := range []string{"-json", "--json"} {
+		if _, out := e.run(t, "status", spelling); !json.Valid([]byte(out)) {
+			t.Errorf("status %s is not JSON:\n%s", spelling, out)
+		}
+	}
+
 	code, out := e.run(t, "status")
 	for _, want := range []string{"fluxrelay ops-test: ACTION NEEDED", "4 payment(s) could not be sent to Fluxvend", "dead letters:", "4 (fluxrelay dlq list)", "Fluxvend reachable:  yes", "till", "SOURCE"} {
 		if code != 0 || !strings.Contains(out, want) {
