@@ -29,6 +29,8 @@ var (
 	descDead      = prometheus.NewDesc("fluxrelay_dead_letters", "Notifications waiting for a person.", nil, nil)
 	descDiskFree  = prometheus.NewDesc("fluxrelay_disk_free_bytes", "Free space on the data disk.", nil, nil)
 	descDiskUsed  = prometheus.NewDesc("fluxrelay_store_disk_used_bytes", "Disk space the store uses.", nil, nil)
+	descCommits   = prometheus.NewDesc("fluxrelay_store_commits_total", "Synced store transactions (each one flush of the disk).", nil, nil)
+	descWrites    = prometheus.NewDesc("fluxrelay_store_writes_total", "Store writes carried by those transactions (writes ÷ commits is the batch size).", nil, nil)
 	descReachable = prometheus.NewDesc("fluxrelay_core_reachable", "1 when the Fluxvend core answered the last attempt.", nil, nil)
 	descReloadOK  = prometheus.NewDesc("fluxrelay_config_last_reload_successful", "1 when the last config (re)load succeeded.", nil, nil)
 	descReloadAt  = prometheus.NewDesc("fluxrelay_config_last_reload_timestamp_seconds", "When the config was last (re)loaded.", nil, nil)
@@ -70,7 +72,7 @@ func (m *Metrics) Delivery(result string, sinceReceipt time.Duration) {
 
 // Describe implements prometheus.Collector.
 func (m *Metrics) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{descIngested, descDelivered, descPanics, descQueue, descOldest, descDead, descDiskFree, descDiskUsed, descReachable, descReloadOK, descReloadAt, descClockOK, descSkew, descState, descPaused, descBuild, descUnclean} {
+	for _, d := range []*prometheus.Desc{descIngested, descDelivered, descPanics, descQueue, descOldest, descDead, descDiskFree, descDiskUsed, descCommits, descWrites, descReachable, descReloadOK, descReloadAt, descClockOK, descSkew, descState, descPaused, descBuild, descUnclean} {
 		ch <- d
 	}
 }
@@ -93,6 +95,8 @@ func (m *Metrics) Collect(ch chan<- prometheus.Metric) {
 	gauge(descDead, float64(st.DeadLetters))
 	gauge(descDiskFree, float64(st.DiskFreeBytes))
 	gauge(descDiskUsed, float64(st.DiskUsedBytes))
+	ch <- prometheus.MustNewConstMetric(descCommits, prometheus.CounterValue, float64(st.StoreCommits))
+	ch <- prometheus.MustNewConstMetric(descWrites, prometheus.CounterValue, float64(st.StoreWrites))
 	gauge(descReachable, boolFloat(st.CoreReachable != nil && *st.CoreReachable))
 	gauge(descReloadOK, boolFloat(st.ConfigReload.OK))
 	gauge(descReloadAt, float64(st.ConfigReload.At.Unix()))

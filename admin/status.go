@@ -74,23 +74,27 @@ type Status struct {
 	// cause, with no config key, error text, URL or address.
 	Staff []string `json:"staff"`
 	// Location is the shop's time zone (config timezone), for the page.
-	Location                *time.Location            `json:"-"`
-	QueueDepth              int64                     `json:"queue_depth"`
-	OldestPendingAgeSeconds int64                     `json:"oldest_pending_age_seconds"`
-	DeadLetters             int64                     `json:"dead_letters"`
-	LastDeliveryAt          *time.Time                `json:"last_delivery_at"`
-	LastError               string                    `json:"last_error"`
-	CoreReachable           *bool                     `json:"core_reachable"`
-	DiskUsedBytes           int64                     `json:"disk_used_bytes"`
-	DiskFreeBytes           int64                     `json:"disk_free_bytes"`
-	ClockOK                 bool                      `json:"clock_ok"`
-	ClockSkewSeconds        *float64                  `json:"clock_skew_seconds"`
-	Clock                   time.Time                 `json:"clock"`
-	ConfigReload            ReloadResult              `json:"config_reload"`
-	Sources                 map[string]SourceStatus   `json:"sources"`
-	Targets                 []TargetStatus            `json:"targets"`
-	Listeners               map[string]ListenerStatus `json:"listeners"`
-	StoreMovedAside         string                    `json:"store_moved_aside,omitempty"`
+	Location                *time.Location `json:"-"`
+	QueueDepth              int64          `json:"queue_depth"`
+	OldestPendingAgeSeconds int64          `json:"oldest_pending_age_seconds"`
+	DeadLetters             int64          `json:"dead_letters"`
+	LastDeliveryAt          *time.Time     `json:"last_delivery_at"`
+	LastError               string         `json:"last_error"`
+	CoreReachable           *bool          `json:"core_reachable"`
+	DiskUsedBytes           int64          `json:"disk_used_bytes"`
+	DiskFreeBytes           int64          `json:"disk_free_bytes"`
+	// StoreCommits counts the store's synced transactions since start,
+	// StoreWrites the writes they carried (their ratio is the batch size).
+	StoreCommits     int64                     `json:"store_commits"`
+	StoreWrites      int64                     `json:"store_writes"`
+	ClockOK          bool                      `json:"clock_ok"`
+	ClockSkewSeconds *float64                  `json:"clock_skew_seconds"`
+	Clock            time.Time                 `json:"clock"`
+	ConfigReload     ReloadResult              `json:"config_reload"`
+	Sources          map[string]SourceStatus   `json:"sources"`
+	Targets          []TargetStatus            `json:"targets"`
+	Listeners        map[string]ListenerStatus `json:"listeners"`
+	StoreMovedAside  string                    `json:"store_moved_aside,omitempty"`
 	// UncleanRestarts counts the starts after a stop that was not clean (a
 	// power cut, a kill, a crash); LastUncleanRestart is the last one.
 	UncleanRestarts    int         `json:"unclean_restarts"`

@@ -46,6 +46,7 @@ func (d *Daemon) Status() Status {
 		State: StateOK, Reasons: []string{},
 		QueueDepth: st.Pending, DeadLetters: st.Dead,
 		DiskUsedBytes: st.DiskUsed, DiskFreeBytes: st.DiskFree,
+		StoreCommits: st.Commits, StoreWrites: st.Writes,
 		ClockOK: relay.ClockOK(now), Clock: now.UTC(),
 		Sources: map[string]SourceStatus{}, Targets: []admin.TargetStatus{}, Listeners: map[string]ListenerStatus{},
 		StoreMovedAside: d.store.MovedAside, Rejections: []admin.Rejection{},

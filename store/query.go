@@ -238,11 +238,14 @@ type Stats struct {
 	DiskFree      int64
 	// Full says why new input is refused, or is empty.
 	Full string
+	// Commits counts the synced transactions since the store opened,
+	// Writes the operations they carried.
+	Commits, Writes int64
 }
 
 // Stats returns the current counters.
 func (s *Store) Stats() Stats {
-	st := Stats{Pending: s.pending.Load(), Dead: s.dead.Load(), Damaged: s.damaged.Load()}
+	st := Stats{Pending: s.pending.Load(), Dead: s.dead.Load(), Damaged: s.damaged.Load(), Commits: s.commits.Load(), Writes: s.committed.Load()}
 	used, free, full := s.space.state()
 	st.DiskUsed, st.DiskFree = used, free
 	if full != nil {
