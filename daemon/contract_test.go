@@ -7,6 +7,7 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
+	"encoding/hex"
 	"encoding/json"
 	"encoding/pem"
 	"fmt"
@@ -166,10 +167,16 @@ func TestClockSkewFromFluxvend(t *testing.T) {
 func TestDamagedStoreFiles(t *testing.T) {
 	core := switchable(http.StatusServiceUnavailable)
 	e := newEnv(t, core.answer)
+	writeFile(t, e.cfgPath, strings.Replace(readFile(t, e.cfgPath), `max_body = "4KiB"`, `max_body = "256KiB"`, 1))
 	r := e.start()
-	pad := strings.Repeat("x", 700)
+	// Notifications over the value threshold (64 KB, compressed) are the
+	// ones kept in the value log: random hex compresses to half.
 	for i := range 40 {
-		post(t, r.url+"/notify/till", fmt.Sprintf(`{"transactionRef":"DMG-%02d","amount":1,"pad":%q}`, i, pad[:600]))
+		pad := make([]byte, 100<<10)
+		rand.Read(pad)
+		if a := post(t, r.url+"/notify/till", fmt.Sprintf(`{"transactionRef":"DMG-%02d","amount":1,"pad":%q}`, i, hex.EncodeToString(pad))); a.Code != http.StatusOK {
+			t.Fatalf("DMG-%02d: %+v", i, a)
+		}
 	}
 	r.stop()
 	vlogs, _ := filepath.Glob(filepath.Join(e.dir, "data", "store", "*.vlog"))

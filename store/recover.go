@@ -18,7 +18,7 @@ import (
 
 // ReadAside reads every notification it can from a store that was moved
 // aside. It opens the store with Badger when it can; when Badger cannot,
-// it scans the value log files for records, so that what survived the
+// it scans the store's files for records, so that what survived the
 // damage is found. It never writes to dir.
 func ReadAside(dir string) (recs []*notification.Record, how string, err error) {
 	tmp, err := os.MkdirTemp(filepath.Dir(dir), ".recover-")
@@ -32,8 +32,8 @@ func ReadAside(dir string) (recs []*notification.Record, how string, err error) 
 	if recs, err := readWithBadger(tmp); err == nil {
 		return recs, "read with Badger", nil
 	}
-	recs, err = scanValueLogs(dir)
-	return recs, "scanned the value log files", err
+	recs, err = scanFiles(dir)
+	return recs, "scanned the store's files", err
 }
 
 func readWithBadger(dir string) (recs []*notification.Record, err error) {
@@ -57,48 +57,107 @@ func readWithBadger(dir string) (recs []*notification.Record, err error) {
 	return recs, err
 }
 
-// scanValueLogs finds encoded records (a 4-byte length, then JSON that
-// starts with {"id":) in the raw value log files. Raw bodies cannot be
-// told apart from what follows them there, so they are left out; the
-// mapped payload is what delivery needs.
-func scanValueLogs(dir string) ([]*notification.Record, error) {
-	files, _ := filepath.Glob(filepath.Join(dir, "*.vlog"))
+// scanFiles finds encoded records in the raw files of a store Badger
+// cannot open: the value logs, the memtable logs and the tables (fluxrelay
+// writes its tables uncompressed, so records sit in them whole). A plain
+// record is a 4-byte length, then JSON that starts with {"id":; its raw
+// body cannot be told apart from what follows it, so it is left out (the
+// mapped payload is what delivery needs). A compressed record is found by
+// its zstd frame and read whole. Where a record was found in several
+// versions, the one with the most attempts, then the latest, is kept.
+func scanFiles(dir string) ([]*notification.Record, error) {
+	var files []string
+	for _, ext := range []string{"*.vlog", "*.mem", "*.sst"} {
+		found, _ := filepath.Glob(filepath.Join(dir, ext))
+		files = append(files, found...)
+	}
 	sort.Strings(files)
 	latest := map[string]*notification.Record{}
+	keep := func(r *notification.Record) {
+		if r.ID == "" {
+			return
+		}
+		if old, ok := latest[r.ID]; ok && newerThan(old, r) {
+			return
+		}
+		latest[r.ID] = r
+	}
 	for _, f := range files {
 		b, err := os.ReadFile(f)
 		if err != nil {
 			continue
 		}
-		for i := 0; ; {
-			j := bytes.Index(b[i:], []byte(`{"id":"`))
-			if j < 0 {
-				break
-			}
-			at := i + j
-			i = at + 1
-			if at < 4 {
-				continue
-			}
-			n := int(binary.BigEndian.Uint32(b[at-4:]))
-			if n <= 0 || at+n > len(b) {
-				continue
-			}
-			r := new(notification.Record)
-			if json.Unmarshal(b[at:at+n], r) != nil || r.ID == "" {
-				continue
-			}
-			latest[r.ID] = r // later entries are newer versions
-		}
+		scanPlain(b, keep)
+		scanCompressed(b, keep)
 	}
 	if len(files) == 0 {
-		return nil, errors.New("no value log files to scan")
+		return nil, errors.New("no store files to scan")
 	}
 	out := make([]*notification.Record, 0, len(latest))
 	for _, r := range latest {
 		out = append(out, r)
 	}
 	return out, nil
+}
+
+// newerThan says whether a is a later version of the same record than b.
+func newerThan(a, b *notification.Record) bool {
+	if a.State != b.State && a.State != notification.Pending && b.State == notification.Pending {
+		return true // delivered, dead or held come after waiting
+	}
+	if a.Attempts != b.Attempts {
+		return a.Attempts > b.Attempts
+	}
+	return a.LastAttempt.After(b.LastAttempt)
+}
+
+func scanPlain(b []byte, keep func(*notification.Record)) {
+	for i := 0; ; {
+		j := bytes.Index(b[i:], []byte(`{"id":"`))
+		if j < 0 {
+			return
+		}
+		at := i + j
+		i = at + 1
+		if at < 4 {
+			continue
+		}
+		n := int(binary.BigEndian.Uint32(b[at-4:]))
+		if n <= 0 || at+n > len(b) {
+			continue
+		}
+		r := new(notification.Record)
+		if json.Unmarshal(b[at:at+n], r) == nil {
+			keep(r)
+		}
+	}
+}
+
+func scanCompressed(b []byte, keep func(*notification.Record)) {
+	for i := 0; ; {
+		j := bytes.Index(b[i:], zstdMagic)
+		if j < 0 {
+			return
+		}
+		at := i + j
+		i = at + 1
+		// the marker and the frame's length come just before it
+		for k := 1; k <= 3 && at-1-k >= 0; k++ {
+			start := at - 1 - k
+			if b[start] != recordZstd {
+				continue
+			}
+			n, used := binary.Uvarint(b[start+1 : at])
+			if used != k || n > uint64(len(b)-at) {
+				continue
+			}
+			r := new(notification.Record)
+			if decodeRecord(b[start:at+int(n)], r) == nil {
+				keep(r)
+				break
+			}
+		}
+	}
 }
 
 func copyDir(from, to string) error {

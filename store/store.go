@@ -101,6 +101,9 @@ type Store struct {
 	pending atomic.Int64
 	dead    atomic.Int64
 	damaged atomic.Int64
+	// commits and committed count the writer's transactions and the ops
+	// they carried: their ratio is the batch size.
+	commits, committed atomic.Int64
 
 	// head is where the last Due scan found the first live schedule
 	// entry; scans Seek there instead of walking over the tombstones of
@@ -201,7 +204,7 @@ func openBadger(opts Options, log *slog.Logger) (db *badger.DB, err error) {
 		WithNumLevelZeroTables(level0Tables).WithNumLevelZeroTablesStall(level0Stall).
 		WithBaseLevelSize(4 << 20).
 		WithValueLogFileSize(valueLogFileSize).WithValueLogMaxEntries(100000).
-		WithValueThreshold(512).
+		WithValueThreshold(64 << 10).
 		WithNumCompactors(2).WithNumGoroutines(2).
 		WithCompression(options.None).WithBlockCacheSize(0).
 		WithIndexCacheSize(2 << 20).

@@ -4,8 +4,6 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha256"
-	"encoding/binary"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"time"
@@ -65,15 +63,33 @@ func (s *Store) Ping(ctx context.Context) error {
 	return s.submit(ctx, &op{apply: func(*badger.Txn, *delta) error { return nil }})
 }
 
-// lingerFor is how long a batch under load waits for more ops.
-const lingerFor = time.Millisecond
+// A batch under load waits a moment for more ops, so that one flush serves
+// them too: an eighth of the last commit's time, between lingerMin and
+// lingerMax. On a fast disk that is the 1 ms floor; on an SD card, where a
+// commit takes tens of milliseconds, it gathers the requests that are
+// still on their way.
+const (
+	lingerMin = time.Millisecond
+	lingerMax = 20 * time.Millisecond
+)
+
+func lingerFor(lastCommit time.Duration) time.Duration {
+	return min(max(lastCommit/8, lingerMin), lingerMax)
+}
 
 // writer is the one goroutine that writes. It takes whatever ops are
 // waiting (up to the batch limits) and commits them in one synced
 // transaction: while one batch is being fsynced the next one gathers.
+//
+// It lingers only under load: when more than one op is waiting, or when
+// the previous batch carried more than one (the first request back after a
+// full batch would otherwise pay a whole commit alone, and the others
+// behind it another). An idle gateway never waits.
 func (s *Store) writer() {
 	defer close(s.done)
 	batch := make([]*op, 0, maxBatchOps)
+	var lastCommit time.Duration
+	busy := false
 	for o := range s.ops {
 		batch = append(batch[:0], o)
 		size := o.size
@@ -85,14 +101,11 @@ func (s *Store) writer() {
 			select {
 			case next, ok = <-s.ops:
 			default:
-				// Under load (more than one op already waiting) others are
-				// likely on their way: wait a moment for them, so that one
-				// fsync serves them too. An idle gateway never waits.
-				if len(batch) == 1 {
+				if len(batch) == 1 && !busy {
 					break gather
 				}
 				if linger == nil {
-					linger = time.After(lingerFor)
+					linger = time.After(lingerFor(lastCommit))
 				}
 				select {
 				case next, ok = <-s.ops:
@@ -106,7 +119,9 @@ func (s *Store) writer() {
 			batch = append(batch, next)
 			size += next.size
 		}
+		start := time.Now()
 		s.commit(batch)
+		lastCommit, busy = time.Since(start), len(batch) > 1
 	}
 }
 
@@ -148,6 +163,8 @@ func (s *Store) commit(batch []*op) {
 		return
 	}
 	if err == nil {
+		s.commits.Add(1)
+		s.committed.Add(int64(len(batch)))
 		s.lowerHead(d.scheduled)
 		s.pending.Add(d.pending)
 		s.dead.Add(d.dead)
@@ -497,28 +514,3 @@ func getRecord(txn *badger.Txn, id string) (*notification.Record, error) {
 
 // A record is stored as a 4-byte length, its JSON without the raw body,
 // then the raw body as it arrived: no base64, and readable as text.
-func encodeRecord(r *notification.Record) ([]byte, error) {
-	meta := *r
-	meta.Raw = nil
-	j, err := json.Marshal(&meta)
-	if err != nil {
-		return nil, err
-	}
-	buf := make([]byte, 4, 4+len(j)+len(r.Raw))
-	binary.BigEndian.PutUint32(buf, uint32(len(j)))
-	return append(append(buf, j...), r.Raw...), nil
-}
-
-func decodeRecord(v []byte, r *notification.Record) error {
-	if len(v) < 4 || int(binary.BigEndian.Uint32(v)) > len(v)-4 {
-		return errors.New("truncated record")
-	}
-	n := int(binary.BigEndian.Uint32(v))
-	if err := json.Unmarshal(v[4:4+n], r); err != nil {
-		return err
-	}
-	if len(v) > 4+n {
-		r.Raw = bytes.Clone(v[4+n:])
-	}
-	return nil
-}

@@ -313,7 +313,7 @@ func TestRecoverMovedAsideStore(t *testing.T) {
 	ctx := context.Background()
 	for i := range 30 {
 		r := storetest.NewRecord(fmt.Sprintf("LOST-%d", i), notification.Amount(1000+i), storetest.T0)
-		r.Raw = []byte(strings.Repeat("x", 600)) // a realistic size: records live in the value log
+		r.Raw = []byte(strings.Repeat("x", 600)) // a realistic size
 		st.Enqueue(ctx, r)
 	}
 	st.Update(ctx, notification.NewID("core", "t1", "LOST-0"), func(r *notification.Record) error { r.State = notification.Delivered; return nil })
@@ -331,7 +331,7 @@ func TestRecoverMovedAsideStore(t *testing.T) {
 		t.Errorf("doctor does not report the moved-aside store:\n%s", out)
 	}
 	code, out, errOut := runCmd("recover", "-c", cfgPath)
-	if code != 0 || !strings.Contains(out, "scanned the value log files") || !strings.Contains(out, "28 re-queued as pending") || !strings.Contains(out, "1 re-queued as dead") || !strings.Contains(out, "1 already delivered or ignored") {
+	if code != 0 || !strings.Contains(out, "scanned the store's files") || !strings.Contains(out, "28 re-queued as pending") || !strings.Contains(out, "1 re-queued as dead") || !strings.Contains(out, "1 already delivered or ignored") {
 		t.Fatalf("recover: %d\n%s%s", code, out, errOut)
 	}
 	code, out, _ = runCmd("recover", "-c", cfgPath)
