@@ -100,6 +100,9 @@ func (b *Broker) Run(ctx context.Context) error {
 		InlineClient: false,
 		Logger:       slog.New(quietHandler{b.log.With("library", "mochi").Handler()}),
 		Capabilities: brokerCapabilities(),
+		// Terminals may not subscribe, so nobody reads $SYS: refreshing it
+		// every second (mochi's default) only wakes an idle gateway.
+		SysTopicResendInterval: 3600,
 	})
 	if err := srv.AddHook(&durableHook{b: b}, nil); err != nil {
 		return err
