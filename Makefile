@@ -57,8 +57,9 @@ lint: ## gofmt, go vet, a pinned staticcheck, and go.mod as go mod tidy leaves i
 	go vet ./...
 	go run $(STATICCHECK) ./...
 
-bench: ## measure ingest against raw fsync on this disk (see BENCHMARKS.md)
-	go test -run '^$$' -bench . -benchtime $(BENCHTIME) -timeout 30m ./bench/ ./store/
+bench: ## measure ingest against raw fsync on this disk, on a throttled one, and the idle daemon (see BENCHMARKS.md)
+	go test -run '^$$' -bench . -skip 'SlowDisk|Idle' -benchtime $(BENCHTIME) -timeout 30m ./bench/ ./store/
+	go test -run '^$$' -bench 'SlowDisk|Idle' -benchtime 1x -timeout 30m ./bench/
 
 steady: ## a steady STEADY_RATE/s (300) for STEADY_FOR (10m): every acknowledged notification is delivered without a restart
 	STEADY_RATE=$(STEADY_RATE) STEADY_FOR=$(STEADY_FOR) go test -run '^$$' -bench '^BenchmarkSteady$$' -benchtime 1x -timeout 40m ./bench/
