@@ -130,6 +130,10 @@ func slowDisk(b *testing.B, iops int) {
 func storeCounters(b *testing.B, admin string) (commits, writes int64) {
 	b.Helper()
 	resp, err := http.Get("http://" + admin + "/api/status")
+	for deadline := time.Now().Add(10 * time.Second); err != nil && time.Now().Before(deadline); {
+		time.Sleep(50 * time.Millisecond) // the admin listener may start after ingest's
+		resp, err = http.Get("http://" + admin + "/api/status")
+	}
 	if err != nil {
 		b.Fatal(err)
 	}

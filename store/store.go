@@ -52,12 +52,13 @@ type Options struct {
 // memTableSize from one release to the next: replaying a larger WAL into a
 // smaller arena kills the process.
 //
-// Unlike Badger's usual small-device profile, level 0 may hold 8 tables before it is compacted (16 before
-// writes stall): every flush spans the whole key space (records, schedule,
-// dedup entries), so each level-0 compaction rewrites the base level, and
-// doing it for 8 flushes at a time instead of 2 drains a 100 000 backlog
-// about 1.6× as fast, with the memory peak still under 64 MB at a million
-// waiting (BENCHMARKS.md).
+// Unlike Badger's usual small-device profile, level 0 may hold 32 tables
+// before it is compacted (40 before writes stall). Records live in the LSM
+// tree (up to 64 KB, compressed), and every flush spans the whole key space,
+// so each level-0 compaction rewrites the base level: doing it for 32
+// flushes at a time instead of 8 brings the drain back to what it was with
+// records in the value log (BENCHMARKS.md). A read checks at most 40 small
+// tables' bloom filters more.
 const (
 	memTableSize     = 4 << 20
 	valueLogFileSize = 16 << 20
@@ -72,8 +73,8 @@ const DefaultMinFree = 2*memTableSize + 2*valueLogFileSize + level0Stall*memTabl
 // Level 0 holds this many tables before they are compacted, and writes
 // stall at level0Stall.
 const (
-	level0Tables = 8
-	level0Stall  = 16
+	level0Tables = 32
+	level0Stall  = 40
 )
 
 // Batch limits stay under Badger's per-transaction limit (15 % of the
