@@ -267,4 +267,3 @@ func startDaemonIn(b *testing.B, bin, dir, extra, procs string) (*exec.Cmd, stri
 	}
 	return startDaemon(b, wrapped, dir, extra)
 }
-
