@@ -245,7 +245,7 @@ type Stats struct {
 
 // Stats returns the current counters.
 func (s *Store) Stats() Stats {
-	st := Stats{Pending: s.pending.Load(), Dead: s.dead.Load(), Damaged: s.damaged.Load(), Commits: s.commits.Load(), Writes: s.committed.Load()}
+	st := Stats{Pending: s.pending.Load(), Dead: s.dead.Load(), Damaged: s.damaged.Load(), Commits: s.commits.Load(), Writes: s.writes.Load()}
 	used, free, full := s.space.state()
 	st.DiskUsed, st.DiskFree = used, free
 	if full != nil {

@@ -102,9 +102,9 @@ type Store struct {
 	pending atomic.Int64
 	dead    atomic.Int64
 	damaged atomic.Int64
-	// commits and committed count the writer's transactions and the ops
+	// commits and writes count the writer's transactions and the ops
 	// they carried: their ratio is the batch size.
-	commits, committed atomic.Int64
+	commits, writes atomic.Int64
 
 	// head is where the last Due scan found the first live schedule
 	// entry; scans Seek there instead of walking over the tombstones of

@@ -164,7 +164,7 @@ func (s *Store) commit(batch []*op) {
 	}
 	if err == nil {
 		s.commits.Add(1)
-		s.committed.Add(int64(len(batch)))
+		s.writes.Add(int64(len(batch)))
 		s.lowerHead(d.scheduled)
 		s.pending.Add(d.pending)
 		s.dead.Add(d.dead)

@@ -1,13 +1,11 @@
 package main
 
 import (
-	"context"
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/hex"
 	"fmt"
-	"log/slog"
 	"net"
 	"net/http/httptest"
 	"os"
@@ -19,8 +17,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/fluxrelay/fluxrelay/config"
-	"github.com/fluxrelay/fluxrelay/daemon"
 	"github.com/fluxrelay/fluxrelay/internal/mosquittotest"
 	"github.com/fluxrelay/fluxrelay/relay/relaytest"
 )
@@ -215,21 +211,7 @@ secret = %q
 business_id = %q
 allow = ["203.0.113.0/24"] # the provider's HTTP senders; MQTT logins are checked instead
 `, srv.URL, users.String(), d.socket, till, guideMonnify, guideMoniepoint, guideOPayKey, guideMerchant, guideVesicash, guideBusiness)
-	if err := os.WriteFile(d.cfg, []byte(doc), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	cfg, err := config.Load(d.cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	dm, err := daemon.New(cfg, daemon.Options{Version: "guide-test", Logger: slog.New(slog.DiscardHandler)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- dm.Run(ctx, nil) }()
-	t.Cleanup(func() { cancel(); <-done })
+	dm := startTestDaemon(t, d.cfg, doc, "guide-test")
 	if d.mqtt = dm.Addr("mqtt", 10*time.Second); d.mqtt == "" {
 		t.Fatal("the embedded broker did not come up")
 	}

@@ -85,19 +85,7 @@ listen = ""
 name = "till"
 provider = "core"
 `, srv.URL, coreExtra, e.socket)
-	os.WriteFile(e.cfg, []byte(doc), 0o600)
-	cfg, err := config.Load(e.cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	d, err := daemon.New(cfg, daemon.Options{Version: "ops-test", Logger: slog.New(slog.DiscardHandler)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- d.Run(ctx, nil) }()
-	t.Cleanup(func() { cancel(); <-done })
+	d := startTestDaemon(t, e.cfg, doc, "ops-test")
 	e.ingest = "http://" + d.Addr("http", 10*time.Second)
 	if d.Addr("socket", 10*time.Second) == "" {
 		t.Fatal("the admin socket did not come up")
@@ -500,4 +488,25 @@ func TestReportSums(t *testing.T) {
 	if !strings.Contains(string(page), "4 · ₦1,800.35") || !strings.Contains(string(page), "3 · ₦1,700.85") {
 		t.Errorf("the page does not show the report's totals:\n%s", page)
 	}
+}
+
+// startTestDaemon writes doc to cfg and runs a daemon on it until t ends.
+func startTestDaemon(t *testing.T, cfg, doc, version string) *daemon.Daemon {
+	t.Helper()
+	if err := os.WriteFile(cfg, []byte(doc), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	c, err := config.Load(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, err := daemon.New(c, daemon.Options{Version: version, Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- d.Run(ctx, nil) }()
+	t.Cleanup(func() { cancel(); <-done })
+	return d
 }
