@@ -70,6 +70,10 @@ const (
 // stall limit compacted at once, and the base level rewritten with it.
 const DefaultMinFree = 2*memTableSize + 2*valueLogFileSize + level0Stall*memTableSize + 32<<20
 
+// valueThreshold is the size from which Badger keeps a value in its value
+// log instead of the LSM tree: only records of 64 KB or more, compressed.
+const valueThreshold = 64 << 10
+
 // Level 0 holds this many tables before they are compacted, and writes
 // stall at level0Stall.
 const (
@@ -118,6 +122,9 @@ type Store struct {
 	// beforeCommit, when set (by tests), runs in the writer after a batch
 	// is built and before it is committed.
 	beforeCommit func()
+	// logs syncs Badger's logs after each commit where the store does
+	// that itself (logsync.go); nil where Badger does.
+	logs *logSync
 	// MovedAside names the directory an unreadable store was moved to at
 	// open, or is empty.
 	MovedAside string
@@ -173,8 +180,15 @@ func Open(opts Options) (*Store, error) {
 		s.MovedAside = aside
 	}
 	s.db = db
+	if ownLogSync {
+		if s.logs, err = newLogSync(opts.Dir); err != nil {
+			db.Close()
+			return nil, fmt.Errorf("open store %s: %w", opts.Dir, err)
+		}
+	}
 	if err := s.countIndexes(); err != nil {
 		db.Close()
+		s.logs.close()
 		return nil, err
 	}
 	s.space.measure()
@@ -200,12 +214,12 @@ func baseTableSizeFor(intSize int) int64 {
 
 func openBadger(opts Options, log *slog.Logger) (db *badger.DB, err error) {
 	bo := badger.DefaultOptions(opts.Dir).
-		WithSyncWrites(true).
+		WithSyncWrites(!ownLogSync).
 		WithMemTableSize(memTableSize).WithNumMemtables(2).
 		WithNumLevelZeroTables(level0Tables).WithNumLevelZeroTablesStall(level0Stall).
 		WithBaseLevelSize(4 << 20).
 		WithValueLogFileSize(valueLogFileSize).WithValueLogMaxEntries(100000).
-		WithValueThreshold(64 << 10).
+		WithValueThreshold(valueThreshold).
 		WithNumCompactors(2).WithNumGoroutines(2).
 		WithCompression(options.None).WithBlockCacheSize(0).
 		WithIndexCacheSize(2 << 20).
@@ -264,7 +278,9 @@ func (s *Store) Close() error {
 	<-s.done
 	close(s.stop)
 	<-s.idle // nothing of the store's upkeep may outlive the database
-	return s.db.Close()
+	err := s.db.Close()
+	s.logs.close()
+	return err
 }
 
 // Wake is signalled after a commit that made notifications due.
@@ -335,8 +351,34 @@ func (s *Store) maintain() {
 		case <-measure.C:
 			s.space.measure()
 		case <-gc.C:
-			for s.db.RunValueLogGC(0.5) == nil {
-			}
+			s.collectValueLog()
+		}
+	}
+}
+
+// collectValueLog rewrites what is still live in value log files that are
+// mostly garbage, and deletes those files. Where the store syncs Badger's
+// logs itself, Badger writes what it moves without a sync and would delete
+// the old file right after; but while an iterator is open it leaves the
+// deletion to the moment the last one closes. So one is held open until
+// what was moved is synced.
+func (s *Store) collectValueLog() {
+	if s.logs == nil {
+		for s.db.RunValueLogGC(0.5) == nil {
+		}
+		return
+	}
+	txn := s.db.NewTransaction(false)
+	defer txn.Discard()
+	it := txn.NewIterator(badger.IteratorOptions{})
+	defer it.Close()
+	moved := false
+	for s.db.RunValueLogGC(0.5) == nil {
+		moved = true
+	}
+	if moved {
+		if err := s.logs.sync(true); err != nil {
+			s.log.Error("cannot sync what the value log collection moved; the disk may be failing", "err", err)
 		}
 	}
 }

@@ -17,15 +17,20 @@ import (
 // transaction and must do its reads before its writes.
 type op struct {
 	ingest bool // new input: refused when the disk budget is exhausted
-	size   int
-	apply  func(txn *badger.Txn, d *delta) error
-	done   chan error
+	// noWrite marks an op that never writes (Ping): a batch of nothing
+	// else needs no sync.
+	noWrite bool
+	size    int
+	apply   func(txn *badger.Txn, d *delta) error
+	done    chan error
 }
 
 // delta counts index changes in a batch; applied after the commit.
 type delta struct {
 	pending, dead, damaged int64
 	wake                   bool
+	// valueLog is set when a value went to Badger's value log.
+	valueLog bool
 	// scheduled are the schedule keys the batch wrote. The scan head is
 	// lowered to them only once the commit is visible: lowered before, a
 	// scan in between could move the head past an entry it cannot see.
@@ -60,7 +65,7 @@ func (s *Store) submit(ctx context.Context, o *op) error {
 // proves the writer is not stuck (on a hung disk, say) without a byte
 // written or an fsync of its own.
 func (s *Store) Ping(ctx context.Context) error {
-	return s.submit(ctx, &op{apply: func(*badger.Txn, *delta) error { return nil }})
+	return s.submit(ctx, &op{noWrite: true, apply: func(*badger.Txn, *delta) error { return nil }})
 }
 
 // A batch under load waits a moment for more ops, so that one flush serves
@@ -163,6 +168,9 @@ func (s *Store) commit(batch []*op) {
 		return
 	}
 	if err == nil {
+		// Badger has applied the batch; it is durable once its logs are
+		// synced, and nothing is acknowledged before.
+		syncErr := s.syncLogs(batch, errs, d.valueLog)
 		s.commits.Add(1)
 		s.writes.Add(int64(len(batch)))
 		s.lowerHead(d.scheduled)
@@ -176,6 +184,7 @@ func (s *Store) commit(batch []*op) {
 			default:
 			}
 		}
+		err = syncErr
 	}
 	for i, o := range batch {
 		if err != nil {
@@ -184,6 +193,21 @@ func (s *Store) commit(batch []*op) {
 			o.done <- errs[i]
 		}
 	}
+}
+
+// syncLogs syncs what a committed batch wrote, when the store syncs
+// Badger's logs itself. A batch that wrote nothing (pings, duplicates,
+// refusals) syncs nothing.
+func (s *Store) syncLogs(batch []*op, errs []error, valueLog bool) error {
+	if s.logs == nil {
+		return nil
+	}
+	for i, o := range batch {
+		if !o.noWrite && errs[i] == nil {
+			return s.logs.sync(valueLog)
+		}
+	}
+	return nil
 }
 
 // resultError carries an answer that is not a failure of the transaction.
@@ -394,6 +418,9 @@ func (s *Store) put(txn *badger.Txn, old, r *notification.Record, val []byte, d 
 		d.touched = map[string]bool{}
 	}
 	d.touched[r.ID] = true
+	if len(val) >= valueThreshold {
+		d.valueLog = true
+	}
 	e := badger.NewEntry(recordKey(r.ID), val)
 	if (r.State == notification.Delivered || r.State == notification.Ignored) && s.opts.Retention > 0 {
 		e = e.WithTTL(s.opts.Retention)
