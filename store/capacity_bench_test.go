@@ -22,13 +22,13 @@ import (
 // BenchmarkThirtyDays runs a busy shop's month, fast: 10,000 notifications
 // a day, each stored and then delivered, for 40 days, with the shipped
 // retention and dedup window of 30 days. Badger expires records by the
-// wall clock, so a day lasts CAPACITY_DAY (default 4s) and the 30-day
+// wall clock, so a day lasts CAPACITY_DAY (default 8s) and the 30-day
 // windows are 30 of those: what is kept at the end is what a gateway keeps
 // after a real month. It reports the store's disk use at the end against
 // the shipped max_disk (1 GiB) and the bytes kept per notification of the
 // last 30 days, and fails if the pace could not be kept.
 func BenchmarkThirtyDays(b *testing.B) {
-	day := 4 * time.Second
+	day := 8 * time.Second
 	if v, err := time.ParseDuration(os.Getenv("CAPACITY_DAY")); err == nil {
 		day = v
 	}
