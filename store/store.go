@@ -228,9 +228,9 @@ func openBadger(opts Options, log *slog.Logger) (db *badger.DB, err error) {
 		WithDetectConflicts(false). // one writer goroutine owns every key
 		WithLogger(badgerLogger{log.With("library", "badger")})
 	// Every level's tables are the base size: a compaction's table
-	// builders each hold twice a table in memory, and with records in the
-	// LSM tree the deep levels of a big backlog would otherwise build 8 MB
-	// tables, five at once (BENCHMARKS.md).
+	// builders each hold twice a table in memory, up to five at once, and
+	// with records in the LSM tree the deep levels of a big backlog would
+	// otherwise build tables doubled at every level (BENCHMARKS.md).
 	bo.TableSizeMultiplier = 1
 	if len(opts.EncryptionKey) > 0 {
 		// Badger refuses encryption without a block cache.
