@@ -36,7 +36,7 @@ type logSet struct {
 	dir    string
 	ext    string // ".mem" or ".vlog"
 	digits int    // 5 or 6
-	fid    int    // -1 when there is none yet
+	fid    int    // the newest synced, or found at open
 	f      *os.File
 	// synced, when set (by tests), is called with each file synced.
 	synced func(path string)
@@ -46,7 +46,8 @@ func (l *logSet) path(fid int) string {
 	return filepath.Join(l.dir, fmt.Sprintf("%0*d%s", l.digits, fid, l.ext))
 }
 
-// open finds the newest log of its kind in the directory.
+// open finds the newest log of its kind in the directory. Badger makes a
+// memtable log and a value log when it opens a store, so there is one.
 func (l *logSet) open() error {
 	l.fid = -1
 	entries, err := os.ReadDir(l.dir)
@@ -63,7 +64,7 @@ func (l *logSet) open() error {
 		}
 	}
 	if l.fid < 0 {
-		return nil
+		return fmt.Errorf("no %s file in the store directory", l.ext)
 	}
 	l.f, err = os.Open(l.path(l.fid))
 	return err
@@ -71,13 +72,6 @@ func (l *logSet) open() error {
 
 // sync syncs the newest log synced before and every log started since.
 func (l *logSet) sync() error {
-	if l.f == nil {
-		// No log of this kind at open (an empty value log directory):
-		// look for the first one.
-		if err := l.open(); err != nil || l.f == nil {
-			return err
-		}
-	}
 	for {
 		next, err := os.Open(l.path(l.fid + 1))
 		if errors.Is(err, fs.ErrNotExist) {
@@ -114,8 +108,8 @@ func (l *logSet) close() {
 	}
 }
 
-// logSync syncs Badger's logs for the store; nil where Badger syncs them
-// itself.
+// logSync syncs Badger's logs for the store; the store has none where
+// Badger syncs them itself.
 type logSync struct {
 	mu        sync.Mutex
 	mem, vlog logSet
@@ -125,9 +119,6 @@ func newLogSync(dir string) (*logSync, error) {
 	l := &logSync{mem: logSet{dir: dir, ext: ".mem", digits: 5}, vlog: logSet{dir: dir, ext: ".vlog", digits: 6}}
 	if err := l.mem.open(); err != nil {
 		return nil, err
-	}
-	if l.mem.f == nil {
-		return nil, errors.New("no memtable log in the store directory")
 	}
 	if err := l.vlog.open(); err != nil {
 		l.mem.close()
@@ -139,9 +130,6 @@ func newLogSync(dir string) (*logSync, error) {
 // sync makes a commit durable: the memtable logs always, the value log
 // when the commit wrote to it.
 func (l *logSync) sync(valueLog bool) error {
-	if l == nil {
-		return nil
-	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if valueLog {
