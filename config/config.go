@@ -21,15 +21,22 @@ type Config struct {
 	// Timezone is the shop's zone for the status page, report and find
 	// ("Africa/Lagos"); empty means the system's. The binary carries the
 	// zone database.
-	Timezone string   `toml:"timezone"`
-	Core     Core     `toml:"core"`
-	Store    Store    `toml:"store"`
-	HTTP     HTTP     `toml:"http"`
-	MQTT     MQTT     `toml:"mqtt"`
-	Admin    Admin    `toml:"admin"`
-	Log      Log      `toml:"log"`
-	Alerts   []Alert  `toml:"alert"`
-	Sources  []Source `toml:"source"`
+	Timezone string `toml:"timezone"`
+	// Gateway is this gateway's name in alerts, pushed metrics, the page's
+	// title and status ("Ikeja City Mall"); empty means the host name
+	// (GatewayName).
+	Gateway string  `toml:"gateway"`
+	Core    Core    `toml:"core"`
+	Store   Store   `toml:"store"`
+	HTTP    HTTP    `toml:"http"`
+	MQTT    MQTT    `toml:"mqtt"`
+	Admin   Admin   `toml:"admin"`
+	Log     Log     `toml:"log"`
+	Alerts  []Alert `toml:"alert"`
+	// RemoteWrite are the Prometheus remote-write endpoints the daemon
+	// pushes its metrics to.
+	RemoteWrite []RemoteWrite `toml:"remote_write"`
+	Sources     []Source      `toml:"source"`
 
 	// Path is the file the config was loaded from.
 	Path string `toml:"-"`
@@ -52,9 +59,12 @@ type Core struct {
 
 // Store is the durable queue.
 type Store struct {
-	MaxDisk           Size     `toml:"max_disk"`
-	DedupWindow       Duration `toml:"dedup_window"`
-	Retention         Duration `toml:"retention"`
+	MaxDisk     Size     `toml:"max_disk"`
+	DedupWindow Duration `toml:"dedup_window"`
+	Retention   Duration `toml:"retention"`
+	// KeepDelivered is how long delivered and ignored records are safe
+	// from eviction when the disk budget runs low.
+	KeepDelivered     Duration `toml:"keep_delivered"`
 	EncryptionKeyFile string   `toml:"encryption_key_file"`
 }
 
@@ -99,6 +109,11 @@ type Admin struct {
 	Listen     string `toml:"listen"`
 	Token      Secret `toml:"token"`
 	PageListen string `toml:"page_listen"`
+	// PagePIN (4–8 digits), when set, guards the recent payments, the
+	// search and the totals on the status page, once per device.
+	PagePIN Secret `toml:"page_pin"`
+	// PageContact is shown on the page whenever a person is needed.
+	PageContact string `toml:"page_contact"`
 }
 
 // Log sets the log output.
@@ -120,6 +135,17 @@ type Alert struct {
 	// MinInterval is the least time between two alerts of a kind; "back to
 	// OK" is always sent.
 	MinInterval Duration `toml:"min_interval"`
+}
+
+// RemoteWrite is one [[remote_write]] table: a Prometheus remote-write
+// endpoint that receives the daemon's metrics every Interval.
+type RemoteWrite struct {
+	// URL is a secret: it may carry a token.
+	URL         Secret   `toml:"url"`
+	Interval    Duration `toml:"interval"`
+	BearerToken Secret   `toml:"bearer_token"`
+	Username    string   `toml:"username"`
+	Password    Secret   `toml:"password"`
 }
 
 // Source is one [[source]] table: where notifications come from and how
@@ -160,12 +186,24 @@ func Default() *Config {
 			RetryMaxWait: Duration(5 * 60e9),
 			MaxAge:       Duration(7 * 24 * 3600e9),
 		},
-		Store: Store{MaxDisk: 1 << 30, DedupWindow: Duration(30 * 24 * 3600e9), Retention: Duration(30 * 24 * 3600e9)},
-		HTTP:  HTTP{Listen: "0.0.0.0:8088", MaxBody: 256 << 10},
+		Store: Store{MaxDisk: 1 << 30, DedupWindow: Duration(30 * 24 * 3600e9), Retention: Duration(30 * 24 * 3600e9),
+			KeepDelivered: Duration(24 * 3600e9)},
+		HTTP:  HTTP{Listen: "0.0.0.0:8088", MaxBody: 1 << 20},
 		MQTT:  MQTT{Mode: "embedded", Listen: "0.0.0.0:1883", TopicPrefix: "fluxrelay"},
 		Admin: Admin{Socket: defaultSocket(), Listen: "127.0.0.1:8089"},
 		Log:   Log{Level: "info", Format: "text"},
 	}
+}
+
+// GatewayName is this gateway's name: gateway, else the host name.
+func (c *Config) GatewayName() string {
+	if c.Gateway != "" {
+		return c.Gateway
+	}
+	if h, err := os.Hostname(); err == nil && h != "" {
+		return h
+	}
+	return "fluxrelay"
 }
 
 // DefaultPath is the config file used when neither -c nor $FLUXRELAY_CONFIG

@@ -245,8 +245,12 @@ func (d *decoder) decodeValue(key string, v *value, fv reflect.Value) {
 
 // elemName names an element of an array of tables by its name or username,
 // as a technician would look for it: source[monnify], mqtt.user[till-1].
-// Without one, the element is named by its number: source[2].
+// Without one, the element is named by its number: source[2], and so is
+// every remote_write.
 func elemName(key string, t *table) string {
+	if key == "remote_write" {
+		return "" // its username is a login at the receiver, not a name
+	}
 	for _, k := range []string{"name", "username"} {
 		if v, ok := t.values[k]; ok && v.kind == unstable.String && v.str != "" && len(v.str) <= 40 {
 			return fmt.Sprintf("%s[%s]", key, v.str)

@@ -35,6 +35,7 @@ var ReloadRules = map[string]KeyRule{
 
 	"data_dir": {Restart, "the store is opened at start"},
 	"timezone": {Live, ""},
+	"gateway":  {Live, ""},
 
 	"core.url":            {Live, ""},
 	"core.tenant_id":      {Live, ""},
@@ -49,6 +50,7 @@ var ReloadRules = map[string]KeyRule{
 	"store.max_disk":            {Restart, "the store is opened at start"},
 	"store.dedup_window":        {Restart, "the store is opened at start"},
 	"store.retention":           {Restart, "the store is opened at start"},
+	"store.keep_delivered":      {Restart, "the store is opened at start"},
 	"store.encryption_key_file": {Restart, "the store is opened with its key at start"},
 
 	"http.listen":          {Restart, "listeners are bound at start"},
@@ -70,16 +72,19 @@ var ReloadRules = map[string]KeyRule{
 	"mqtt.ca_file":       {Restart, "the broker's or subscription's TLS is set up at start"},
 	"mqtt.user":          {Live, ""},
 
-	"admin.socket":      {Restart, "listeners are bound at start"},
-	"admin.listen":      {Restart, "listeners are bound at start"},
-	"admin.token":       {Live, ""},
-	"admin.page_listen": {Restart, "listeners are bound at start"},
+	"admin.socket":       {Restart, "listeners are bound at start"},
+	"admin.listen":       {Restart, "listeners are bound at start"},
+	"admin.token":        {Live, ""},
+	"admin.page_listen":  {Restart, "listeners are bound at start"},
+	"admin.page_pin":     {Live, ""},
+	"admin.page_contact": {Live, ""},
 
 	"log.level":  {Live, ""},
 	"log.format": {Restart, "the log output is set up at start"},
 
-	"alert":  {Live, ""},
-	"source": {Live, ""},
+	"alert":        {Live, ""},
+	"remote_write": {Live, ""},
+	"source":       {Live, ""},
 }
 
 // Changed returns the key paths whose values differ between a and b,

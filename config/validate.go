@@ -51,6 +51,7 @@ func (v *validator) validate(root *table) {
 			v.errf("timezone", `got %q, which is not a time zone (want a zone name such as "Africa/Lagos", or "" for the system's)`, c.Timezone)
 		}
 	}
+	v.gateway()
 	v.core()
 	v.store()
 	v.http()
@@ -58,7 +59,51 @@ func (v *validator) validate(root *table) {
 	v.admin()
 	v.log()
 	v.alerts()
+	v.remoteWrites()
 	v.sources()
+}
+
+func (v *validator) gateway() {
+	g := v.c.Gateway
+	switch {
+	case g == "":
+		v.warnf("gateway", "is empty: alerts, pushed metrics and the status page will call this gateway by its host name %q; set gateway = \"Shop name, branch\" so that people know which shop it is", v.c.GatewayName())
+	case len(g) > 64:
+		v.errf("gateway", "got %d characters, want at most 64 (a short name such as \"Ikeja City Mall\")", len(g))
+	case hasControl(g):
+		v.errf("gateway", "holds a control character; want a plain name such as \"Ikeja City Mall\"")
+	}
+}
+
+func (v *validator) remoteWrites() {
+	for i := range v.c.RemoteWrite {
+		rw := &v.c.RemoteWrite[i]
+		key := v.elems["remote_write"][i]
+		v.needSecret(key+".url", rw.URL, "the receiver's remote-write address, e.g. https://prometheus.example/api/v1/write")
+		if u, err := url.Parse(rw.URL.Value()); rw.URL.IsSet() && (err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "") {
+			v.errf(key+".url", "is not an http(s) URL (want e.g. https://prometheus.example/api/v1/write)")
+		}
+		if rw.Interval == 0 {
+			rw.Interval = Duration(time.Minute)
+		}
+		v.between(key+".interval", rw.Interval.D(), time.Second, time.Hour)
+		_, tokenFile := v.pos[key+".bearer_token_file"]
+		_, tokenEnv := v.pos[key+".bearer_token_env"]
+		token := rw.BearerToken.IsSet() || tokenFile || tokenEnv
+		v.placeholder(key+".bearer_token", rw.BearerToken)
+		switch {
+		case token && rw.Username != "":
+			v.errf(key+".username", "give either bearer_token or username and password, not both")
+		case rw.Username != "":
+			v.needSecret(key+".password", rw.Password, "the password for username on the receiver")
+		case rw.Password.IsSet():
+			v.errf(key+".password", "is only used with username")
+		}
+	}
+}
+
+func hasControl(s string) bool {
+	return strings.ContainsFunc(s, func(r rune) bool { return r < 0x20 || r == 0x7f })
 }
 
 func (v *validator) alerts() {
@@ -123,6 +168,9 @@ func (v *validator) store() {
 	}
 	v.between("store.dedup_window", s.DedupWindow.D(), time.Hour, 3650*24*time.Hour)
 	v.between("store.retention", s.Retention.D(), time.Hour, 3650*24*time.Hour)
+	if s.KeepDelivered < 0 || s.KeepDelivered > s.Retention {
+		v.errf("store.keep_delivered", "got %s, want from 0s to store.retention (%s)", s.KeepDelivered, s.Retention)
+	}
 	if s.EncryptionKeyFile != "" {
 		s.EncryptionKeyFile = resolve(v.dir, s.EncryptionKeyFile)
 		if _, err := ReadEncryptionKey(s.EncryptionKeyFile); err != nil {
@@ -219,7 +267,25 @@ func (v *validator) admin() {
 	if a.PageListen != "" {
 		v.listenAddr("admin.page_listen", a.PageListen)
 	}
+	_, pinFile := v.pos["admin.page_pin_file"]
+	_, pinEnv := v.pos["admin.page_pin_env"]
+	v.placeholder("admin.page_pin", a.PagePIN)
+	if pin := a.PagePIN.Value(); a.PagePIN.IsSet() && !placeholders[pin] && !pagePIN.MatchString(pin) {
+		v.errf("admin.page_pin", "want 4 to 8 digits (the PIN shop staff type once on each phone)")
+	}
+	if a.PageListen != "" && !isLoopback(a.PageListen) && !a.PagePIN.IsSet() && !pinFile && !pinEnv {
+		v.warnf("admin.page_pin", "is empty while admin.page_listen %q is reachable from the network: anyone on the shop's Wi-Fi can read today's payments and totals; set page_pin = \"4 to 8 digits\"", a.PageListen)
+	}
+	switch {
+	case len(a.PageContact) > 80:
+		v.errf("admin.page_contact", "got %d characters, want at most 80 (e.g. \"Call Emeka: 0803 000 0000\")", len(a.PageContact))
+	case hasControl(a.PageContact):
+		v.errf("admin.page_contact", "holds a control character; want one line such as \"Call Emeka: 0803 000 0000\"")
+	}
 }
+
+// pagePIN is what admin.page_pin must look like.
+var pagePIN = regexp.MustCompile(`^[0-9]{4,8}$`)
 
 func (v *validator) log() {
 	if !slices.Contains([]string{"debug", "info", "warn", "error"}, v.c.Log.Level) {
