@@ -44,6 +44,7 @@ const mod = "github.com/fluxrelay/fluxrelay/"
 var forbidden = map[string][]string{
 	"config":            {"notification", "provider", "ingest", "store", "relay", "daemon", "admin"},
 	"notification":      {"config", "provider", "ingest", "store", "relay", "daemon", "admin"},
+	"health":            {"config", "notification", "provider", "ingest", "store", "relay", "daemon", "admin", "alert"},
 	"provider":          {"store", "relay", "ingest", "daemon"},
 	"ingest":            {"store", "relay", "config", "daemon"},
 	"ingest/httpingest": {"store", "relay", "config", "daemon"},

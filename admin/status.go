@@ -4,13 +4,15 @@ import (
 	"fmt"
 	"strings"
 	"time"
+
+	"github.com/fluxrelay/fluxrelay/health"
 )
 
 // States of the whole gateway, as the status page colours them.
 const (
-	StateOK           = "ok"
-	StateDelayed      = "delayed"
-	StateActionNeeded = "action_needed"
+	StateOK           = health.OK
+	StateDelayed      = health.Delayed
+	StateActionNeeded = health.ActionNeeded
 )
 
 // SourceStatus counts one source's notifications since the start.

@@ -5,6 +5,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/fluxrelay/fluxrelay/health"
 	"github.com/fluxrelay/fluxrelay/notification"
 )
 
@@ -271,7 +272,7 @@ func (d decision) record(res result, now time.Time, lim limits) func(*notificati
 			}
 			x.Attempts++
 			x.LastAttempt, x.LastStatus, x.LastError = now, res.status, res.describe()
-			if x.FailingFor >= lim.MaxAge && ClockOK(now) {
+			if x.FailingFor >= lim.MaxAge && health.ClockOK(now) {
 				x.State, x.DeadAt = notification.Dead, now
 				x.Reason = fmt.Sprintf("failed for %s while other notifications were delivered (core.max_age); last: %s", x.FailingFor.Round(time.Minute), res.describe())
 				return nil

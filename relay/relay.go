@@ -465,12 +465,6 @@ func (r *Relay) logChange(c change, url, reason, was string, after time.Duration
 	}
 }
 
-// ClockOK reports whether the clock reads a plausible date. Before the
-// gateway has synced its clock it may read 1970 or its build date.
-func ClockOK(now time.Time) bool {
-	return now.Year() >= 2025 && now.Year() < 2100
-}
-
 func outcomeName(k kind) string {
 	return [...]string{delivered: "delivered", retry: "retry", unreachable: "unreachable", pause: "paused", reject: "dead_letter"}[k]
 }

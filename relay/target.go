@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"time"
+
+	"github.com/fluxrelay/fluxrelay/health"
 )
 
 // Target is a Fluxvend core webhook and the credentials to sign for it.
@@ -22,10 +24,10 @@ type Mode string
 // Modes. Outside ModeOK only one delivery at a time is let through, as a
 // probe, and nothing is counted against the notifications waiting.
 const (
-	ModeOK            Mode = "ok"
-	ModeOutage        Mode = "outage"         // no answer, or retryable answers only
-	ModePaused        Mode = "paused"         // the webhook, credentials or IP whitelist need a person
-	ModeNotConfigured Mode = "not_configured" // core.url is empty
+	ModeOK            Mode = health.ModeOK
+	ModeOutage        Mode = health.ModeOutage        // no answer, or retryable answers only
+	ModePaused        Mode = health.ModePaused        // the webhook, credentials or IP whitelist need a person
+	ModeNotConfigured Mode = health.ModeNotConfigured // core.url is empty
 )
 
 // backoff is exponential from 1 s, capped at max, with jitter: the wait is
