@@ -31,7 +31,9 @@ func TestDecide(t *testing.T) {
 		{"clock skew", func(s *Snapshot) { s.Targets = []Target{{Mode: ModeOK, Skew: dur(-3 * time.Minute)}} }, Delayed,
 			[]string{"clock_skew"}, "-3m0s off Fluxvend's — enable NTP", "clock is wrong"},
 		{"skew within bounds", func(s *Snapshot) { s.Targets = []Target{{Mode: ModeOK, Skew: dur(MaxSkew)}} }, OK, nil, "", AllWell},
-		{"paused", func(s *Snapshot) { s.Targets = []Target{{Mode: ModePaused, Reason: "Fluxvend answered 403: whitelist"}} }, ActionNeeded,
+		{"paused", func(s *Snapshot) {
+			s.Targets = []Target{{Mode: ModePaused, Reason: "Fluxvend answered 403: whitelist"}}
+		}, ActionNeeded,
 			[]string{"paused"}, "answered 403", "cannot be sent to Fluxvend"},
 		{"not configured", func(s *Snapshot) { s.Targets = []Target{{Mode: ModeNotConfigured, Reason: "core.url is empty"}} }, ActionNeeded,
 			[]string{"not_configured"}, "core.url is empty", "not yet set up"},
