@@ -113,7 +113,7 @@ func renderPage(w http.ResponseWriter, r *http.Request, b Backend, pinNote strin
 		d.Query = strings.TrimSpace(r.PostFormValue("amount"))
 	}
 	if len(d.Query) > 40 {
-		d.Query = d.Query[:40]
+		d.Query = strings.ToValidUTF8(d.Query[:40], "")
 	}
 	if cashier && !c.PageGuard().Allowed(r) {
 		d.Locked, d.PINNote = true, pinNote
