@@ -305,10 +305,12 @@ func (c *cashierRun) held() {
 		!strings.HasPrefix(newest, "amount not known") || !strings.HasSuffix(newest, "needs a person") || strings.Contains(newest, "✓") {
 		t.Errorf("with a held payment: %q, contact %q, newest %q", phone.text("#state"), phone.text("#contact"), newest)
 	}
-	other := newBrowser(t).tab(360) // a new device: no PIN given
-	other.open(c.page + "/")
-	if txt := other.look(c.shots, "action_needed_locked"); other.text("#contact") != pageContact || strings.Contains(txt, "8,200") || strings.Contains(txt, "amount not known") {
-		t.Errorf("a new device sees:\n%s", txt)
+	stranger := newBrowser(t) // a new device: no PIN given
+	for _, other := range []*tab{stranger.tab(360), stranger.tab(1280)} {
+		other.open(c.page + "/")
+		if txt := other.look(c.shots, "action_needed_locked"); other.text("#contact") != pageContact || strings.Contains(txt, "8,200") || strings.Contains(txt, "amount not known") {
+			t.Errorf("a new device at %d px sees:\n%s", other.width, txt)
+		}
 	}
 }
 
