@@ -9,6 +9,7 @@ STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 BENCHTIME   ?= 30000x
 FUZZTIME    ?= 20s
 TEST_OUTPUT := build/test-output
+SCREENSHOTS := dist/screenshots
 SHELL       := /bin/bash
 FUZZERS     := FuzzCore FuzzTopLevel FuzzMonnify FuzzMoniepoint FuzzOPay FuzzOPayPOS FuzzVesicash
 
@@ -29,9 +30,9 @@ build: ## build bin/fluxrelay
 run: build ## run mock-core and the daemon on the development config (Ctrl-C stops both)
 	@dev/run.sh || true   # Ctrl-C ends it; the programs print their own errors
 
-test: ## run every test with the race detector, then scan all they printed for secrets
-	@rm -rf $(TEST_OUTPUT) && mkdir -p $(TEST_OUTPUT)
-	@set -o pipefail; FLUXRELAY_TEST_OUTPUT=$(CURDIR)/$(TEST_OUTPUT) go test -race -count=1 -timeout 20m -v ./... 2>&1 \
+test: ## run every test with the race detector (the status page's screenshots in dist/screenshots), then scan all they printed for secrets
+	@rm -rf $(TEST_OUTPUT) $(SCREENSHOTS) && mkdir -p $(TEST_OUTPUT) $(SCREENSHOTS)
+	@set -o pipefail; FLUXRELAY_TEST_OUTPUT=$(CURDIR)/$(TEST_OUTPUT) FLUXRELAY_SCREENSHOTS=$(CURDIR)/$(SCREENSHOTS) go test -race -count=1 -timeout 20m -v ./... 2>&1 \
 		| tee $(TEST_OUTPUT)/go-test.log | grep -E '^(ok|FAIL|--- FAIL|--- SKIP|panic:|\?)|^\s+\S+_test\.go:[0-9]+:'
 	@$(MAKE) --no-print-directory test-arm64
 	go run ./internal/secretscan . $(TEST_OUTPUT)

@@ -169,6 +169,7 @@ func Handler(b Backend, token func() string, reg *prometheus.Registry) http.Hand
 		mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{EnableOpenMetrics: true}))
 	}
 	mux.Handle("GET /{$}", pageHandler(b))
+	mux.Handle("POST /{$}", pinHandler(b))
 	mux.Handle("GET /details", detailsHandler(b))
 	if token == nil {
 		return mux
@@ -190,6 +191,7 @@ func PageHandler(b Backend) http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", healthz)
 	mux.Handle("GET /{$}", pageHandler(b))
+	mux.Handle("POST /{$}", pinHandler(b))
 	return mux
 }
 

@@ -1,19 +1,37 @@
 package admin
 
 import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/base64"
+	"errors"
 	"fmt"
-	"html/template"
 	"net/http"
+	"net/url"
 	"strings"
 	"time"
 )
 
+// PageRefresh is how often the open page fetches itself again.
+const PageRefresh = 4 * time.Second
+
 // pageData is what the status page shows shop staff: the state in one
-// word, what it means in plain sentences, and a few figures. No customer
-// data, config key, error text, URL or address.
+// word, what it means in plain sentences, who to call, and, once the PIN
+// is given, the recent payments, a search by amount and today's totals. No
+// customer name, phone or account, config key, error text, URL or address.
 type pageData struct {
-	Word, Class  string
-	Sentences    []string
+	Word, Class, Gateway string
+	Sentences            []string
+	Contact              string // shown while a person is needed
+	// Locked is set while the PIN is needed; PINNote says why the last
+	// try failed.
+	Locked  bool
+	PINNote string
+	Query   string // the amount searched for, as typed
+	Search  *searchResult
+	Recent  []paymentRow
+	// Unreadable says the payments could not be read.
+	Unreadable   string
 	Waiting      int64
 	Oldest       string
 	LastDelivery string
@@ -24,174 +42,194 @@ type pageData struct {
 	Version      string
 }
 
-const pageStyle = `
-* { box-sizing: border-box; }
-body { font-family: system-ui, sans-serif; margin: 0; padding: 1rem; background: #f4f4f4; color: #111; }
-main { max-width: 34rem; margin: 0 auto; }
-.state { font-size: 2.6rem; font-weight: 800; text-align: center; padding: 1.4rem 0.5rem; border-radius: 0.8rem; color: #fff; letter-spacing: 0.03em; }
-.ok { background: #1a7f37; } .delayed { background: #9a5b00; } .action_needed { background: #c62828; }
-.say { font-size: 1.25rem; line-height: 1.45; margin: 1rem 0; }
-.say p { margin: 0.4rem 0; }
-.row { display: flex; justify-content: space-between; align-items: baseline; gap: 1rem; padding: 0.55rem 0; border-bottom: 1px solid #ddd; font-size: 1.1rem; }
-.row span { color: #444; flex: 1 1 55%; }
-.row b { flex: 0 1 auto; text-align: right; }
-footer { color: #666; font-size: 0.85rem; margin-top: 1.2rem; }
-`
-
-var page = template.Must(template.New("page").Parse(`<!doctype html>
-<html lang="en">
-<head>
-<meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<meta http-equiv="refresh" content="15">
-<title>Payments: {{.Word}}</title>
-<style>` + pageStyle + `</style>
-</head>
-<body>
-<main>
-<div class="state {{.Class}}" id="state">{{.Word}}</div>
-<div class="say" id="say">{{range .Sentences}}<p>{{.}}</p>{{end}}</div>
-<div class="row"><span>Payments received today</span><b id="received">{{.Received}}</b></div>
-<div class="row"><span>Sent to Fluxvend today</span><b id="sent">{{.Sent}}</b></div>
-<div class="row"><span>Payments waiting to be sent</span><b id="waiting">{{.Waiting}}</b></div>
-<div class="row"><span>Oldest waiting payment</span><b id="oldest">{{.Oldest}}</b></div>
-<div class="row"><span>Last payment sent</span><b id="last">{{.LastDelivery}}</b></div>
-<div class="row"><span>Payments needing a person</span><b id="dead">{{.DeadLetters}}</b></div>
-<footer>Updated {{.Clock}} · refreshes every 15 seconds · fluxrelay {{.Version}}</footer>
-</main>
-</body>
-</html>
-`))
-
-// stateWord is the state in one word or two, as the page shows it.
-func stateWord(state string) string {
-	switch state {
-	case StateOK:
-		return "OK"
-	case StateDelayed:
-		return "DELAYED"
-	default:
-		return "ACTION NEEDED"
-	}
+// paymentRow is one payment as the page prints it.
+type paymentRow struct {
+	Amount, Time, Paid, Method, From, Reached string
+	Known, Confirmed                          bool
+	ReachedClass                              string
 }
 
+// searchResult is the answer to a search by amount.
+type searchResult struct {
+	Said string // "2 payments of ₦8,200.00 in the last hour"
+	Rows []paymentRow
+}
+
+// pageHandler serves the page (GET /).
 func pageHandler(b Backend) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		st := b.Status()
-		loc := st.Location
-		if loc == nil {
-			loc = time.Local
+		renderPage(w, r, b, "", http.StatusOK)
+	})
+}
+
+// pinHandler takes the PIN (POST /, a form with pin and the amount being
+// searched for): the device is remembered and sent back to the page.
+func pinHandler(b Backend) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		r.Body = http.MaxBytesReader(w, r.Body, 4<<10)
+		if err := r.ParseForm(); err != nil {
+			http.Error(w, "want a form with the PIN", http.StatusBadRequest)
+			return
 		}
-		d := pageData{Word: stateWord(st.State), Class: st.State, Sentences: st.Staff, Waiting: st.QueueDepth,
-			DeadLetters: st.DeadLetters, Clock: st.Clock.In(loc).Format("15:04 MST"), Version: st.Version,
-			Oldest: "none", LastDelivery: "not yet"}
+		back := "/"
+		if q := strings.TrimSpace(r.PostFormValue("amount")); q != "" && len(q) <= 40 {
+			back += "?" + url.Values{"amount": {q}}.Encode()
+		}
+		c, ok := b.(Cashier)
+		if !ok || !c.PageGuard().Needed() {
+			http.Redirect(w, r, back, http.StatusSeeOther)
+			return
+		}
+		cookie, err := c.PageGuard().Try(r, strings.TrimSpace(r.PostFormValue("pin")))
+		switch {
+		case errors.Is(err, ErrLocked):
+			renderPage(w, r, b, "Too many wrong tries. Wait a minute, then try again.", http.StatusTooManyRequests)
+		case errors.Is(err, ErrWrongPIN):
+			renderPage(w, r, b, "That PIN is not right. Try again.", http.StatusForbidden)
+		case err != nil:
+			renderPage(w, r, b, "The PIN cannot be checked right now. Call your technician.", http.StatusInternalServerError)
+		default:
+			http.SetCookie(w, cookie)
+			http.Redirect(w, r, back, http.StatusSeeOther)
+		}
+	})
+}
+
+// renderPage writes the page for r with code; pinNote says why a PIN was
+// refused.
+func renderPage(w http.ResponseWriter, r *http.Request, b Backend, pinNote string, code int) {
+	st := b.Status()
+	loc := st.Location
+	if loc == nil {
+		loc = time.Local
+	}
+	d := statePart(st, loc)
+	c, cashier := b.(Cashier)
+	if cashier && st.State != StateOK {
+		d.Contact = c.PageContact()
+	}
+	d.Query = strings.TrimSpace(r.URL.Query().Get("amount"))
+	if r.Method == http.MethodPost {
+		d.Query = strings.TrimSpace(r.PostFormValue("amount"))
+	}
+	if len(d.Query) > 40 {
+		d.Query = strings.ToValidUTF8(d.Query[:40], "")
+	}
+	if cashier && !c.PageGuard().Allowed(r) {
+		d.Locked, d.PINNote = true, pinNote
+	} else {
 		today := b.Today(st)
 		d.Received = fmt.Sprintf("%d · %s", today.Total.Received.Count, naira(today.Total.Received.Sum))
 		d.Sent = fmt.Sprintf("%d · %s", today.Total.Delivered.Count, naira(today.Total.Delivered.Sum))
-		if st.QueueDepth > 0 {
-			d.Oldest = ago(time.Duration(st.OldestPendingAgeSeconds)*time.Second) + " ago"
+		if cashier {
+			paymentsPart(&d, c, st, loc)
 		}
-		if st.LastDeliveryAt != nil {
-			d.LastDelivery = st.LastDeliveryAt.In(loc).Format("15:04") + ", " + ago(st.Clock.Sub(*st.LastDeliveryAt)) + " ago"
-			if st.Clock.Sub(*st.LastDeliveryAt) < time.Minute {
-				d.LastDelivery = st.LastDeliveryAt.In(loc).Format("15:04") + ", just now"
-			}
-			if st.Clock.Sub(*st.LastDeliveryAt) > 20*time.Hour {
-				d.LastDelivery = st.LastDeliveryAt.In(loc).Format("2 Jan 15:04")
-			}
-		}
-		w.Header().Set("Content-Type", "text/html; charset=utf-8")
-		w.Header().Set("Cache-Control", "no-store")
-		_ = page.Execute(w, d)
-	})
+	}
+	var buf bytes.Buffer
+	if err := page.Execute(&buf, d); err != nil {
+		http.Error(w, "the page cannot be shown", http.StatusInternalServerError)
+		return
+	}
+	h := w.Header()
+	h.Set("Content-Type", "text/html; charset=utf-8")
+	h.Set("Cache-Control", "no-store")
+	h.Set("Content-Security-Policy", pagePolicy)
+	h.Set("X-Content-Type-Options", "nosniff")
+	h.Set("Referrer-Policy", "no-referrer")
+	w.WriteHeader(code)
+	_, _ = w.Write(buf.Bytes())
 }
 
-// details is the technician's page on admin.listen: everything status
-// says, in words, with the fixes.
-var details = template.Must(template.New("details").Funcs(template.FuncMap{"word": stateWord}).Parse(`<!doctype html>
-<html lang="en">
-<head>
-<meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<meta http-equiv="refresh" content="15">
-<title>fluxrelay details: {{word .State}}</title>
-<style>
-body { font-family: system-ui, sans-serif; margin: 0; padding: 1rem; background: #fafafa; color: #111; }
-main { max-width: 60rem; margin: 0 auto; overflow-wrap: anywhere; }
-table { border-collapse: collapse; width: 100%; } td, th { text-align: left; padding: 0.3rem 0.5rem; border-bottom: 1px solid #ddd; vertical-align: top; }
-.ok { color: #1a7f37; } .delayed { color: #9a5b00; } .action_needed { color: #c62828; }
-</style>
-</head>
-<body>
-<main>
-<h1 class="{{.State}}">{{word .State}}</h1>
-{{if .Reasons}}<h2>What to do</h2><ul>{{range .Reasons}}<li>{{.}}</li>{{end}}</ul>{{end}}
-<h2>Queue</h2>
-<table>
-<tr><th>waiting</th><td>{{.QueueDepth}} (oldest {{.OldestPendingAgeSeconds}} s)</td></tr>
-<tr><th>dead letters</th><td>{{.DeadLetters}} (fluxrelay dlq list)</td></tr>
-<tr><th>last delivery</th><td>{{with .LastDeliveryAt}}{{.}}{{else}}none yet{{end}}</td></tr>
-<tr><th>last error</th><td>{{.LastError}}</td></tr>
-<tr><th>disk</th><td>{{.DiskFreeBytes}} bytes free, the store uses {{.DiskUsedBytes}}</td></tr>
-<tr><th>clock</th><td>{{.Clock}}{{if not .ClockOK}} — implausible{{end}}</td></tr>
-<tr><th>config reload</th><td>{{if .ConfigReload.OK}}ok{{else}}failed: {{.ConfigReload.Error}}{{end}} at {{.ConfigReload.At}}{{with .ConfigReload.RestartNeeded}}; restart needed for {{.}}{{end}}</td></tr>
-</table>
-<h2>Webhooks</h2>
-<table><tr><th>URL</th><th>mode</th><th>reason</th><th>last error</th></tr>
-{{range .Targets}}<tr><td>{{.URL}}</td><td>{{.Mode}}</td><td>{{.Reason}}</td><td>{{.LastError}}</td></tr>{{end}}
-</table>
-<h2>Listeners</h2>
-<table><tr><th>name</th><th>key</th><th>address</th><th>up</th><th>error</th></tr>
-{{range $n, $l := .Listeners}}<tr><td>{{$n}}</td><td>{{$l.Key}}</td><td>{{$l.Addr}}</td><td>{{$l.Up}}</td><td>{{$l.Error}}</td></tr>{{end}}
-</table>
-<h2>Sources</h2>
-<table><tr><th>source</th><th>received</th><th>queued</th><th>duplicates</th><th>ignored</th><th>held</th><th>rejected</th><th>delivered</th></tr>
-{{range $n, $s := .Sources}}<tr><td>{{$n}}</td><td>{{$s.Received}}</td><td>{{$s.Queued}}</td><td>{{$s.Duplicates}}</td><td>{{$s.Ignored}}</td><td>{{$s.Held}}</td><td>{{$s.Rejected}}</td><td>{{$s.Delivered}}</td></tr>{{end}}
-</table>
-<p>fluxrelay {{.Version}}, started {{.StartedAt}}</p>
-</main>
-</body>
-</html>
-`))
-
-func detailsHandler(b Backend) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Content-Type", "text/html; charset=utf-8")
-		w.Header().Set("Cache-Control", "no-store")
-		_ = details.Execute(w, b.Status())
-	})
+// statePart is what the page shows to anyone: the state and the queue.
+func statePart(st Status, loc *time.Location) pageData {
+	d := pageData{Word: stateWord(st.State), Class: st.State, Gateway: st.Gateway, Sentences: st.Staff, Waiting: st.QueueDepth,
+		DeadLetters: st.DeadLetters, Clock: st.Clock.In(loc).Format("15:04 MST"), Version: st.Version,
+		Oldest: "none", LastDelivery: "not yet"}
+	if st.QueueDepth > 0 {
+		d.Oldest = ago(time.Duration(st.OldestPendingAgeSeconds)*time.Second) + " ago"
+	}
+	if at := st.LastDeliveryAt; at != nil {
+		since := st.Clock.Sub(*at)
+		switch {
+		case since < time.Minute:
+			d.LastDelivery = at.In(loc).Format("15:04") + ", just now"
+		case since > 20*time.Hour:
+			d.LastDelivery = at.In(loc).Format("2 Jan 15:04")
+		default:
+			d.LastDelivery = at.In(loc).Format("15:04") + ", " + ago(since) + " ago"
+		}
+	}
+	return d
 }
 
-// ago says a duration the way a person would.
-func ago(d time.Duration) string {
-	switch {
-	case d < time.Minute:
-		return "under a minute"
-	case d < 2*time.Minute:
-		return "1 minute"
-	case d < time.Hour:
-		return fmt.Sprintf("%d minutes", int(d.Minutes()))
-	case d < 2*time.Hour:
-		return "1 hour"
-	case d < 48*time.Hour:
-		return fmt.Sprintf("%d hours", int(d.Hours()))
+// paymentsPart fills in the recent payments and the search.
+func paymentsPart(d *pageData, c Cashier, st Status, loc *time.Location) {
+	all, err := c.Payments(st)
+	if err != nil {
+		d.Unreadable = "The payments cannot be shown right now. Call your technician."
+		return
+	}
+	now := st.Clock
+	for _, p := range recent(all, now) {
+		d.Recent = append(d.Recent, row(p, now, loc))
+	}
+	if d.Query == "" {
+		return
+	}
+	a, ok := ParseAmountQuery(d.Query)
+	if !ok {
+		d.Search = &searchResult{Said: "Type an amount such as 8200 or 8,200.50."}
+		return
+	}
+	found := matching(all, a, now)
+	s := &searchResult{Said: fmt.Sprintf("No payment of %s in the last hour.", naira(a.String()))}
+	if len(found) > 0 {
+		s.Said = fmt.Sprintf("%d %s of %s in the last hour, newest first:", len(found), plural(len(found), "payment", "payments"), naira(a.String()))
+	}
+	for _, p := range found {
+		s.Rows = append(s.Rows, row(p, now, loc))
+	}
+	d.Search = s
+}
+
+// row prints a payment: the time it arrived, and when it was paid if that
+// was well before (a provider resending an old payment).
+func row(p Payment, now time.Time, loc *time.Location) paymentRow {
+	r := paymentRow{Amount: "amount not known", Time: p.ReceivedAt.In(loc).Format("15:04"), Method: p.Method, From: p.From,
+		Reached: string(p.Reached), Confirmed: p.Confirmed}
+	if p.Amount > 0 {
+		r.Amount, r.Known = naira(p.Amount.String()), true
+	}
+	if !p.PaidAt.IsZero() && p.ReceivedAt.Sub(p.PaidAt) > 10*time.Minute {
+		r.Paid = "paid " + p.PaidAt.In(loc).Format("15:04")
+		if p.PaidAt.In(loc).Format(time.DateOnly) != now.In(loc).Format(time.DateOnly) {
+			r.Paid = "paid " + p.PaidAt.In(loc).Format("2 Jan 15:04")
+		}
+	}
+	switch p.Reached {
+	case Sent:
+		r.ReachedClass = "sent"
+	case Waiting:
+		r.ReachedClass = "waiting"
 	default:
-		return fmt.Sprintf("%d days", int(d.Hours()/24))
+		r.ReachedClass = "person"
 	}
+	return r
 }
 
-// naira writes a sum as staff read it: ₦15,750.50.
-func naira(sum string) string {
-	whole, kobo, _ := strings.Cut(sum, ".")
-	if whole == "" {
-		whole, kobo = "0", "00"
+func plural(n int, one, many string) string {
+	if n == 1 {
+		return one
 	}
-	var b strings.Builder
-	for i, c := range whole {
-		if i > 0 && (len(whole)-i)%3 == 0 {
-			b.WriteByte(',')
-		}
-		b.WriteRune(c)
-	}
-	return "₦" + b.String() + "." + kobo
+	return many
+}
+
+// pagePolicy lets the page run only its own style and script, fetch only
+// itself and post only to itself.
+var pagePolicy = "default-src 'none'; style-src " + digest(pageStyle) + "; script-src " + digest(pageScript) +
+	"; connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
+
+func digest(s string) string {
+	h := sha256.Sum256([]byte(s))
+	return "'sha256-" + base64.StdEncoding.EncodeToString(h[:]) + "'"
 }

@@ -70,6 +70,8 @@ type ReloadResult struct {
 
 // Status is what `fluxrelay status --json` prints and /api/status serves.
 type Status struct {
+	// Gateway is this gateway's name (config gateway, else the host name).
+	Gateway string   `json:"gateway"`
 	State   string   `json:"state"`
 	Reasons []string `json:"reasons"`
 	// Staff says the state to the shop's staff: one plain sentence per

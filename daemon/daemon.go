@@ -96,6 +96,7 @@ type Daemon struct {
 	boundCh   chan struct{}
 	parts     *parts
 	loc       atomic.Pointer[time.Location] // the shop's time zone
+	cashier   cashier                       // the page's PIN guard and payments
 
 	todayMu    sync.Mutex
 	today      admin.ReportDay // cached for the page

@@ -35,6 +35,7 @@ func (d *Daemon) Status() Status {
 	snap := health.Snapshot{Now: now, Pending: st.Pending, Dead: st.Dead, Damaged: st.Damaged, OldestPending: st.OldestPending,
 		Full: st.Full, MovedAside: d.store.MovedAside, Listeners: map[string]health.Listener{}}
 	s := Status{
+		Gateway:    cfg.GatewayName(),
 		QueueDepth: st.Pending, DeadLetters: st.Dead,
 		DiskUsedBytes: st.DiskUsed, DiskFreeBytes: st.DiskFree,
 		StoreCommits: st.Commits, StoreWrites: st.Writes,

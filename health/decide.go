@@ -8,6 +8,11 @@ import (
 
 const callTechnician = " Call your technician."
 
+// keepSelling ends the sentences of a delay when nothing worse is wrong:
+// the payments are safe on the gateway, so the shop need not stop. With
+// ACTION NEEDED it is left out, since what is wrong may stop sales.
+const keepSelling = " Keep selling."
+
 // Decide is the verdict on a snapshot. Each cause adds one reason; the
 // state is the worst any reason raises, and DELAYED for a slow queue only
 // when nothing else is wrong.
@@ -25,6 +30,13 @@ func Decide(s Snapshot) Verdict {
 	v.State = worst(v.Reasons)
 	if v.State == "" {
 		v.State = OK
+	}
+	if v.State == Delayed {
+		for i, r := range v.Reasons {
+			if r.Code == "outage" || r.Code == "queue_old" {
+				v.Reasons[i].Staff += keepSelling
+			}
+		}
 	}
 	return v
 }
