@@ -132,8 +132,7 @@ func TestMigrateEarlierStore(t *testing.T) {
 		t.Errorf("blobs after the migration: %v; want the large record's", blobs)
 	}
 	// A resend of what the earlier release stored is a duplicate.
-	var again notification.Record
-	again = *found[0]
+	again := *found[0]
 	again.Delivery = notification.Delivery{State: notification.Pending}
 	if got, err := s.Enqueue(context.Background(), &again); err != nil || got != notification.StatusDuplicate {
 		t.Errorf("a resend of a delivered notification = %q, %v; want duplicate", got, err)
@@ -270,9 +269,9 @@ func (c *fakeCore) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	c.mu.Unlock()
 	switch {
 	case strings.HasPrefix(p.TransactionRef, "OLD-DEAD"):
-		http.Error(w, `{"error":"unknown merchant"}`, 400)
+		http.Error(w, `{"error":"unknown merchant"}`, http.StatusBadRequest)
 	case strings.HasPrefix(p.TransactionRef, "OLD-PEND"), strings.HasPrefix(p.TransactionRef, "OLD-BIG"):
-		http.Error(w, `{"error":"try later"}`, 503)
+		http.Error(w, `{"error":"try later"}`, http.StatusServiceUnavailable)
 	default:
 		w.Write([]byte(`{"ok":true}`))
 	}

@@ -1,6 +1,7 @@
 package store
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"os"
@@ -121,7 +122,7 @@ func (s *Store) pickEvictions(want int64) ([]string, error) {
 			it := txn.NewIterator(badger.IteratorOptions{Prefix: []byte(pRecv)})
 			defer it.Close()
 			n := 0
-			for it.Seek(cursor); it.Valid() && string(it.Item().Key()) < string(end) && freed < want; it.Next() {
+			for it.Seek(cursor); it.Valid() && bytes.Compare(it.Item().Key(), end) < 0 && freed < want; it.Next() {
 				if n++; n > migratePage {
 					next = it.Item().KeyCopy(nil)
 					return nil
@@ -238,9 +239,12 @@ func (s *Store) sweepBlobs() {
 	}
 }
 
-// rewriteReserve is what delivering the waiting records will write again.
+// rewriteReserve is what delivering the waiting records will write again
+// before compaction drops their old versions: each record once, and no
+// more than level 0 holds before writes stall, since compacting it drops
+// them.
 func (s *Store) rewriteReserve() int64 {
-	return s.pending.Load() * s.recordSize.Load()
+	return min(s.pending.Load()*s.recordSize.Load(), level0Stall*memTableSize)
 }
 
 // noteRecordSize keeps a running average of a stored record's size.

@@ -16,7 +16,8 @@ import (
 // few seconds, plus what was written since, plus what delivering the
 // records that wait will write again: each is rewritten when it is
 // delivered, and the old version takes its space until compaction drops
-// it. Under pressure, delivered records are evicted first (evict.go).
+// it (rewriteReserve). Under pressure, delivered records are evicted
+// first (evict.go).
 type space struct {
 	dir              string
 	maxDisk, minFree int64

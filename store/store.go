@@ -6,7 +6,6 @@
 package store
 
 import (
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -360,41 +359,6 @@ func (s *Store) Close() error {
 // Wake is signalled after a commit that made notifications due.
 func (s *Store) Wake() <-chan struct{} { return s.wake }
 
-// Keys. Times are big-endian nanoseconds so byte order is time order.
-const (
-	pRecord = "n/"
-	pDedup  = "d/"
-	pDue    = "r/"
-	pAge    = "a/"
-	pDead   = "x/"
-	pBroken = "z/"
-	// pRef indexes notifications by their transactionRef and paymentRef,
-	// for fluxrelay find: f/<ref>\x00<id>.
-	pRef = "f/"
-	// pRecv indexes notifications by when they were received, for
-	// fluxrelay report and replay: t/<received>/<id>.
-	pRecv = "t/"
-)
-
-func recordKey(id string) []byte   { return []byte(pRecord + id) }
-func dedupKey(id string) []byte    { return []byte(pDedup + id) }
-func deadKey(id string) []byte     { return []byte(pDead + id) }
-func refKey(ref, id string) []byte { return []byte(pRef + ref + "\x00" + id) }
-func damagedKey(id string) []byte  { return []byte(pBroken + id) }
-
-func timeKey(prefix string, t time.Time, id string) []byte {
-	k := make([]byte, len(prefix)+8+len(id))
-	copy(k, prefix)
-	binary.BigEndian.PutUint64(k[len(prefix):], uint64(max(t.UnixNano(), 0)))
-	copy(k[len(prefix)+8:], id)
-	return k
-}
-
-func splitTimeKey(prefix string, k []byte) (time.Time, string) {
-	n := int64(binary.BigEndian.Uint64(k[len(prefix):]))
-	return time.Unix(0, n), string(k[len(prefix)+8:])
-}
-
 // countIndexes sets the in-memory counters from the indexes at open.
 func (s *Store) countIndexes() error {
 	return s.db.View(func(txn *badger.Txn) error {
@@ -409,92 +373,6 @@ func (s *Store) countIndexes() error {
 		}
 		return nil
 	})
-}
-
-// sampleRecordSize starts the running average of a record's size from
-// the oldest waiting records.
-func (s *Store) sampleRecordSize() {
-	_ = s.db.View(func(txn *badger.Txn) error {
-		it := txn.NewIterator(badger.IteratorOptions{Prefix: []byte(pAge)})
-		defer it.Close()
-		var total, n int64
-		for it.Rewind(); it.Valid() && n < 32; it.Next() {
-			_, id := splitTimeKey(pAge, it.Item().Key())
-			if item, err := txn.Get(recordKey(id)); err == nil {
-				total += item.EstimatedSize()
-				n++
-			}
-		}
-		if n > 0 {
-			s.recordSize.Store(total / n)
-		}
-		return nil
-	})
-}
-
-// maintain measures disk use, evicts under disk pressure, collects the
-// value log and sweeps away blobs no record refers to, now and then.
-func (s *Store) maintain() {
-	defer close(s.idle)
-	measure := time.NewTicker(5 * time.Second)
-	gc := time.NewTicker(10 * time.Minute)
-	defer measure.Stop()
-	defer gc.Stop()
-	for {
-		select {
-		case <-s.stop:
-			return
-		case <-measure.C:
-			s.space.measure()
-			s.relieve()
-		case <-s.relief:
-			s.relieve()
-		case <-gc.C:
-			if s.isMigrated() {
-				s.collectValueLog()
-				s.sweepBlobs()
-			}
-		}
-	}
-}
-
-// collectValueLog rewrites what is still live in value log files that are
-// mostly garbage, and deletes those files. Only stores written by earlier
-// releases have values there; the values are moved into the LSM tree
-// (valueThreshold). Where the store syncs Badger's logs itself, Badger
-// writes what it moves without a sync and would delete the old file right
-// after; but while an iterator is open it leaves the deletion to the
-// moment the last one closes. So one is held open until what was moved is
-// synced. If that sync fails, the iterator is left open (the old file
-// stays) and the store fails stop like a commit (failstop.go).
-func (s *Store) collectValueLog() {
-	s.dbMu.RLock()
-	defer s.dbMu.RUnlock()
-	if s.db == nil {
-		return
-	}
-	if s.logs == nil {
-		for s.db.RunValueLogGC(0.5) == nil {
-		}
-		return
-	}
-	txn := s.db.NewTransaction(false)
-	it := txn.NewIterator(badger.IteratorOptions{})
-	moved := false
-	for s.db.RunValueLogGC(0.5) == nil {
-		moved = true
-	}
-	if moved {
-		s.commitMu.Lock()
-		err := s.logs.sync(true)
-		s.commitMu.Unlock()
-		if err != nil {
-			s.failSync(fmt.Errorf("after value-log collection: %w", err), nil, nil)
-			return // the iterator stays open: the old value log is not deleted
-		}
-	}
-	it.Close()
-	txn.Discard()
 }
 
 // ErrAmbiguous is returned by Find when a prefix matches several records.

@@ -137,23 +137,20 @@ func (s *Store) writer() {
 
 func (s *Store) commit(batch []*op) {
 	if f := s.failed.Load(); f != nil {
-		// A sync failed: nothing is written until the store has re-opened.
-		// A ping is answered: the writer is not stuck, and the service
-		// manager must not restart the daemon before the re-open has
-		// written what the failed batch left in Badger's memtables.
-		for _, o := range batch {
-			if o.noWrite {
-				o.done <- nil
-			} else {
-				o.done <- f.refusal()
-			}
-		}
+		// Answered without waiting for the re-open, which may wait for a
+		// compaction to finish.
+		s.refuse(batch, f)
+		return
+	}
+	s.dbMu.RLock()
+	if f := s.failed.Load(); f != nil || s.db == nil {
+		s.dbMu.RUnlock()
+		s.refuse(batch, f)
 		return
 	}
 	spaceErr := s.checkSpace(batch)
 	errs := make([]error, len(batch))
 	var d delta
-	s.dbMu.RLock()
 	s.commitMu.Lock()
 	err := s.db.Update(func(txn *badger.Txn) error {
 		d = delta{}
@@ -207,6 +204,25 @@ func (s *Store) commit(batch []*op) {
 			o.done <- fmt.Errorf("store commit: %w", err)
 		} else {
 			o.done <- errs[i]
+		}
+	}
+}
+
+// refuse answers a batch while a failed sync stops writes (f, or nil
+// while the store is closed by a re-open).
+func (s *Store) refuse(batch []*op, f *syncFailure) {
+	err := errReopening
+	if f != nil {
+		err = f.refusal()
+	}
+	for _, o := range batch {
+		// A ping is answered: the writer is not stuck, and the service
+		// manager must not restart the daemon before the re-open has
+		// written what the failed batch left in Badger's memtables.
+		if o.noWrite {
+			o.done <- nil
+		} else {
+			o.done <- err
 		}
 	}
 }
