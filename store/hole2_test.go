@@ -284,3 +284,41 @@ func TestReadAsideFindsBlobs(t *testing.T) {
 		t.Error("the small record was not read aside")
 	}
 }
+
+// TestBlobsAreSealedWithTheStoreKey: with an encryption key, a large
+// record's blob holds nothing of its body in clear, and reads back whole.
+func TestBlobsAreSealedWithTheStoreKey(t *testing.T) {
+	dir := t.TempDir()
+	key := make([]byte, 32)
+	rand.Read(key)
+	s, err := Open(Options{Dir: dir, MinFree: 1, EncryptionKey: key})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	big := formRecord("SEALED-BIG", 100)
+	big.Raw = []byte(strings.Repeat("customer 08031234567 paid for order 4471; ", 4000))
+	big.Raw = append(big.Raw, make([]byte, 80<<10)...)
+	rand.Read(big.Raw[len(big.Raw)-80<<10:])
+	if _, err := s.Enqueue(context.Background(), big); err != nil {
+		t.Fatal(err)
+	}
+	blobs, _ := filepath.Glob(filepath.Join(dir, "blobs", "*"))
+	if len(blobs) != 1 {
+		t.Fatalf("blobs: %v", blobs)
+	}
+	data, _ := os.ReadFile(blobs[0])
+	if strings.Contains(string(data), "08031234567") || strings.Contains(string(data), big.DedupKey) {
+		t.Error("the blob holds the notification in clear")
+	}
+	back, err := s.Get(big.ID)
+	if err != nil || string(back.Raw) != string(big.Raw) {
+		t.Fatalf("read back: %v", err)
+	}
+	// A blob moved under another name does not open: the name is sealed in.
+	other := filepath.Join(dir, "blobs", big.ID+"-0000000000000000")
+	os.Rename(blobs[0], other)
+	if _, err := s.blobs.open(filepath.Base(other), data); err == nil {
+		t.Error("a sealed blob opened under another name")
+	}
+}
