@@ -256,6 +256,7 @@ func openStore(cfg *config.Config, log *slog.Logger, now func() time.Time) (*sto
 		MaxDisk:       int64(cfg.Store.MaxDisk),
 		DedupWindow:   cfg.Store.DedupWindow.D(),
 		Retention:     cfg.Store.Retention.D(),
+		KeepDelivered: cfg.Store.KeepDelivered.D(),
 		EncryptionKey: key,
 		Logger:        log.With("component", "store"),
 		Now:           now,

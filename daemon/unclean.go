@@ -6,6 +6,8 @@ import (
 	"os"
 	"path/filepath"
 	"time"
+
+	"github.com/fluxrelay/fluxrelay/store"
 )
 
 // A clean stop leaves cleanMarker in data_dir, written after the store is
@@ -13,7 +15,10 @@ import (
 // without it means the last stop was not clean: a power cut, a kill, a
 // crash. A store is found when Badger's MANIFEST is: a store directory made
 // ahead of the first start (by a package or a technician) holds nothing to
-// lose. The count lives in uncleanFile.
+// lose. A store that does not record its format (store.Versioned) was
+// written by a release from before the marker, whose clean stops left
+// none: its first start under this release is not counted. The count lives
+// in uncleanFile.
 const (
 	cleanMarker = "clean-stop"
 	uncleanFile = "unclean-restarts.json"
@@ -35,7 +40,7 @@ func checkUnclean(dataDir string, now time.Time) (Unclean, bool, error) {
 	}
 	_, storeErr := os.Stat(filepath.Join(storeDirOf(dataDir), "MANIFEST"))
 	_, markErr := os.Stat(filepath.Join(dataDir, cleanMarker))
-	unclean := storeErr == nil && errors.Is(markErr, os.ErrNotExist)
+	unclean := storeErr == nil && errors.Is(markErr, os.ErrNotExist) && store.Versioned(storeDirOf(dataDir))
 	if unclean {
 		u.Count++
 		u.Last = now.UTC()

@@ -1,11 +1,17 @@
 package daemon
 
 import (
+	"archive/tar"
+	"compress/gzip"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/fluxrelay/fluxrelay/store"
 )
 
 // TestUncleanRestartIsCounted: a clean stop and start counts nothing; a
@@ -50,4 +56,67 @@ func TestUncleanRestartIsCounted(t *testing.T) {
 		t.Error("/metrics lacks fluxrelay_unclean_restarts_total 1")
 	}
 	waitFor(t, "the unclean-restart alert", func() bool { return strings.Contains(seen(), "unclean_restart:") })
+}
+
+// TestCleanStopOfAnEarlierReleaseIsNotUnclean: the release at the end of
+// the first development round wrote no clean-stop marker, so its clean
+// stop must not count as an unclean restart the first time this release
+// starts on its store. Once this release has opened the store (and
+// recorded its format), a start without the marker counts.
+func TestCleanStopOfAnEarlierReleaseIsNotUnclean(t *testing.T) {
+	dataDir := t.TempDir()
+	untar(t, "../store/testdata/data-e10d3dc.tar.gz", dataDir)
+	now := time.Date(2026, 6, 1, 8, 0, 0, 0, time.UTC)
+	if u, unclean, err := checkUnclean(dataDir, now); err != nil || unclean || u.Count != 0 {
+		t.Fatalf("the earlier release's clean stop: unclean %v, count %d, %v", unclean, u.Count, err)
+	}
+	st, err := store.Open(store.Options{Dir: storeDirOf(dataDir), MinFree: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the store's migration", func() bool { return !st.Stats().Migrating })
+	if err := st.Close(); err != nil {
+		t.Fatal(err)
+	}
+	// no markClean: the power was cut
+	if u, unclean, err := checkUnclean(dataDir, now); err != nil || !unclean || u.Count != 1 {
+		t.Errorf("a stop without the marker after this release ran: unclean %v, count %d, %v", unclean, u.Count, err)
+	}
+}
+
+// untar unpacks a gzipped tar into dir.
+func untar(t *testing.T, archive, dir string) {
+	t.Helper()
+	f, err := os.Open(archive)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	gz, err := gzip.NewReader(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tr := tar.NewReader(gz)
+	for {
+		h, err := tr.Next()
+		if err == io.EOF {
+			return
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		p := filepath.Join(dir, filepath.FromSlash(h.Name))
+		if h.Typeflag == tar.TypeDir {
+			os.MkdirAll(p, 0o700)
+			continue
+		}
+		b, err := io.ReadAll(tr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		os.MkdirAll(filepath.Dir(p), 0o700)
+		if err := os.WriteFile(p, b, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
 }

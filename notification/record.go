@@ -58,6 +58,15 @@ type Record struct {
 	// Rev is the store's revision of the record when it was read (zero
 	// when unknown); it is not stored.
 	Rev uint64 `json:"-"`
+	// Blob names the file where the store keeps a large record's raw body,
+	// payload and headers, apart from its delivery state; set by the store
+	// when it reads such a record, and not stored in the record itself.
+	Blob string `json:"-"`
+	// AliasIDs are other ids under which the same notification may already
+	// be known (from an earlier way of deriving ids): the store answers a
+	// notification known under one of them as it would for its own id. Not
+	// stored.
+	AliasIDs []string `json:"-"`
 }
 
 // Delivery is the part of a record that changes as delivery goes on; the
@@ -92,6 +101,9 @@ type Attempt struct {
 	// Error says in words what went wrong, when it did.
 	Error string        `json:"error,omitempty"`
 	Took  time.Duration `json:"took"`
+	// Reconstructed marks an attempt rebuilt from what a release that kept
+	// no trail recorded of the last attempt: its time, answer and error.
+	Reconstructed bool `json:"reconstructed,omitempty"`
 }
 
 // TrailKeep bounds a record's trail: the first TrailFirst attempts and the
@@ -117,6 +129,13 @@ func (r *Record) Fingerprint() []byte {
 		return r.Payload.Fingerprint()
 	}
 	return []byte(`{"ignored":` + fmt.Sprintf("%q", r.Reason) + `}`)
+}
+
+// Fingerprints are every form of the fingerprint under which this
+// notification may have been remembered, Fingerprint first: a repeat
+// matching any of them is a duplicate.
+func (r *Record) Fingerprints() [][]byte {
+	return [][]byte{r.Fingerprint()}
 }
 
 // TransactionRef returns the payload's transactionRef, or the dedup key.

@@ -16,6 +16,9 @@ import (
 //
 //	plain:      uint32 length of the JSON (big endian), JSON, raw body
 //	compressed: 0x01, uvarint length of the frame, zstd frame of the plain form
+//	blob:       0x02, uvarint length of the name, the blob's name, then the
+//	            compressed form of the record without its raw body, payload
+//	            and headers, which are in the blob (blob.go)
 //
 // Records are written compressed: a notification's JSON and its mapped
 // payload repeat each other and compress to about a third, and every byte
@@ -23,7 +26,10 @@ import (
 // (whose first byte is always 0: no record's JSON reaches 16 MB) is still
 // read, so stores written by earlier releases open as they are. The length
 // before the frame lets a scan of damaged files find where a frame ends.
-const recordZstd = 0x01
+const (
+	recordZstd = 0x01
+	recordBlob = 0x02
+)
 
 var (
 	// zstd's fastest level: a record compresses in microseconds, and
@@ -68,7 +74,43 @@ func encodePlain(r *notification.Record) ([]byte, error) {
 	return append(append(buf, j...), r.Raw...), nil
 }
 
+// encodeSmall is the blob form of r, whose raw body, payload and headers
+// are in the blob r.Blob.
+func encodeSmall(r *notification.Record) ([]byte, error) {
+	small := *r
+	small.Raw, small.Payload, small.Headers = nil, nil, nil
+	inner, err := encodeRecord(&small)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]byte, 1, 1+binary.MaxVarintLen64+len(r.Blob)+len(inner))
+	out[0] = recordBlob
+	out = binary.AppendUvarint(out, uint64(len(r.Blob)))
+	out = append(out, r.Blob...)
+	return append(out, inner...), nil
+}
+
+// blobName returns the name of the blob a stored value refers to, or "".
+func blobName(v []byte) (name string, rest []byte, err error) {
+	if len(v) == 0 || v[0] != recordBlob {
+		return "", v, nil
+	}
+	n, k := binary.Uvarint(v[1:])
+	if k <= 0 || n == 0 || n > uint64(len(v)-1-k) {
+		return "", nil, errors.New("truncated record")
+	}
+	return string(v[1+k : 1+k+int(n)]), v[1+k+int(n):], nil
+}
+
+// decodeRecord reads a stored value. A record in the blob form gets its
+// name in r.Blob and is missing its raw body, payload and headers, which
+// the caller reads from the blob.
 func decodeRecord(v []byte, r *notification.Record) error {
+	name, v, err := blobName(v)
+	if err != nil {
+		return err
+	}
+	r.Blob = name
 	if len(v) > 0 && v[0] == recordZstd {
 		frame, err := compressedFrame(v)
 		if err != nil {

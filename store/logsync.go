@@ -1,3 +1,5 @@
+//go:build !fluxrelay_hole1
+
 package store
 
 import (
@@ -6,6 +8,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -13,132 +16,318 @@ import (
 
 // With SyncWrites on, Badger syncs two logs at every commit: the value log
 // and the memtable's write-ahead log. It syncs the value log even when the
-// commit wrote nothing there, which is every commit here (records live in
-// the LSM tree), and on ext4 a sync of a file with nothing to write still
-// flushes the device's cache: two flushes per commit, where one carries the
-// data. On an SD card a flush is the cost of a commit.
+// commit wrote nothing there, which is every commit here (nothing goes to
+// the value log: blob.go), and on ext4 a sync of a file with nothing to
+// write still flushes the device's cache: two flushes per commit, where one
+// carries the data. On an SD card a flush is the cost of a commit.
 //
 // Where the store can sync a log itself (Linux: fdatasync on its own
 // descriptor writes the pages Badger dirtied through its mapping, as msync
-// does), it turns SyncWrites off and syncs exactly what a commit wrote:
-// the memtable log, every one of them since the last sync if Badger
-// started a new one in between, and the value log only when a value went
-// there (records of 64 KB or more, compressed). The store acknowledges
-// nothing before that sync has returned.
+// does), it turns SyncWrites off and syncs exactly what a commit may have
+// written. It learns which logs exist from the store's directory, read
+// again at a commit whenever a file was created or removed in it since the
+// last one (inotify tells, for one read that usually finds nothing; a read
+// of the directory of a 1 GB store costs about half a millisecond), so it
+// cannot lose track of them however many memtables Badger starts and
+// flushes between two commits:
 //
-// Badger names the logs by number, a new one one higher than the last:
-// 00012.mem, 000003.vlog. A commit's entries are in the memtable log that
-// was newest when it was written, or (if Badger started another since) in
-// one before it, never in an older one than the last synced.
+//   - the newest memtable log always: the commit's entries are there, or
+//     in an older log that is still listed, or already in a table that
+//     Badger synced when it flushed that memtable;
+//   - an older log once more after it stopped being the newest (it may
+//     hold entries written since the last sync), and never again: Badger
+//     writes only to the newest, and on ext4 a sync of a clean file still
+//     flushes the device;
+//   - the value logs in the same way, only when a commit (or the value-log
+//     collection) may have put a value there;
+//   - the directory, when a log or table file appeared since the last
+//     time: Badger creates memtable and value logs at their full size and
+//     never syncs the directory for them, nor for a table it flushes from a
+//     memtable (it does for compactions and the MANIFEST).
+//
+// If the newest log turns out unlinked after its sync (Badger flushed and
+// deleted it meanwhile), the directory is read again; if it cannot find a
+// live log, the sync fails, and the store stops acknowledging (writer.go).
+// The store acknowledges nothing before the sync has returned.
 
-// logSet follows one kind of log: the newest file synced so far.
-type logSet struct {
-	dir    string
-	ext    string // ".mem" or ".vlog"
-	digits int    // 5 or 6
-	fid    int    // the newest synced, or found at open
-	f      *os.File
-	// synced, when set (by tests), is called with each file synced.
-	synced func(path string)
+// maxRelists bounds how often one sync reads the directory again after
+// Badger moved on under it.
+const maxRelists = 4
+
+// errLostTrack is returned when the sync cannot find the log it must sync.
+var errLostTrack = errors.New("the store's memtable log was deleted while it was being synced, again and again; the store cannot tell what reached the disk")
+
+// heldLog is a log file the sync holds open.
+type heldLog struct {
+	f *os.File
+	// clean is set once the file was synced after a newer log of its kind
+	// existed: Badger writes to it no more.
+	clean bool
 }
 
-func (l *logSet) path(fid int) string {
-	return filepath.Join(l.dir, fmt.Sprintf("%0*d%s", l.digits, fid, l.ext))
-}
-
-// open finds the newest log of its kind in the directory. Badger makes a
-// memtable log and a value log when it opens a store, so there is one.
-func (l *logSet) open() error {
-	l.fid = -1
-	entries, err := os.ReadDir(l.dir)
-	if err != nil {
-		return err
-	}
-	for _, e := range entries {
-		name, ok := strings.CutSuffix(e.Name(), l.ext)
-		if !ok {
-			continue
-		}
-		if n, err := strconv.Atoi(name); err == nil && n > l.fid {
-			l.fid = n
-		}
-	}
-	if l.fid < 0 {
-		return fmt.Errorf("no %s file in the store directory", l.ext)
-	}
-	l.f, err = os.Open(l.path(l.fid))
-	return err
-}
-
-// sync syncs the newest log synced before and every log started since.
-func (l *logSet) sync() error {
-	for {
-		next, err := os.Open(l.path(l.fid + 1))
-		if errors.Is(err, fs.ErrNotExist) {
-			break
-		}
-		if err != nil {
-			return err
-		}
-		// Badger started a new log: entries may still sit in this one.
-		err = l.datasync()
-		l.f.Close()
-		l.f, l.fid = next, l.fid+1
-		if err != nil {
-			return fmt.Errorf("sync %s: %w", l.path(l.fid-1), err)
-		}
-	}
-	if err := l.datasync(); err != nil {
-		return fmt.Errorf("sync %s: %w", l.path(l.fid), err)
-	}
-	return nil
-}
-
-func (l *logSet) datasync() error {
-	if l.synced != nil {
-		l.synced(l.path(l.fid))
-	}
-	return datasync(l.f)
-}
-
-func (l *logSet) close() {
-	if l.f != nil {
-		l.f.Close()
-		l.f = nil
-	}
+// logKind follows one kind of log (".mem" or ".vlog").
+type logKind struct {
+	ext  string
+	held map[int]*heldLog
 }
 
 // logSync syncs Badger's logs for the store; the store has none where
 // Badger syncs them itself.
 type logSync struct {
 	mu        sync.Mutex
-	mem, vlog logSet
+	dir       string
+	mem, vlog logKind
+	// watch says when the directory changed; the listing read then is
+	// kept until it changes again.
+	watch  *dirWatch
+	listed *listing
+	// dirSynced holds the newest memtable log, value log and table the
+	// directory was last synced with: Badger numbers each kind upwards,
+	// so a higher number is a file whose name may not be on disk yet.
+	dirSynced [3]int
+	// fault, when set (by tests), is asked before each sync; an error it
+	// returns stands for that sync's.
+	fault func(path string) error
+	// synced, when set (by tests), is called with each file or directory
+	// synced.
+	synced func(path string)
 }
 
-func newLogSync(dir string) (*logSync, error) {
-	l := &logSync{mem: logSet{dir: dir, ext: ".mem", digits: 5}, vlog: logSet{dir: dir, ext: ".vlog", digits: 6}}
-	if err := l.mem.open(); err != nil {
+func newLogSync(dir string, fault func(string) error) (*logSync, error) {
+	l := &logSync{dir: dir, fault: fault,
+		mem:  logKind{ext: ".mem", held: map[int]*heldLog{}},
+		vlog: logKind{ext: ".vlog", held: map[int]*heldLog{}},
+	}
+	w, err := newDirWatch(dir)
+	if err != nil {
+		return nil, fmt.Errorf("watch the store directory: %w", err)
+	}
+	l.watch = w // before the first listing: nothing created after it is missed
+	names, err := l.list()
+	if err != nil {
+		l.close()
 		return nil, err
 	}
-	if err := l.vlog.open(); err != nil {
-		l.mem.close()
+	if len(names.mem) == 0 || len(names.vlog) == 0 {
+		l.close()
+		return nil, fmt.Errorf("no memtable log or value log in the store directory %s", dir)
+	}
+	// Badger has just created a memtable log (and perhaps a value log)
+	// without syncing the directory.
+	l.dirSynced = [3]int{-1, -1, -1}
+	if err := l.syncDir(names.newest); err != nil {
+		l.close()
 		return nil, err
 	}
 	return l, nil
 }
 
-// sync makes a commit durable: the memtable logs always, the value log
-// when the commit wrote to it.
+// current returns the directory's listing: read again when the watch saw
+// a file created or removed since the last one (drained before the read,
+// so that nothing created after it goes unseen), or when force is set.
+func (l *logSync) current(force bool) (listing, error) {
+	changed := l.watch == nil || l.watch.changed()
+	if l.listed != nil && !changed && !force {
+		return *l.listed, nil
+	}
+	ls, err := l.list()
+	if err != nil {
+		l.listed = nil
+		return ls, err
+	}
+	l.listed = &ls
+	return ls, nil
+}
+
+// listing is what one read of the directory found.
+type listing struct {
+	mem, vlog []int // log numbers, ascending
+	newest    [3]int
+}
+
+// The kinds of file whose names the directory sync follows.
+const (
+	kindMem = iota
+	kindVlog
+	kindTable
+)
+
+func (l *logSync) list() (listing, error) {
+	d, err := os.Open(l.dir)
+	if err != nil {
+		return listing{}, fmt.Errorf("read the store directory: %w", err)
+	}
+	names, err := d.Readdirnames(-1)
+	d.Close()
+	if err != nil {
+		return listing{}, fmt.Errorf("read the store directory: %w", err)
+	}
+	ls := listing{newest: [3]int{-1, -1, -1}}
+	for _, name := range names {
+		kind, n := fileKind(name)
+		if kind < 0 {
+			continue
+		}
+		ls.newest[kind] = max(ls.newest[kind], n)
+		switch kind {
+		case kindMem:
+			ls.mem = append(ls.mem, n)
+		case kindVlog:
+			ls.vlog = append(ls.vlog, n)
+		}
+	}
+	slices.Sort(ls.mem)
+	slices.Sort(ls.vlog)
+	return ls, nil
+}
+
+// fileKind tells a memtable log, value log or table by its name, and its
+// number; -1 for any other file.
+func fileKind(name string) (kind, n int) {
+	i := strings.LastIndexByte(name, '.')
+	if i <= 0 {
+		return -1, 0
+	}
+	switch name[i:] {
+	case ".mem":
+		kind = kindMem
+	case ".vlog":
+		kind = kindVlog
+	case ".sst":
+		kind = kindTable
+	default:
+		return -1, 0
+	}
+	n, err := strconv.Atoi(name[:i])
+	if err != nil {
+		return -1, 0
+	}
+	return kind, n
+}
+
+// sync makes a commit durable: the memtable logs always, the value logs
+// when the commit (or a collection) may have written to them.
 func (l *logSync) sync(valueLog bool) error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if valueLog {
-		// The value log first: the memtable log points into it.
-		if err := l.vlog.sync(); err != nil {
+	for i := range maxRelists {
+		ls, err := l.current(i > 0)
+		if err != nil {
 			return err
 		}
+		live := true
+		if valueLog {
+			// The value log first: the memtable log points into it.
+			if live, err = l.syncKind(&l.vlog, ls.vlog); err != nil {
+				return err
+			}
+		}
+		if live {
+			if live, err = l.syncKind(&l.mem, ls.mem); err != nil {
+				return err
+			}
+		}
+		if !live {
+			continue // Badger moved on while we synced: read again
+		}
+		return l.syncDir(ls.newest)
 	}
-	return l.mem.sync()
+	return errLostTrack
+}
+
+// syncKind syncs every log of k that may hold unsynced entries, the
+// oldest first, and forgets those Badger deleted. It reports false when
+// the newest turned out unlinked after its sync.
+func (l *logSync) syncKind(k *logKind, ids []int) (live bool, err error) {
+	if len(ids) == 0 {
+		return false, nil
+	}
+	for id, h := range k.held {
+		if !slices.Contains(ids, id) {
+			h.f.Close()
+			delete(k.held, id)
+		}
+	}
+	newest := ids[len(ids)-1]
+	for _, id := range ids {
+		h := k.held[id]
+		if h == nil {
+			f, err := os.Open(l.path(k, id))
+			if errors.Is(err, fs.ErrNotExist) {
+				continue // flushed and deleted since the listing
+			}
+			if err != nil {
+				return false, err
+			}
+			h = &heldLog{f: f}
+			k.held[id] = h
+		}
+		if h.clean {
+			continue
+		}
+		if err := l.datasync(h.f); err != nil {
+			return false, err
+		}
+		if id != newest {
+			h.clean = true
+		}
+	}
+	h := k.held[newest]
+	if h == nil {
+		return false, nil
+	}
+	n, ok := linkCount(h.f)
+	return !ok || n > 0, nil
+}
+
+func (l *logSync) path(k *logKind, id int) string {
+	if k.ext == ".mem" {
+		return filepath.Join(l.dir, fmt.Sprintf("%05d.mem", id))
+	}
+	return filepath.Join(l.dir, fmt.Sprintf("%06d.vlog", id))
+}
+
+func (l *logSync) datasync(f *os.File) error {
+	if l.synced != nil {
+		l.synced(f.Name())
+	}
+	if l.fault != nil {
+		if err := l.fault(f.Name()); err != nil {
+			return fmt.Errorf("sync %s: %w", filepath.Base(f.Name()), err)
+		}
+	}
+	if err := datasync(f); err != nil {
+		return fmt.Errorf("sync %s: %w", filepath.Base(f.Name()), err)
+	}
+	return nil
+}
+
+// syncDir syncs the store's directory when files appeared in it since
+// the last time (newest holds a higher number than then), so that their
+// names survive a power cut.
+func (l *logSync) syncDir(newest [3]int) error {
+	fresh := false
+	for k := range newest {
+		fresh = fresh || newest[k] > l.dirSynced[k]
+	}
+	if !fresh {
+		return nil
+	}
+	if l.synced != nil {
+		l.synced(l.dir)
+	}
+	if l.fault != nil {
+		if err := l.fault(l.dir); err != nil {
+			return fmt.Errorf("sync the store directory: %w", err)
+		}
+	}
+	if err := syncDirectory(l.dir); err != nil {
+		return fmt.Errorf("sync the store directory: %w", err)
+	}
+	for k := range newest {
+		l.dirSynced[k] = max(l.dirSynced[k], newest[k])
+	}
+	return nil
 }
 
 func (l *logSync) close() {
@@ -147,6 +336,14 @@ func (l *logSync) close() {
 	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	l.mem.close()
-	l.vlog.close()
+	for _, k := range []*logKind{&l.mem, &l.vlog} {
+		for id, h := range k.held {
+			h.f.Close()
+			delete(k.held, id)
+		}
+	}
+	if l.watch != nil {
+		l.watch.close()
+		l.watch = nil
+	}
 }

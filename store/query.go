@@ -38,7 +38,7 @@ func (s *Store) Due(now time.Time, skip map[string]bool) (due iter.Seq2[*notific
 			var batch []*notification.Record
 			var damaged [][]byte
 			more := false
-			err := s.db.View(func(txn *badger.Txn) error {
+			err := s.view(func(txn *badger.Txn) error {
 				it := txn.NewIterator(badger.IteratorOptions{Prefix: []byte(pDue)})
 				defer it.Close()
 				for it.Seek(cursor); it.Valid(); it.Next() {
@@ -60,7 +60,7 @@ func (s *Store) Due(now time.Time, skip map[string]bool) (due iter.Seq2[*notific
 					if skip[id] {
 						continue
 					}
-					r, err := getRecord(txn, id)
+					r, err := s.getRecord(txn, id)
 					if errors.Is(err, notification.ErrNotFound) {
 						continue // dropped between the index read and now
 					}
@@ -96,8 +96,8 @@ func (s *Store) Due(now time.Time, skip map[string]bool) (due iter.Seq2[*notific
 // Get returns the notification with this id.
 func (s *Store) Get(id string) (*notification.Record, error) {
 	var r *notification.Record
-	err := s.db.View(func(txn *badger.Txn) (err error) {
-		r, err = getRecord(txn, id)
+	err := s.view(func(txn *badger.Txn) (err error) {
+		r, err = s.getRecord(txn, id)
 		return err
 	})
 	return r, err
@@ -109,7 +109,7 @@ func (s *Store) Find(prefix string) (*notification.Record, error) {
 		return nil, notification.ErrNotFound
 	}
 	var r *notification.Record
-	err := s.db.View(func(txn *badger.Txn) error {
+	err := s.view(func(txn *badger.Txn) error {
 		it := txn.NewIterator(badger.IteratorOptions{Prefix: recordKey(prefix)})
 		defer it.Close()
 		var id string
@@ -123,7 +123,7 @@ func (s *Store) Find(prefix string) (*notification.Record, error) {
 			return notification.ErrNotFound
 		}
 		var err error
-		r, err = getRecord(txn, id)
+		r, err = s.getRecord(txn, id)
 		return err
 	})
 	return r, err
@@ -139,7 +139,7 @@ func (s *Store) Received(from, to time.Time) iter.Seq2[*notification.Record, err
 		for {
 			var batch []*notification.Record
 			more := false
-			err := s.db.View(func(txn *badger.Txn) error {
+			err := s.view(func(txn *badger.Txn) error {
 				it := txn.NewIterator(badger.IteratorOptions{Prefix: []byte(pRecv)})
 				defer it.Close()
 				for it.Seek(cursor); it.Valid() && bytes.Compare(it.Item().Key(), end) < 0; it.Next() {
@@ -148,7 +148,7 @@ func (s *Store) Received(from, to time.Time) iter.Seq2[*notification.Record, err
 						return nil
 					}
 					_, id := splitTimeKey(pRecv, it.Item().Key())
-					if r, err := getRecord(txn, id); err == nil {
+					if r, err := s.getRecord(txn, id); err == nil {
 						batch = append(batch, r)
 					}
 				}
@@ -178,13 +178,13 @@ func (s *Store) FindRef(ref string) ([]*notification.Record, error) {
 	}
 	var out []*notification.Record
 	seen := map[string]bool{}
-	err := s.db.View(func(txn *badger.Txn) error {
+	err := s.view(func(txn *badger.Txn) error {
 		prefix := []byte(pRef + ref + "\x00")
 		it := txn.NewIterator(badger.IteratorOptions{Prefix: prefix})
 		defer it.Close()
 		for it.Rewind(); it.Valid(); it.Next() {
 			id := string(it.Item().Key()[len(prefix):])
-			if r, err := getRecord(txn, id); err == nil && !seen[id] {
+			if r, err := s.getRecord(txn, id); err == nil && !seen[id] {
 				seen[id] = true
 				out = append(out, r)
 			}
@@ -197,7 +197,7 @@ func (s *Store) FindRef(ref string) ([]*notification.Record, error) {
 		n := 0
 		for ids.Rewind(); ids.Valid() && n < 20; ids.Next() {
 			id := string(bytes.TrimPrefix(ids.Item().Key(), []byte(pRecord)))
-			if r, err := getRecord(txn, id); err == nil && !seen[id] {
+			if r, err := s.getRecord(txn, id); err == nil && !seen[id] {
 				seen[id] = true
 				out = append(out, r)
 				n++
@@ -211,11 +211,11 @@ func (s *Store) FindRef(ref string) ([]*notification.Record, error) {
 // DeadLetters returns every dead letter.
 func (s *Store) DeadLetters() ([]*notification.Record, error) {
 	var out []*notification.Record
-	err := s.db.View(func(txn *badger.Txn) error {
+	err := s.view(func(txn *badger.Txn) error {
 		it := txn.NewIterator(badger.IteratorOptions{Prefix: []byte(pDead)})
 		defer it.Close()
 		for it.Rewind(); it.Valid(); it.Next() {
-			r, err := getRecord(txn, string(it.Item().Key()[len(pDead):]))
+			r, err := s.getRecord(txn, string(it.Item().Key()[len(pDead):]))
 			if err != nil {
 				continue // damaged on disk; counted by Stats as damaged once found by Due
 			}
@@ -241,17 +241,44 @@ type Stats struct {
 	// Commits counts the synced transactions since the store opened,
 	// Writes the operations they carried.
 	Commits, Writes int64
+	// WritesRefused says why every write is refused: a sync of the store's
+	// files failed, and the store has not yet re-opened itself. Empty
+	// while writes are accepted.
+	WritesRefused string
+	// SyncFailures counts the failed syncs since the store opened;
+	// SyncFailedAt is when the last one happened (zero when none).
+	SyncFailures int64
+	SyncFailedAt time.Time
+	// Evicted counts the delivered and ignored records evicted for disk
+	// space since the store opened; EvictedAt is when eviction last ran
+	// (zero when it has not).
+	Evicted   int64
+	EvictedAt time.Time
+	// Migrating is set while a store written by an earlier release is
+	// being brought up to date (indexes back-filled); find, report and
+	// replay may miss its older records until then.
+	Migrating bool
 }
 
 // Stats returns the current counters.
 func (s *Store) Stats() Stats {
-	st := Stats{Pending: s.pending.Load(), Dead: s.dead.Load(), Damaged: s.damaged.Load(), Commits: s.commits.Load(), Writes: s.writes.Load()}
+	st := Stats{Pending: s.pending.Load(), Dead: s.dead.Load(), Damaged: s.damaged.Load(), Commits: s.commits.Load(), Writes: s.writes.Load(),
+		SyncFailures: s.syncFailures.Load(), Evicted: s.evicted.Load(), Migrating: !s.isMigrated()}
+	if f := s.failed.Load(); f != nil {
+		st.WritesRefused = f.refusal().Error()
+	}
+	if f := s.lastFailure.Load(); f != nil {
+		st.SyncFailedAt = f.at
+	}
+	if at := s.evictedAt.Load(); at != 0 {
+		st.EvictedAt = time.Unix(0, at)
+	}
 	used, free, full := s.space.state()
 	st.DiskUsed, st.DiskFree = used, free
 	if full != nil {
 		st.Full = full.Error()
 	}
-	_ = s.db.View(func(txn *badger.Txn) error {
+	_ = s.view(func(txn *badger.Txn) error {
 		it := txn.NewIterator(badger.IteratorOptions{Prefix: []byte(pAge)})
 		defer it.Close()
 		if it.Rewind(); it.Valid() {
@@ -267,7 +294,7 @@ func (s *Store) Stats() Stats {
 // It returns how many it moved.
 func (s *Store) CapSchedule(ctx context.Context, limit time.Time) (int, error) {
 	var ids []string
-	err := s.db.View(func(txn *badger.Txn) error {
+	err := s.view(func(txn *badger.Txn) error {
 		it := txn.NewIterator(badger.IteratorOptions{Prefix: []byte(pDue)})
 		defer it.Close()
 		for it.Seek(timeKey(pDue, limit.Add(time.Nanosecond), "")); it.Valid(); it.Next() {

@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"strings"
 
 	"github.com/dgraph-io/badger/v4"
 
@@ -29,14 +30,16 @@ func ReadAside(dir string) (recs []*notification.Record, how string, err error) 
 	if err := copyDir(dir, tmp); err != nil {
 		return nil, "", fmt.Errorf("copy %s: %w", dir, err)
 	}
-	if recs, err := readWithBadger(tmp); err == nil {
+	// Blobs are read where they are: the copy is of Badger's files only.
+	blobs := &blobStore{dir: filepath.Join(dir, "blobs")}
+	if recs, err := readWithBadger(tmp, blobs); err == nil {
 		return recs, "read with Badger", nil
 	}
 	recs, err = scanFiles(dir)
 	return recs, "scanned the store's files", err
 }
 
-func readWithBadger(dir string) (recs []*notification.Record, err error) {
+func readWithBadger(dir string, blobs *blobStore) (recs []*notification.Record, err error) {
 	opts := Options{Dir: dir}
 	db, err := openBadger(opts, slog.New(slog.DiscardHandler))
 	if err != nil {
@@ -48,9 +51,14 @@ func readWithBadger(dir string) (recs []*notification.Record, err error) {
 		defer it.Close()
 		for it.Rewind(); it.Valid(); it.Next() {
 			r := new(notification.Record)
-			if err := it.Item().Value(func(v []byte) error { return decodeRecord(v, r) }); err == nil {
-				recs = append(recs, r)
+			if err := it.Item().Value(func(v []byte) error { return decodeRecord(v, r) }); err != nil {
+				continue
 			}
+			if r.Blob != "" && blobs.fill(r) != nil {
+				continue // its body and payload are lost with the blob
+			}
+			reconstructTrail(r)
+			recs = append(recs, r)
 		}
 		return nil
 	})
@@ -93,11 +101,47 @@ func scanFiles(dir string) ([]*notification.Record, error) {
 	if len(files) == 0 {
 		return nil, errors.New("no store files to scan")
 	}
+	fillFromBlobs(filepath.Join(dir, "blobs"), latest)
 	out := make([]*notification.Record, 0, len(latest))
 	for _, r := range latest {
+		if r.Payload == nil && r.Raw == nil && r.State != notification.Ignored {
+			continue // its body and payload were in a blob that is lost
+		}
+		reconstructTrail(r)
 		out = append(out, r)
 	}
 	return out, nil
+}
+
+// fillFromBlobs completes the records found in the blob form from the
+// blobs (unencrypted ones: a scan cannot read an encrypted store), and
+// adds, as they arrived, those whose records were not found at all.
+func fillFromBlobs(dir string, latest map[string]*notification.Record) {
+	names, _ := filepath.Glob(filepath.Join(dir, "*-*"))
+	b := &blobStore{dir: dir}
+	for _, p := range names {
+		name := filepath.Base(p)
+		id, _, _ := strings.Cut(name, "-")
+		r, ok := latest[id]
+		if ok && r.Blob != "" && r.Blob != name {
+			continue // another version's blob
+		}
+		if !ok {
+			// The record as it arrived: better than nothing.
+			data, _ := os.ReadFile(p)
+			enc, err := b.open(name, data)
+			r = new(notification.Record)
+			if err != nil || decodeRecord(enc, r) != nil || r.ID != id {
+				continue
+			}
+			latest[id] = r
+			continue
+		}
+		r.Blob = name
+		if b.fill(r) == nil {
+			latest[id] = r
+		}
+	}
 }
 
 // newerThan says whether a is a later version of the same record than b.

@@ -10,17 +10,35 @@ import (
 // space guards the disk: new input is refused while the store uses more
 // than its budget or the filesystem has less than minFree left, long
 // before Badger could meet a full disk.
+//
+// What the store uses is what its files take on disk (every file under
+// its directory, blobs included, by the blocks allocated), measured every
+// few seconds, plus what was written since, plus what delivering the
+// records that wait will write again: each is rewritten when it is
+// delivered, and the old version takes its space until compaction drops
+// it (rewriteReserve). Under pressure, delivered records are evicted
+// first (evict.go).
 type space struct {
 	dir              string
 	maxDisk, minFree int64
+	// reserve is what delivering the waiting records will write.
+	reserve func() int64
 
 	mu      sync.Mutex
 	used    int64 // measured by walking the directory
 	written int64 // estimated since the last measurement
 }
 
-func newSpace(dir string, maxDisk, minFree int64) *space {
-	return &space{dir: dir, maxDisk: maxDisk, minFree: minFree}
+// Eviction starts when the store uses evictAt percent of its budget, or
+// free space is within a quarter of the reserve, and frees space down to
+// evictTo percent (or half the reserve more).
+const (
+	evictAt = 90
+	evictTo = 75
+)
+
+func newSpace(dir string, maxDisk, minFree int64, reserve func() int64) *space {
+	return &space{dir: dir, maxDisk: maxDisk, minFree: minFree, reserve: reserve}
 }
 
 // check returns ErrFull (wrapped with the reason) when new input must be
@@ -37,20 +55,41 @@ func (s *space) state() (used, free int64, full error) {
 	s.mu.Lock()
 	used = s.used + s.written
 	s.mu.Unlock()
+	reserve := s.reserve()
 	switch {
 	case err == nil && free < s.minFree:
 		full = fmt.Errorf("%w (free space on the data disk is %s, below the %s reserve)", errFull, human(free), human(s.minFree))
-	case s.maxDisk > 0 && used >= s.maxDisk:
-		full = fmt.Errorf("%w (the store uses %s of its store.max_disk = %s)", errFull, human(used), human(s.maxDisk))
+	case s.maxDisk > 0 && used+reserve >= s.maxDisk:
+		full = fmt.Errorf("%w (the store uses %s of its store.max_disk = %s, and keeps %s for delivering what waits)", errFull, human(used), human(s.maxDisk), human(reserve))
 	}
 	return used, free, full
 }
 
+// excess is how much eviction should free: nothing while the store is
+// well within its budget and the disk has room.
+func (s *space) excess() int64 {
+	free, err := FreeBytes(s.dir)
+	s.mu.Lock()
+	used := s.used + s.written
+	s.mu.Unlock()
+	used += s.reserve()
+	var want int64
+	if s.maxDisk > 0 && used >= s.maxDisk*evictAt/100 {
+		want = used - s.maxDisk*evictTo/100
+	}
+	if err == nil && free < s.minFree+s.minFree/4 {
+		want = max(want, s.minFree+s.minFree/2-free)
+	}
+	return want
+}
+
 // wrote adds a committed batch's estimated size to the running total.
-func (s *space) wrote(batch []*op) {
+func (s *space) wrote(batch []*op, errs []error) {
 	var n int64
-	for _, o := range batch {
-		n += int64(o.size)
+	for i, o := range batch {
+		if errs[i] == nil && !o.noWrite {
+			n += int64(o.size)
+		}
 	}
 	s.mu.Lock()
 	s.written += n

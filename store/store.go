@@ -6,7 +6,6 @@
 package store
 
 import (
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -39,11 +38,19 @@ type Options struct {
 	DedupWindow time.Duration
 	// Retention is how long delivered and ignored records are kept.
 	Retention time.Duration
+	// KeepDelivered is how long delivered and ignored records are kept
+	// even under disk pressure; older ones are evicted, oldest first,
+	// before new input is refused (evict.go). Zero evicts them at any age.
+	KeepDelivered time.Duration
 	// EncryptionKey, when set (16, 24 or 32 bytes), encrypts the files.
 	EncryptionKey []byte
 	Logger        *slog.Logger
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
+	// SyncFault, when set (by tests), is asked before each sync of one of
+	// the store's files with its path; an error it returns stands for that
+	// sync's (failstop.go).
+	SyncFault func(path string) error
 }
 
 // Badger's "tiny" small-device profile (docs/design.md):
@@ -71,8 +78,12 @@ const (
 const DefaultMinFree = 2*memTableSize + 2*valueLogFileSize + level0Stall*memTableSize + 32<<20
 
 // valueThreshold is the size from which Badger keeps a value in its value
-// log instead of the LSM tree: only records of 64 KB or more, compressed.
-const valueThreshold = 64 << 10
+// log instead of the LSM tree. No record reaches it (the large part of a
+// record of blobMin or more is in a blob: blob.go), so nothing new goes to
+// the value log; value-log collection moves what earlier releases left
+// there (records of 64 KB or more, or of 512 bytes or more before them)
+// into the LSM tree. Badger allows at most 15 % of the memtable.
+const valueThreshold = 512 << 10
 
 // Level 0 holds this many tables before they are compacted, and writes
 // stall at level0Stall.
@@ -90,10 +101,20 @@ const (
 
 // Store is the Badger-backed queue. Its methods are safe for concurrent use.
 type Store struct {
+	// dbMu guards db and logs, which a re-open after a failed sync
+	// replaces (failstop.go): the writer and upkeep hold it to read, and
+	// readers try it (view) so that they are turned away, not held up,
+	// while the store re-opens.
+	dbMu  sync.RWMutex
 	db    *badger.DB
 	opts  Options
 	log   *slog.Logger
 	space *space
+	blobs *blobStore
+	// commitMu is held over a commit and its sync, and over a forced
+	// flush of the memtables (evict.go), which Badger does with writes
+	// blocked.
+	commitMu sync.Mutex
 
 	mu     sync.RWMutex // guards closed and sends on ops
 	closed bool
@@ -125,6 +146,31 @@ type Store struct {
 	// logs syncs Badger's logs after each commit where the store does
 	// that itself (logsync.go); nil where Badger does.
 	logs *logSync
+
+	// failed, while set, is why every write is refused after a failed
+	// sync; lastFailure stays for Stats. unsynced are the records whose
+	// batch failed to sync (failstop.go).
+	failed, lastFailure atomic.Pointer[syncFailure]
+	syncFailures        atomic.Int64
+	reopening           sync.WaitGroup
+	unsyncedMu          sync.Mutex
+	unsynced            map[string]bool
+
+	// evicted counts the records evicted for disk space, evictedAt is
+	// when that last ran (Unix nanoseconds); relief asks maintain to
+	// evict now (evict.go).
+	evicted, evictedAt atomic.Int64
+	relief             chan struct{}
+	relieveMu          sync.Mutex // guards idleEviction too
+	idleEviction       time.Time  // no eviction round before then
+	// recordSize is a running average of a stored record's size, for the
+	// space that delivering what waits will take (space.go).
+	recordSize atomic.Int64
+	// formatAtOpen is the store format the store had when it was opened;
+	// migrated is closed once it is the current one (migrate.go).
+	formatAtOpen int
+	migrated     chan struct{}
+
 	// MovedAside names the directory an unreadable store was moved to at
 	// open, or is empty.
 	MovedAside string
@@ -146,16 +192,24 @@ func Open(opts Options) (*Store, error) {
 	if err := os.MkdirAll(opts.Dir, 0o700); err != nil {
 		return nil, fmt.Errorf("create store directory: %w", err)
 	}
-	s := &Store{
-		opts:  opts,
-		log:   opts.Logger,
-		ops:   make(chan *op, 1024),
-		wake:  make(chan struct{}, 1),
-		done:  make(chan struct{}),
-		stop:  make(chan struct{}),
-		idle:  make(chan struct{}),
-		space: newSpace(opts.Dir, opts.MaxDisk, opts.MinFree),
+	blobs, err := newBlobStore(opts.Dir, opts.EncryptionKey, opts.SyncFault)
+	if err != nil {
+		return nil, err
 	}
+	s := &Store{
+		opts:     opts,
+		log:      opts.Logger,
+		ops:      make(chan *op, 1024),
+		wake:     make(chan struct{}, 1),
+		done:     make(chan struct{}),
+		stop:     make(chan struct{}),
+		idle:     make(chan struct{}),
+		relief:   make(chan struct{}, 1),
+		migrated: make(chan struct{}),
+		unsynced: map[string]bool{},
+		blobs:    blobs,
+	}
+	s.space = newSpace(opts.Dir, opts.MaxDisk, opts.MinFree, s.rewriteReserve)
 	db, err := openBadger(opts, s.log)
 	if err != nil {
 		if isLockError(err) {
@@ -181,7 +235,7 @@ func Open(opts Options) (*Store, error) {
 	}
 	s.db = db
 	if ownLogSync {
-		if s.logs, err = newLogSync(opts.Dir); err != nil {
+		if s.logs, err = newLogSync(opts.Dir, opts.SyncFault); err != nil {
 			db.Close()
 			return nil, fmt.Errorf("open store %s: %w", opts.Dir, err)
 		}
@@ -191,8 +245,19 @@ func Open(opts Options) (*Store, error) {
 		s.logs.close()
 		return nil, err
 	}
+	s.sampleRecordSize()
+	if s.formatAtOpen, err = s.openFormat(); err != nil {
+		db.Close()
+		s.logs.close()
+		return nil, fmt.Errorf("open store %s: %w", opts.Dir, err)
+	}
 	s.space.measure()
 	go s.writer()
+	if s.formatAtOpen < formatVersion {
+		go s.migrate()
+	} else {
+		close(s.migrated)
+	}
 	go s.maintain()
 	return s, nil
 }
@@ -278,48 +343,21 @@ func (s *Store) Close() error {
 	<-s.done
 	close(s.stop)
 	<-s.idle // nothing of the store's upkeep may outlive the database
+	<-s.migrated
+	s.reopening.Wait()
+	s.dbMu.Lock()
+	defer s.dbMu.Unlock()
+	if s.db == nil {
+		return errReopening // a re-open after a failed sync had not succeeded
+	}
 	err := s.db.Close()
 	s.logs.close()
+	s.db, s.logs = nil, nil
 	return err
 }
 
 // Wake is signalled after a commit that made notifications due.
 func (s *Store) Wake() <-chan struct{} { return s.wake }
-
-// Keys. Times are big-endian nanoseconds so byte order is time order.
-const (
-	pRecord = "n/"
-	pDedup  = "d/"
-	pDue    = "r/"
-	pAge    = "a/"
-	pDead   = "x/"
-	pBroken = "z/"
-	// pRef indexes notifications by their transactionRef and paymentRef,
-	// for fluxrelay find: f/<ref>\x00<id>.
-	pRef = "f/"
-	// pRecv indexes notifications by when they were received, for
-	// fluxrelay report and replay: t/<received>/<id>.
-	pRecv = "t/"
-)
-
-func recordKey(id string) []byte   { return []byte(pRecord + id) }
-func dedupKey(id string) []byte    { return []byte(pDedup + id) }
-func deadKey(id string) []byte     { return []byte(pDead + id) }
-func refKey(ref, id string) []byte { return []byte(pRef + ref + "\x00" + id) }
-func damagedKey(id string) []byte  { return []byte(pBroken + id) }
-
-func timeKey(prefix string, t time.Time, id string) []byte {
-	k := make([]byte, len(prefix)+8+len(id))
-	copy(k, prefix)
-	binary.BigEndian.PutUint64(k[len(prefix):], uint64(max(t.UnixNano(), 0)))
-	copy(k[len(prefix)+8:], id)
-	return k
-}
-
-func splitTimeKey(prefix string, k []byte) (time.Time, string) {
-	n := int64(binary.BigEndian.Uint64(k[len(prefix):]))
-	return time.Unix(0, n), string(k[len(prefix)+8:])
-}
 
 // countIndexes sets the in-memory counters from the indexes at open.
 func (s *Store) countIndexes() error {
@@ -335,52 +373,6 @@ func (s *Store) countIndexes() error {
 		}
 		return nil
 	})
-}
-
-// maintain measures disk use and collects the value log now and then.
-func (s *Store) maintain() {
-	defer close(s.idle)
-	measure := time.NewTicker(5 * time.Second)
-	gc := time.NewTicker(10 * time.Minute)
-	defer measure.Stop()
-	defer gc.Stop()
-	for {
-		select {
-		case <-s.stop:
-			return
-		case <-measure.C:
-			s.space.measure()
-		case <-gc.C:
-			s.collectValueLog()
-		}
-	}
-}
-
-// collectValueLog rewrites what is still live in value log files that are
-// mostly garbage, and deletes those files. Where the store syncs Badger's
-// logs itself, Badger writes what it moves without a sync and would delete
-// the old file right after; but while an iterator is open it leaves the
-// deletion to the moment the last one closes. So one is held open until
-// what was moved is synced.
-func (s *Store) collectValueLog() {
-	if s.logs == nil {
-		for s.db.RunValueLogGC(0.5) == nil {
-		}
-		return
-	}
-	txn := s.db.NewTransaction(false)
-	defer txn.Discard()
-	it := txn.NewIterator(badger.IteratorOptions{})
-	defer it.Close()
-	moved := false
-	for s.db.RunValueLogGC(0.5) == nil {
-		moved = true
-	}
-	if moved {
-		if err := s.logs.sync(true); err != nil {
-			s.log.Error("cannot sync what the value log collection moved; the disk may be failing", "err", err)
-		}
-	}
 }
 
 // ErrAmbiguous is returned by Find when a prefix matches several records.

@@ -288,26 +288,26 @@ func TestReopenLargeTable(t *testing.T) {
 	}
 }
 
-// TestTruncatedValueLog: Badger opens a store whose value log was cut
-// short without an error; the records it lost must not stop the queue. The
-// readable ones stay due, the lost ones are set aside and counted.
-func TestTruncatedValueLog(t *testing.T) {
+// TestTruncatedBlobs: records of 64 KB or more keep their bodies in blobs;
+// blobs cut short (a damaged disk) must not stop the queue. The readable
+// records stay due, the lost ones are set aside and counted.
+func TestTruncatedBlobs(t *testing.T) {
 	dir := t.TempDir()
 	s := openBadger(t, dir)
 	for i := range 60 {
 		r := storetest.NewRecord(fmt.Sprintf("C-%02d", i), 100, storetest.T0.Add(time.Duration(i)*time.Second))
-		// Records over the value threshold live in the value log; random
+		// Records of 64 KB or more keep their bodies in blobs; random
 		// bytes, so that compression cannot bring one under it.
 		r.Raw = make([]byte, 80<<10)
 		rand.NewChaCha8([32]byte{byte(i)}).Read(r.Raw)
 		s.Enqueue(context.Background(), r)
 	}
 	s.Close()
-	vlogs, _ := filepath.Glob(filepath.Join(dir, "*.vlog"))
-	if len(vlogs) == 0 {
-		t.Fatal("no value log: the test damages nothing")
+	blobs, _ := filepath.Glob(filepath.Join(dir, "blobs", "*"))
+	if len(blobs) != 60 {
+		t.Fatalf("%d blobs for 60 large records", len(blobs))
 	}
-	for _, f := range vlogs {
+	for _, f := range blobs[:30] {
 		fi, _ := os.Stat(f)
 		os.Truncate(f, fi.Size()/2)
 	}
@@ -336,8 +336,8 @@ func TestTruncatedValueLog(t *testing.T) {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	if len(got) == 0 {
-		t.Error("nothing readable was left; the truncation should have kept the first records")
+	if len(got) != 30 {
+		t.Errorf("%d readable records; want the 30 whose blobs are whole", len(got))
 	}
 	t.Logf("%d readable and still due, %d set aside as damaged", len(got), s.Stats().Damaged)
 }

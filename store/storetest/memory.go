@@ -40,17 +40,25 @@ func (m *Memory) Enqueue(_ context.Context, r *notification.Record) (notificatio
 	if m.Full {
 		return "", notification.ErrFull
 	}
-	fp := r.Fingerprint()
-	known := m.dedup[r.ID]
-	if old, ok := m.records[r.ID]; ok {
-		known = old.Fingerprint()
-	}
-	if known != nil {
-		if bytes.Equal(known, fp) {
-			return notification.StatusDuplicate, nil
+	fps := r.Fingerprints()
+	for _, id := range append([]string{r.ID}, r.AliasIDs...) {
+		known := [][]byte{m.dedup[id]}
+		if old, ok := m.records[id]; ok {
+			known = old.Fingerprints()
 		}
-		return "", &notification.ConflictError{ID: r.ID, DedupKey: r.DedupKey, Diff: notification.DiffFields(known, fp)}
+		if known[0] == nil {
+			continue
+		}
+		for _, k := range known {
+			for _, fp := range fps {
+				if bytes.Equal(k, fp) {
+					return notification.StatusDuplicate, nil
+				}
+			}
+		}
+		return "", &notification.ConflictError{ID: id, DedupKey: r.DedupKey, Diff: notification.DiffFields(known[0], fps[0])}
 	}
+	fp := fps[0]
 	m.dedup[r.ID] = fp
 	m.records[r.ID] = clone(r)
 	if r.State == notification.Ignored {

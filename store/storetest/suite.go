@@ -71,6 +71,40 @@ func Run(t *testing.T, open func(t *testing.T) Queue) {
 			t.Errorf("pending = %d after one new, one repeat and one conflict; want 1", st.Pending)
 		}
 	})
+	t.Run("AliasIDs", func(t *testing.T) {
+		q := open(t)
+		// Known under an id of an earlier scheme.
+		old := NewRecord("ref-alias", 150050, T0)
+		old.ID = "earlier-scheme-id-0001"
+		mustEnqueue(t, q, old)
+		same := NewRecord("ref-alias", 150050, T0.Add(time.Minute))
+		same.Payload.TransactionDate = T0
+		same.AliasIDs = []string{"unknown-id", old.ID}
+		if st, err := q.Enqueue(ctx, same); err != nil || st != notification.StatusDuplicate {
+			t.Errorf("the same notification under a new id, known by its alias = %q, %v; want duplicate", st, err)
+		}
+		if _, err := q.Get(same.ID); !errors.Is(err, notification.ErrNotFound) {
+			t.Errorf("a duplicate known by its alias was stored under its new id (%v)", err)
+		}
+		other := NewRecord("ref-alias", 999, T0)
+		other.AliasIDs = []string{old.ID}
+		var ce *notification.ConflictError
+		if _, err := q.Enqueue(ctx, other); !errors.As(err, &ce) || ce.ID != old.ID {
+			t.Errorf("other content under a known alias = %v; want a conflict naming %s", err, old.ID)
+		}
+		// Past retention only the dedup entry is left: still a duplicate.
+		if err := q.Drop(ctx, old.ID); err != nil {
+			t.Fatal(err)
+		}
+		if st, err := q.Enqueue(ctx, same); err != nil || st != notification.StatusDuplicate {
+			t.Errorf("known by its alias's dedup entry alone = %q, %v; want duplicate", st, err)
+		}
+		fresh := NewRecord("ref-alias-new", 100, T0)
+		fresh.AliasIDs = []string{"never-seen"}
+		if st, err := q.Enqueue(ctx, fresh); err != nil || st != notification.StatusQueued {
+			t.Errorf("a new notification with unknown aliases = %q, %v; want queued", st, err)
+		}
+	})
 	// dueList takes up to limit records from a Due pass.
 	dueList := func(q Queue, now time.Time, limit int, skip map[string]bool) ([]*notification.Record, time.Time, error) {
 		seq, next := q.Due(now, skip)
