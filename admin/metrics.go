@@ -31,6 +31,10 @@ var (
 	descDiskUsed  = prometheus.NewDesc("fluxrelay_store_disk_used_bytes", "Disk space the store uses.", nil, nil)
 	descCommits   = prometheus.NewDesc("fluxrelay_store_commits_total", "Synced store transactions (each one flush of the disk).", nil, nil)
 	descWrites    = prometheus.NewDesc("fluxrelay_store_writes_total", "Store writes carried by those transactions (writes ÷ commits is the batch size).", nil, nil)
+	descSyncFail  = prometheus.NewDesc("fluxrelay_store_sync_failures_total", "Failed syncs of the store's files (each stops acknowledging until the store has re-opened).", nil, nil)
+	descRefusing  = prometheus.NewDesc("fluxrelay_store_writes_refused", "1 while the store refuses every write after a failed sync.", nil, nil)
+	descEvicted   = prometheus.NewDesc("fluxrelay_store_evicted_total", "Delivered and ignored notifications evicted for disk space.", nil, nil)
+	descEvictedAt = prometheus.NewDesc("fluxrelay_store_last_eviction_timestamp_seconds", "When eviction for disk space last ran (absent before the first).", nil, nil)
 	descReachable = prometheus.NewDesc("fluxrelay_core_reachable", "1 when the Fluxvend core answered the last attempt.", nil, nil)
 	descReloadOK  = prometheus.NewDesc("fluxrelay_config_last_reload_successful", "1 when the last config (re)load succeeded.", nil, nil)
 	descReloadAt  = prometheus.NewDesc("fluxrelay_config_last_reload_timestamp_seconds", "When the config was last (re)loaded.", nil, nil)
@@ -72,7 +76,7 @@ func (m *Metrics) Delivery(result string, sinceReceipt time.Duration) {
 
 // Describe implements prometheus.Collector.
 func (m *Metrics) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{descIngested, descDelivered, descPanics, descQueue, descOldest, descDead, descDiskFree, descDiskUsed, descCommits, descWrites, descReachable, descReloadOK, descReloadAt, descClockOK, descSkew, descState, descPaused, descBuild, descUnclean} {
+	for _, d := range []*prometheus.Desc{descIngested, descDelivered, descPanics, descQueue, descOldest, descDead, descDiskFree, descDiskUsed, descCommits, descWrites, descSyncFail, descRefusing, descEvicted, descEvictedAt, descReachable, descReloadOK, descReloadAt, descClockOK, descSkew, descState, descPaused, descBuild, descUnclean} {
 		ch <- d
 	}
 }
@@ -97,6 +101,12 @@ func (m *Metrics) Collect(ch chan<- prometheus.Metric) {
 	gauge(descDiskUsed, float64(st.DiskUsedBytes))
 	ch <- prometheus.MustNewConstMetric(descCommits, prometheus.CounterValue, float64(st.StoreCommits))
 	ch <- prometheus.MustNewConstMetric(descWrites, prometheus.CounterValue, float64(st.StoreWrites))
+	ch <- prometheus.MustNewConstMetric(descSyncFail, prometheus.CounterValue, float64(st.StoreSyncFailures))
+	gauge(descRefusing, boolFloat(st.StoreWritesRefused != ""))
+	ch <- prometheus.MustNewConstMetric(descEvicted, prometheus.CounterValue, float64(st.StoreEvicted))
+	if st.StoreLastEviction != nil {
+		gauge(descEvictedAt, float64(st.StoreLastEviction.Unix()))
+	}
 	gauge(descReachable, boolFloat(st.CoreReachable != nil && *st.CoreReachable))
 	gauge(descReloadOK, boolFloat(st.ConfigReload.OK))
 	gauge(descReloadAt, float64(st.ConfigReload.At.Unix()))

@@ -89,8 +89,20 @@ type Status struct {
 	DiskFreeBytes           int64          `json:"disk_free_bytes"`
 	// StoreCommits counts the store's synced transactions since start,
 	// StoreWrites the writes they carried (their ratio is the batch size).
-	StoreCommits     int64                     `json:"store_commits"`
-	StoreWrites      int64                     `json:"store_writes"`
+	StoreCommits int64 `json:"store_commits"`
+	StoreWrites  int64 `json:"store_writes"`
+	// StoreSyncFailures counts failed syncs of the store's files since
+	// start; StoreWritesRefused says why every write is refused after one
+	// (until the store has re-opened itself), or is empty.
+	StoreSyncFailures  int64  `json:"store_sync_failures"`
+	StoreWritesRefused string `json:"store_writes_refused,omitempty"`
+	// StoreEvicted counts the delivered and ignored notifications evicted
+	// for disk space since start; StoreLastEviction is when that last ran.
+	StoreEvicted      int64      `json:"store_evicted"`
+	StoreLastEviction *time.Time `json:"store_last_eviction,omitempty"`
+	// StoreMigrating is set while a store written by an earlier release is
+	// being brought up to date (its indexes back-filled).
+	StoreMigrating   bool                      `json:"store_migrating,omitempty"`
 	ClockOK          bool                      `json:"clock_ok"`
 	ClockSkewSeconds *float64                  `json:"clock_skew_seconds"`
 	Clock            time.Time                 `json:"clock"`

@@ -72,6 +72,10 @@ type Options struct {
 	// answers.
 	Notify   func(state string)
 	Watchdog time.Duration
+	// SyncFault, when set (tests), stands for the disk: it is asked before
+	// each sync of the store's files, and an error it returns is that
+	// sync's.
+	SyncFault func(path string) error
 }
 
 // Daemon is one running fluxrelay.
@@ -141,7 +145,7 @@ func (d *Daemon) Run(ctx context.Context, reload <-chan struct{}) error {
 		d.log.Warn("fluxrelay was not stopped cleanly last time (a power cut, a kill or a crash); nothing acknowledged is lost, but frequent power cuts wear an SD card — a UPS helps",
 			"unclean_restarts", unclean.Count)
 	}
-	st, err := openStore(cfg, d.log, d.opts.Now)
+	st, err := openStore(cfg, d.log, d.opts.Now, d.opts.SyncFault)
 	if err != nil {
 		return err
 	}
@@ -242,7 +246,7 @@ func storeDir(cfg *config.Config) string { return storeDirOf(cfg.DataDir) }
 
 func storeDirOf(dataDir string) string { return filepath.Join(dataDir, "store") }
 
-func openStore(cfg *config.Config, log *slog.Logger, now func() time.Time) (*store.Store, error) {
+func openStore(cfg *config.Config, log *slog.Logger, now func() time.Time, syncFault func(string) error) (*store.Store, error) {
 	var key []byte
 	if cfg.Store.EncryptionKeyFile != "" {
 		k, err := config.ReadEncryptionKey(cfg.Store.EncryptionKeyFile)
@@ -260,6 +264,7 @@ func openStore(cfg *config.Config, log *slog.Logger, now func() time.Time) (*sto
 		EncryptionKey: key,
 		Logger:        log.With("component", "store"),
 		Now:           now,
+		SyncFault:     syncFault,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("data_dir %s: %w", cfg.DataDir, err)

@@ -36,7 +36,7 @@ func Recover(cfg *config.Config, from string) (*RecoverResult, error) {
 	if err != nil {
 		return nil, errors.New("nothing could be read from " + from + ": " + err.Error())
 	}
-	st, err := openStore(cfg, slog.New(slog.DiscardHandler), time.Now)
+	st, err := openStore(cfg, slog.New(slog.DiscardHandler), time.Now, nil)
 	if err != nil {
 		return nil, errors.New(err.Error() + " (stop fluxrelay first: sudo systemctl stop fluxrelay)")
 	}

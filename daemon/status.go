@@ -33,12 +33,14 @@ func (d *Daemon) Status() Status {
 	st := d.store.Stats()
 	rs := d.relay.Status()
 	snap := health.Snapshot{Now: now, Pending: st.Pending, Dead: st.Dead, Damaged: st.Damaged, OldestPending: st.OldestPending,
-		Full: st.Full, MovedAside: d.store.MovedAside, Listeners: map[string]health.Listener{}}
+		Full: st.Full, MovedAside: d.store.MovedAside, WritesRefused: st.WritesRefused, Evicted: st.Evicted, EvictedAt: st.EvictedAt,
+		Listeners: map[string]health.Listener{}}
 	s := Status{
 		Gateway:    cfg.GatewayName(),
 		QueueDepth: st.Pending, DeadLetters: st.Dead,
 		DiskUsedBytes: st.DiskUsed, DiskFreeBytes: st.DiskFree,
-		StoreCommits: st.Commits, StoreWrites: st.Writes,
+		StoreCommits: st.Commits, StoreWrites: st.Writes, StoreSyncFailures: st.SyncFailures, StoreWritesRefused: st.WritesRefused,
+		StoreEvicted: st.Evicted, StoreMigrating: st.Migrating,
 		ClockOK: health.ClockOK(now), Clock: now.UTC(),
 		Sources: map[string]SourceStatus{}, Targets: []admin.TargetStatus{}, Listeners: map[string]ListenerStatus{},
 		StoreMovedAside: d.store.MovedAside, Rejections: []admin.Rejection{},
@@ -51,6 +53,10 @@ func (d *Daemon) Status() Status {
 	if s.UncleanRestarts = d.unclean.Count; s.UncleanRestarts > 0 {
 		last := d.unclean.Last
 		s.LastUncleanRestart = &last
+	}
+	if !st.EvictedAt.IsZero() {
+		t := st.EvictedAt.UTC()
+		s.StoreLastEviction = &t
 	}
 	if !st.OldestPending.IsZero() {
 		s.OldestPendingAgeSeconds = int64(max(now.Sub(st.OldestPending), 0) / time.Second)

@@ -96,3 +96,44 @@ func TestFailedSyncThroughHTTP(t *testing.T) {
 		t.Errorf("after a reopen the notification is found %d times: %v", len(recs), err)
 	}
 }
+
+// TestFailedSyncNeedsAPerson: while the store refuses writes after a
+// failed sync, the daemon's state is ACTION NEEDED with the reason and
+// what to check, and nothing goes out that could not be recorded; once the
+// store has re-opened itself the state is OK again and each notification
+// is delivered once.
+func TestFailedSyncNeedsAPerson(t *testing.T) {
+	var failing atomic.Bool
+	e := newEnv(t, nil)
+	r := e.startWith(func(o *Options) {
+		o.SyncFault = func(string) error {
+			if failing.Load() {
+				return errors.New("input/output error")
+			}
+			return nil
+		}
+	})
+	if a := post(t, r.url+"/notify/till", `{"transactionRef":"SF-OK","amount":"10.00"}`); a.Code != 200 {
+		t.Fatalf("before the fault: %+v", a)
+	}
+	r.settled(t)
+	failing.Store(true)
+	if a := post(t, r.url+"/notify/till", `{"transactionRef":"SF-1","amount":"10.00"}`); a.Code != 503 {
+		t.Fatalf("a notification whose sync failed: %+v; want 503", a)
+	}
+	s := r.status(t)
+	if s.State != StateActionNeeded || s.StoreWritesRefused == "" || s.StoreSyncFailures == 0 ||
+		!strings.Contains(strings.Join(s.Reasons, "\n"), "the disk may be failing") ||
+		!strings.Contains(strings.Join(s.Staff, "\n"), "cannot save new payments") {
+		t.Errorf("while the store refuses writes, status says %s: %q %q (refused %q, failures %d)", s.State, s.Reasons, s.Staff, s.StoreWritesRefused, s.StoreSyncFailures)
+	}
+	failing.Store(false)
+	waitFor(t, "the store to re-open and the state to be OK", func() bool { return r.status(t).State == StateOK })
+	if a := post(t, r.url+"/notify/till", `{"transactionRef":"SF-1","amount":"10.00"}`); a.Code != 200 || a.Status != "queued" {
+		t.Errorf("the resend after the re-open: %+v; want 200 queued", a)
+	}
+	r.settled(t)
+	if got := e.core.AcceptedCount(); got != 2 {
+		t.Errorf("the core received %d deliveries; want 2 (SF-OK, then SF-1 once)", got)
+	}
+}

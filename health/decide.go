@@ -57,7 +57,7 @@ func worst(rs []Reason) string {
 
 // checks are the causes, in the order their reasons are shown.
 var checks = []func(Snapshot) []Reason{
-	targets, deadLetters, storeFull, damaged, movedAside, clock, listeners, reload,
+	targets, deadLetters, syncFailed, storeFull, damaged, movedAside, evicted, clock, listeners, reload,
 }
 
 func targets(s Snapshot) []Reason {
@@ -104,6 +104,27 @@ func storeFull(s Snapshot) []Reason {
 	return []Reason{{Code: "disk_full", State: ActionNeeded,
 		Technician: "new notifications are being refused: " + s.Full + " — free disk space or raise store.max_disk",
 		Staff:      "The gateway is full and cannot take new payments." + callTechnician}}
+}
+
+func syncFailed(s Snapshot) []Reason {
+	if s.WritesRefused == "" {
+		return nil
+	}
+	return []Reason{{Code: "sync_failed", State: ActionNeeded,
+		Technician: "new notifications are being refused: " + s.WritesRefused + " — the disk may be failing: check dmesg and the disk's health (smartctl, or replace the SD card); fluxrelay re-opens its store by itself and takes payments again once that works",
+		Staff:      "The gateway cannot save new payments right now." + callTechnician}}
+}
+
+// evictedNote is how long an eviction stays in the reasons.
+const evictedNote = 24 * time.Hour
+
+func evicted(s Snapshot) []Reason {
+	if s.Evicted == 0 || s.EvictedAt.IsZero() || s.Now.Sub(s.EvictedAt) > evictedNote {
+		return nil
+	}
+	return []Reason{{Code: "evicted",
+		Technician: fmt.Sprintf("the store ran short of disk space and evicted %d delivered notification(s) older than store.keep_delivered (last at %s); nothing waiting was touched — if this repeats, raise store.max_disk or free disk space",
+			s.Evicted, s.EvictedAt.UTC().Format(time.RFC3339))}}
 }
 
 func damaged(s Snapshot) []Reason {

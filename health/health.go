@@ -57,8 +57,15 @@ type Snapshot struct {
 	Full string
 	// MovedAside names where an unreadable store was moved at start.
 	MovedAside string
-	Targets    []Target
-	Listeners  map[string]Listener
+	// WritesRefused says why the store refuses every write after a failed
+	// sync of its files (until it has re-opened itself), or is empty.
+	WritesRefused string
+	// Evicted counts the delivered records evicted for disk space since
+	// the start; EvictedAt is when that last happened.
+	Evicted   int64
+	EvictedAt time.Time
+	Targets   []Target
+	Listeners map[string]Listener
 	// ReloadError is why the last config reload failed, or empty;
 	// RestartNeeded lists the keys that only a restart applies.
 	ReloadError   string
@@ -144,6 +151,8 @@ var Codes = map[string]string{
 	"damaged":        "stored notifications cannot be read back (ACTION NEEDED)",
 	"moved_aside":    "the store could not be opened and was moved aside (ACTION NEEDED)",
 	"clock_wrong":    "the clock reads an implausible date (ACTION NEEDED)",
+	"sync_failed":    "a sync of the store's files failed: nothing is acknowledged until the store has re-opened (ACTION NEEDED)",
+	"evicted":        "delivered notifications were evicted for disk space within the last day (a note)",
 	"admin_socket":   "the admin socket cannot be used (ACTION NEEDED)",
 	"mqtt_broker":    "the external MQTT broker cannot be reached (ACTION NEEDED)",
 	"listener_down":  "a listening address cannot be bound (ACTION NEEDED)",

@@ -186,7 +186,7 @@ func (s *Store) reclaim() error {
 	s.dbMu.RLock()
 	err := errReopening
 	if s.db != nil {
-		err = s.db.Flatten(1)
+		err = s.flatten()
 	}
 	s.dbMu.RUnlock()
 	if err != nil {
@@ -195,6 +195,23 @@ func (s *Store) reclaim() error {
 	s.collectValueLog()
 	s.sweepBlobs()
 	return nil
+}
+
+// flatten compacts the tree into one level, when the disk has room for it:
+// compaction writes the new tables before it deletes the old ones, so it
+// may need as much again as the tree takes, and Badger dies (SIGBUS) on a
+// full disk. Without the room, the deleted records' space comes back as
+// ordinary compactions reach them (the blobs' comes back at once). Call
+// it with dbMu held.
+func (s *Store) flatten() error {
+	lsm, _ := s.db.Size()
+	free, err := FreeBytes(s.opts.Dir)
+	if err != nil || free < lsm+s.opts.MinFree {
+		s.log.Info("not compacting the whole store after evicting: the disk has too little room to rewrite it; the space comes back as compaction reaches it",
+			"tree", human(lsm), "free", human(free))
+		return nil
+	}
+	return s.db.Flatten(1)
 }
 
 // flushMemtables has Badger write its memtables to tables. It holds the

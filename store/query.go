@@ -19,7 +19,8 @@ const maxScan = 4096
 const dueBatch = 128
 
 // Due returns the pending notifications whose next attempt is at or before
-// now, oldest schedule first, as an iterator. They are read a batch at a
+// now (none, and an error, while the store refuses writes after a failed
+// sync), oldest schedule first, as an iterator. They are read a batch at a
 // time, each batch in its own short read transaction, and yielded outside
 // it: the caller takes its locks and decides what to do with each at its
 // own pace, and stopping the range stops the reading. Ids in skip (the ones
@@ -29,6 +30,13 @@ const dueBatch = 128
 func (s *Store) Due(now time.Time, skip map[string]bool) (due iter.Seq2[*notification.Record, error], next func() time.Time) {
 	var later time.Time
 	due = func(yield func(*notification.Record, error) bool) {
+		if f := s.failed.Load(); f != nil {
+			// What the failed batch wrote is visible but not on disk, and
+			// no outcome could be recorded: nothing goes out until the
+			// store has re-opened.
+			yield(nil, f.refusal())
+			return
+		}
 		// The hint is taken before the first snapshot: an entry lowerHead
 		// names after this point bumps gen, and this pass then leaves the
 		// head be.
