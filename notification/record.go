@@ -176,28 +176,28 @@ func (r *Record) TransactionRef() string {
 	return r.DedupKey
 }
 
-// NewID derives a notification's id from the name of the source it came
-// through, its provider, tenant and dedup key: two gateways that name their
-// sources alike give the same notification the same id (and Fluxvend the
-// same Idempotency-Key), and one source can never block, dedup or reveal
-// another source's notifications.
-func NewID(source, provider, tenant, dedupKey string) string {
-	return idOf(source, provider, tenant, dedupKey)
+// NewID derives a notification's id: NewID(source, provider, tenant,
+// dedupKey), from the name of the source it came through, its provider,
+// tenant and dedup key. Two gateways that name their sources alike give
+// the same notification the same id (and Fluxvend the same
+// Idempotency-Key), and one source can never block, dedup or reveal
+// another source's notifications. Each part is hashed with its length, so
+// no two lists of parts give the same id; called with the three parts of
+// LegacyID it gives the id of earlier releases (code written for them
+// still compiles: ids stay opaque strings).
+func NewID(parts ...string) string {
+	h := sha256.New()
+	for _, s := range parts {
+		fmt.Fprintf(h, "%d:%s;", len(s), s)
+	}
+	return hex.EncodeToString(h.Sum(nil)[:16])
 }
 
 // LegacyID is the id releases before the source became part of it gave a
 // notification (provider, tenant and dedup key only): what a store written
 // by them holds, set as an alias of the new id.
 func LegacyID(provider, tenant, dedupKey string) string {
-	return idOf(provider, tenant, dedupKey)
-}
-
-func idOf(parts ...string) string {
-	h := sha256.New()
-	for _, s := range parts {
-		fmt.Fprintf(h, "%d:%s;", len(s), s)
-	}
-	return hex.EncodeToString(h.Sum(nil)[:16])
+	return NewID(provider, tenant, dedupKey)
 }
 
 // Status is how an enqueue ended.
