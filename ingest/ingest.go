@@ -425,4 +425,3 @@ func Redact(h http.Header) []notification.Header {
 	slices.SortStableFunc(out, func(a, b notification.Header) int { return strings.Compare(a.Name, b.Name) })
 	return out
 }
-
