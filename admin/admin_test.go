@@ -118,4 +118,3 @@ func TestDeadLetterShowRedactsCredentials(t *testing.T) {
 		t.Errorf("dlq show: %s", body)
 	}
 }
-

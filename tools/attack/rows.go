@@ -246,4 +246,3 @@ func clipText(s string, n int) string {
 	}
 	return s
 }
-
