@@ -37,17 +37,16 @@ const (
 
 // env is one daemon under attack and the fake Fluxvend core it delivers to.
 type env struct {
-	bin, dir, cfg          string
-	httpAddr, mqttAddr     string
-	adminAddr              string
-	cmd                    *exec.Cmd
-	exited                 chan error
-	core                   *fakeCore
-	coreSrv                *http.Server
-	admin                  *http.Client // keeps its connection: it must work while descriptors run out
-	rssMu                  sync.Mutex
-	rssPeak                int64 // kB, while sampling
-	sampling, stopSampling chan struct{}
+	bin, dir, cfg      string
+	httpAddr, mqttAddr string
+	adminAddr          string
+	cmd                *exec.Cmd
+	exited             chan error
+	core               *fakeCore
+	coreSrv            *http.Server
+	admin              *http.Client // keeps its connection: it must work while descriptors run out
+	rssMu              sync.Mutex
+	rssPeak            int64 // kB, while sampling
 }
 
 // start writes a config, starts the fake core and the daemon, and waits
