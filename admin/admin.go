@@ -5,7 +5,6 @@ package admin
 
 import (
 	"context"
-	"crypto/subtle"
 	"encoding/json"
 	"errors"
 	"net/http"
@@ -81,9 +80,9 @@ var ErrCannotSend = errors.New("that notification was held because it cannot be 
 // ErrAmbiguous is returned by Find for a prefix matching several ids.
 var ErrAmbiguous = errors.New("that id prefix matches more than one notification; give more of it")
 
-// Handler serves the whole admin API. While token (when not nil) returns a
-// token, every endpoint but /healthz needs "Authorization: Bearer TOKEN";
-// it is read at each request, so a reload applies a new one at once.
+// Handler serves the whole admin API: on admin.listen with token (read at
+// each request, so a reload applies a new one at once), on the socket with
+// token nil. What each needs is in refuse.
 func Handler(b Backend, token func() string, reg *prometheus.Registry) http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", healthz)
@@ -171,14 +170,9 @@ func Handler(b Backend, token func() string, reg *prometheus.Registry) http.Hand
 	mux.Handle("GET /{$}", pageHandler(b))
 	mux.Handle("POST /{$}", pinHandler(b))
 	mux.Handle("GET /details", detailsHandler(b))
-	if token == nil {
-		return mux
-	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		want := token()
-		got, _ := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
-		if want != "" && r.URL.Path != "/healthz" && subtle.ConstantTimeCompare([]byte(got), []byte(want)) != 1 {
-			writeError(w, http.StatusUnauthorized, errors.New("the admin API needs Authorization: Bearer <admin.token>"))
+		if code, err := refuse(r, token); err != nil {
+			writeError(w, code, err)
 			return
 		}
 		mux.ServeHTTP(w, r)
@@ -266,7 +260,7 @@ func summary(r *notification.Record) DeadLetter {
 
 func detail(r *notification.Record) DeadLetterDetail {
 	d := DeadLetterDetail{DeadLetter: summary(r), State: string(r.State), Peer: r.Peer, Terminal: r.Terminal,
-		Headers: r.Headers, RawBody: string(r.Raw), LastAnswer: r.LastError}
+		Headers: redacted(r.Headers), RawBody: string(r.Raw), LastAnswer: r.LastError}
 	if r.Payload != nil {
 		d.CorePayload = r.Payload.Render()
 	}

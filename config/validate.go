@@ -61,6 +61,7 @@ func (v *validator) validate(root *table) {
 	v.alerts()
 	v.remoteWrites()
 	v.sources()
+	v.openDoors()
 }
 
 func (v *validator) gateway() {
@@ -562,4 +563,40 @@ var allowHint = map[string]string{
 	"opay":           `ask OPay, who publish no list; allow = ["0.0.0.0/0"] accepts any and relies on the signature`,
 	"opay-pos":       `ask OPay, who publish no list; allow = ["0.0.0.0/0"] accepts any`,
 	"vesicash":       `allow = ["52.204.32.79/32", "3.85.176.242/32"]`,
+}
+
+// openDoors warns about what lets anyone on the shop's network in: a
+// source that takes unsigned notifications from any address, and an admin
+// API whose changes nobody can make.
+func (v *validator) openDoors() {
+	for i := range v.c.Sources {
+		v.openSource(v.elems["source"][i], &v.c.Sources[i])
+	}
+	a := v.c.Admin
+	if a.Listen != "" && a.Socket == "" && !a.Token.IsSet() {
+		v.warnf("admin.token", "is empty and admin.socket is off: fluxrelay dlq replay, dlq drop and replay will be refused (a change through admin.listen needs the token); set token = \"a long random string\"")
+	}
+}
+
+// openSource warns about one source whose notifications carry no
+// signature (or one that does not cover the body) and whose allow list
+// lets every address in.
+func (v *validator) openSource(key string, s *Source) {
+	_, secretFile := v.pos[key+".secret_file"]
+	_, secretEnv := v.pos[key+".secret_env"]
+	signed := s.Secret.IsSet() || secretFile || secretEnv
+	unsigned := (s.Provider == "core" && !signed) || s.Provider == "opay-pos" ||
+		(s.Provider == "vesicash" && (s.SignatureMode == "A" || s.SignatureMode == "none"))
+	if !unsigned {
+		return
+	}
+	if s.Provider == "core" && len(s.Allow) == 0 {
+		v.warnf(key+".allow", "source %q has neither secret nor allow: anyone who can reach http.listen (a phone on the shop's Wi-Fi) can post a sale that never happened, and it is sent to Fluxvend; set secret (the app then signs each request) or allow = [\"the tills' addresses\"]", s.Name)
+		return
+	}
+	for i, a := range s.Allow {
+		if p, err := ParsePrefix(a); err == nil && p.Bits() == 0 {
+			v.warnf(fmt.Sprintf("%s.allow[%d]", key, i+1), "%q lets every address in, and source %q checks no signature over the body: anyone who can reach this gateway can post a payment; list the sender's own addresses (a refused one shows in fluxrelay status)", a, s.Name)
+		}
+	}
 }

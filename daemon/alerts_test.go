@@ -60,11 +60,9 @@ func TestAlertsReachAPerson(t *testing.T) {
 	}
 
 	core.set(http.StatusOK)
-	resp, err := http.Post(r.admin+"/api/dead-letters/"+notification.NewID("core", "acme", "ALERT-1")+"/replay", "application/json", nil)
-	if err != nil || resp.StatusCode != http.StatusOK {
-		t.Fatalf("replay: %v %v", resp, err)
+	if resp := r.change(t, http.MethodPost, "/api/dead-letters/"+notification.NewID("till", "core", "acme", "ALERT-1")+"/replay"); resp.StatusCode != http.StatusOK {
+		t.Fatalf("replay: %v", resp.Status)
 	}
-	resp.Body.Close()
 	waitFor(t, "back to OK", func() bool { return strings.HasSuffix(seen(), "state:ok") })
 	if strings.Count(seen(), "state:action_needed") != 1 {
 		t.Errorf("alerts %s; want one state alert for the one change", seen())

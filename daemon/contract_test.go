@@ -73,7 +73,7 @@ api_secret = "S2"
 `, srv.URL))
 	r := e.start()
 	post(t, r.url+"/notify/till", `{"transactionRef":"T1-1","amount":1}`)
-	if a := post(t, r.url+"/notify/shop2", `{"transactionRef":"T2-1","amount":2}`); a.ID != notification.NewID("core", "tenant2", "T2-1") {
+	if a := post(t, r.url+"/notify/shop2", `{"transactionRef":"T2-1","amount":2}`); a.ID != notification.NewID("shop2", "core", "tenant2", "T2-1") {
 		t.Errorf("shop2 id %s is not derived from tenant2", a.ID)
 	}
 	waitFor(t, "both tenants", func() bool { return len(e.core.Accepted()) == 1 && len(other.Accepted()) == 1 })

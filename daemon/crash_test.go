@@ -171,7 +171,7 @@ provider = "core"
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				c, err := mqttwire.Dial(mqttAddr, fmt.Sprintf("T%d", g), "till", "till-pw", 5*time.Second)
+				c, err := mqttwire.Dial(mqttAddr, fmt.Sprintf("till-T%d", g), "till", "till-pw", 5*time.Second)
 				if err != nil {
 					return
 				}
@@ -187,7 +187,7 @@ provider = "core"
 						return // the daemon is gone: this one was not acknowledged
 					}
 					mu.Lock()
-					acked[ref] = notification.NewID("core", "acme", ref)
+					acked[ref] = notification.NewID("till", "core", "acme", ref)
 					mu.Unlock()
 				}
 			}()

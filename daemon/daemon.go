@@ -160,6 +160,7 @@ func (d *Daemon) Run(ctx context.Context, reload <-chan struct{}) error {
 	}()
 	d.metrics = admin.NewMetrics(d)
 	d.intake = ingest.NewIntake(st, d.log.With("component", "ingest"), d.opts.Now)
+	d.intake.SetLimits(ingest.Limits{MaxBody: int64(cfg.HTTP.MaxBody), DedupWindow: cfg.Store.DedupWindow.D()})
 	if cfg.MQTT.Mode == "embedded" {
 		d.broker = mqttingest.NewBroker(d.intake, nil, mqttingest.BrokerOptions{
 			Listen: cfg.MQTT.Listen, TopicPrefix: cfg.MQTT.TopicPrefix, Logger: d.log.With("component", "mqtt"), Now: d.opts.Now,

@@ -236,7 +236,7 @@ func TestEndToEnd(t *testing.T) {
 	e := newEnv(t, nil)
 	r := e.start()
 	a := post(t, r.url+"/notify/till", `{"transactionRef":"SALE-1","amount":"15750.5","paymentMethod":"CARD","customer":{"name":"Ada"},"transactionDate":"2026-03-14T10:22:33+01:00","lane":3}`)
-	if a.Code != 200 || a.Status != "queued" || a.ID != notification.NewID("core", "acme", "SALE-1") {
+	if a.Code != 200 || a.Status != "queued" || a.ID != notification.NewID("till", "core", "acme", "SALE-1") {
 		t.Fatalf("answer %+v", a)
 	}
 	waitFor(t, "the delivery", func() bool { return len(e.core.Accepted()) == 1 })
@@ -321,12 +321,10 @@ func TestDeadLetterAndPause(t *testing.T) {
 		t.Errorf("the dead letter was not logged with its transactionRef")
 	}
 	// Replayed and delivered, nothing needs a person: OK again.
-	id := notification.NewID("core", "acme", "BAD-1")
-	resp, err := http.Post(r.admin+"/api/dead-letters/"+id+"/replay", "application/json", nil)
-	if err != nil || resp.StatusCode != http.StatusOK {
-		t.Fatalf("replay: %v %v", resp, err)
+	id := notification.NewID("till", "core", "acme", "BAD-1")
+	if resp := r.change(t, http.MethodPost, "/api/dead-letters/"+id+"/replay"); resp.StatusCode != http.StatusOK {
+		t.Fatalf("replay: %v", resp.Status)
 	}
-	resp.Body.Close()
 	waitFor(t, "OK after the replay", func() bool { return r.status(t).State == StateOK })
 }
 
@@ -359,8 +357,8 @@ func TestBadInputStoresNothing(t *testing.T) {
 			t.Errorf("POST %s %.40q: %d %q; want %d naming %q", c.path, c.body, a.Code, a.Error, c.code, c.want)
 		}
 	}
-	if s := r.status(t); s.QueueDepth != 0 || s.DeadLetters != 0 || s.Sources["till"].Rejected != 5 {
-		t.Errorf("after bad input: queue %d, dead %d, till rejected %d; want 0, 0, 5", s.QueueDepth, s.DeadLetters, s.Sources["till"].Rejected)
+	if s := r.status(t); s.QueueDepth != 0 || s.DeadLetters != 0 || s.Sources["till"].Rejected != 6 || s.Sources["till"].Received != 6 {
+		t.Errorf("after bad input: queue %d, dead %d, till received %d rejected %d; want 0, 0, 6, 6 (the oversize body counted too)", s.QueueDepth, s.DeadLetters, s.Sources["till"].Received, s.Sources["till"].Rejected)
 	}
 	if got := post(t, r.url+"/notify/signed", signed, "Signature", notification.Sign(tillSecret, []byte(signed))); got.Status != "queued" {
 		t.Errorf("a correctly signed request was %+v", got)

@@ -64,7 +64,7 @@ func TestBadInputFlood(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			c, err := mqttwire.Dial(mqttAddr, fmt.Sprintf("flood-%d", g), "till", "pw", 5*time.Second)
+			c, err := mqttwire.Dial(mqttAddr, fmt.Sprintf("till-flood-%d", g), "till", "pw", 5*time.Second)
 			if err != nil {
 				t.Error(err)
 				return

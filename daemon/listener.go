@@ -85,9 +85,13 @@ func serveUntil(ctx context.Context, h http.Handler, ln net.Listener) error {
 // group fluxrelay may use (mode 0660): what `fluxrelay status` and
 // `fluxrelay dlq` talk to.
 func (d *Daemon) serveSocket(ctx context.Context, path string, h http.Handler) error {
-	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+	_, statErr := os.Stat(filepath.Dir(path))
+	if err := os.MkdirAll(filepath.Dir(path), 0o750); err != nil {
 		d.setListener("socket", path, err)
 		return nil
+	}
+	if os.IsNotExist(statErr) {
+		_ = os.Chmod(filepath.Dir(path), 0o750) // the group fluxrelay reaches the socket, whatever the umask
 	}
 	_ = os.Remove(path) // a stale socket from a crash
 	ln, err := net.Listen("unix", path)

@@ -154,10 +154,7 @@ func TestRealPayloadsEndToEnd(t *testing.T) {
 		t.Errorf("dead letters %d, held vesicash %d monnify %d; want the %d held notifications", s.DeadLetters, s.Sources["vesicash"].Held, s.Sources["monnify"].Held, len(held))
 	}
 	for id, what := range held {
-		resp, err := http.Post(r.admin+"/api/dead-letters/"+id+"/replay", "application/json", nil)
-		if err != nil {
-			t.Fatal(err)
-		}
+		resp := r.change(t, http.MethodPost, "/api/dead-letters/"+id+"/replay")
 		var body struct{ Error string }
 		json.NewDecoder(resp.Body).Decode(&body)
 		resp.Body.Close()

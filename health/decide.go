@@ -3,6 +3,7 @@ package health
 import (
 	"fmt"
 	"sort"
+	"strings"
 	"time"
 )
 
@@ -165,6 +166,13 @@ func listeners(s Snapshot) []Reason {
 		l := s.Listeners[name]
 		switch {
 		case l.Up || l.Err == "stopped":
+		case OutOfFiles(l.Err):
+			staff := "Part of the gateway is not working." + callTechnician
+			if name == "mqtt" {
+				staff = "Payments from the card terminals cannot reach the gateway." + callTechnician
+			}
+			out = append(out, Reason{Code: "out_of_files", State: ActionNeeded, Staff: staff,
+				Technician: fmt.Sprintf("%s %s cannot take connections: fluxrelay has run out of file descriptors (%s) — raise LimitNOFILE (systemctl edit fluxrelay), look for a client holding many connections (ss -tnp), and restart fluxrelay if it does not recover by itself", l.Key, l.Addr, l.Err)})
 		case name == "socket":
 			out = append(out, Reason{Code: "admin_socket", State: ActionNeeded,
 				Technician: fmt.Sprintf("admin.socket %s cannot be used (%s) — check that its folder exists and fluxrelay may write it, or change admin.socket", l.Addr, l.Err),
@@ -181,6 +189,10 @@ func listeners(s Snapshot) []Reason {
 	}
 	return out
 }
+
+// OutOfFiles reports whether a listener's error says the process ran out of
+// file descriptors (EMFILE, or ENFILE for the whole system).
+func OutOfFiles(err string) bool { return strings.Contains(err, "too many open files") }
 
 func reload(s Snapshot) []Reason {
 	var out []Reason

@@ -64,6 +64,9 @@ func TestDecide(t *testing.T) {
 		{"listener down", func(s *Snapshot) {
 			s.Listeners = map[string]Listener{"http": {Key: "http.listen", Addr: "0.0.0.0:8088", Err: "address already in use"}}
 		}, ActionNeeded, []string{"listener_down"}, "http.listen 0.0.0.0:8088 cannot be used (address already in use)", "Part of the gateway"},
+		{"out of file descriptors", func(s *Snapshot) {
+			s.Listeners = map[string]Listener{"mqtt": {Key: "mqtt.listen", Addr: "0.0.0.0:1883", Err: "accepting connections fails: accept tcp [::]:1883: accept4: too many open files"}}
+		}, ActionNeeded, []string{"out_of_files"}, "mqtt.listen 0.0.0.0:1883 cannot take connections: fluxrelay has run out of file descriptors", "card terminals"},
 		{"stopping listeners are no fault", func(s *Snapshot) {
 			s.Listeners = map[string]Listener{"http": {Key: "http.listen", Err: "stopped"}, "admin": {Key: "admin.listen", Up: true}}
 		}, OK, nil, "", AllWell},

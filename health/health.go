@@ -156,6 +156,7 @@ var Codes = map[string]string{
 	"admin_socket":   "the admin socket cannot be used (ACTION NEEDED)",
 	"mqtt_broker":    "the external MQTT broker cannot be reached (ACTION NEEDED)",
 	"listener_down":  "a listening address cannot be bound (ACTION NEEDED)",
+	"out_of_files":   "a listener cannot accept connections: out of file descriptors (ACTION NEEDED)",
 	"reload_failed":  "the last config reload failed; the previous config runs (a note)",
 	"restart_needed": "a reload changed keys that only a restart applies (a note)",
 	"queue_old":      "the oldest waiting notification is older than DelayedAfter and nothing else is wrong (DELAYED)",

@@ -12,9 +12,7 @@ import (
 	"net/netip"
 	"path/filepath"
 	"runtime"
-	"slices"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"time"
 
@@ -69,11 +67,12 @@ const (
 	BadInput                       // not JSON, or a required field missing or malformed
 	Conflict                       // a known sale's key with other sale content
 	Unavailable                    // not stored (disk budget, store closing): send again later
+	TooLarge                       // the body is over the size limit (http.max_body)
 )
 
 var outcomeNames = [...]string{Queued: "queued", Duplicate: "duplicate", Ignored: "ignored", Held: "held",
 	NoSource: "no_source", NotAllowed: "not_allowed", NotGenuine: "not_genuine", BadInput: "bad_input",
-	Conflict: "conflict", Unavailable: "unavailable"}
+	Conflict: "conflict", Unavailable: "unavailable", TooLarge: "too_large"}
 
 func (o Outcome) String() string {
 	if o > 0 && int(o) < len(outcomeNames) {
@@ -107,18 +106,28 @@ type Intake struct {
 	log     *slog.Logger
 	now     func() time.Time
 	sources atomic.Pointer[map[string]*Source]
+	limits  atomic.Pointer[Limits]
+	refused *rateLog
 	Stats   *Stats
 }
 
-// NewIntake returns an Intake that stores into sink.
+// NewIntake returns an Intake that stores into sink, with DefaultLimits.
 func NewIntake(sink Sink, log *slog.Logger, now func() time.Time) *Intake {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	in := &Intake{sink: sink, log: log, now: now, Stats: NewStats()}
+	in := &Intake{sink: sink, log: log, now: now, Stats: NewStats(), refused: newRateLog(time.Minute)}
 	in.SetSources(nil)
+	in.SetLimits(DefaultLimits)
 	return in
 }
+
+// SetLimits replaces the input limits (at start: http.max_body and
+// store.dedup_window).
+func (in *Intake) SetLimits(l Limits) { in.limits.Store(&l) }
+
+// Limits returns the input limits in force.
+func (in *Intake) Limits() Limits { return *in.limits.Load() }
 
 // SetSources replaces the configured sources (at start and on reload).
 func (in *Intake) SetSources(srcs []*Source) {
@@ -149,59 +158,56 @@ func (in *Intake) Accept(ctx context.Context, name string, req *provider.Request
 	if meta.Peer.IsValid() && !src.Allowed(meta.Peer) {
 		return in.reject(name, meta, Answer{Outcome: NotAllowed, Error: "address " + meta.Peer.String() + " is not in this source's allow list; add it to allow if it is genuine"})
 	}
+	limits := in.Limits()
+	if err := in.checkLimits(limits, src, req); err != nil {
+		return in.reject(name, meta, refusal(err))
+	}
 	parsed, err := in.verifyAndParse(name, src, req)
+	if err == nil {
+		err = checkParsed(limits, src, req, parsed)
+	}
 	if err != nil {
 		return in.reject(name, meta, refusal(err))
 	}
-	r := &notification.Record{
-		ID:         notification.NewID(src.Provider, parsed.Tenant, parsed.DedupKey),
-		Source:     name,
-		Provider:   src.Provider,
-		Tenant:     parsed.Tenant,
-		DedupKey:   parsed.DedupKey,
-		ReceivedAt: req.Received,
-		Terminal:   meta.Terminal,
-		Headers:    Redact(req.Header),
-		Raw:        req.Body,
-		Payload:    parsed.Payload,
-		Verified:   src.Verifier.Verification(),
-		Delivery:   notification.Delivery{State: notification.Pending, NextAttempt: req.Received},
-	}
-	if meta.Peer.IsValid() {
-		r.Peer = meta.Peer.String()
-	}
-	switch {
-	case parsed.Ignored != "":
-		r.State, r.Reason, r.Payload = notification.Ignored, parsed.Ignored, nil
-	case parsed.Held != "":
-		r.State, r.Reason, r.DeadAt = notification.Dead, parsed.Held, req.Received
-	}
+	r := in.record(name, src, req, meta, parsed)
 	st, err := in.sink.Enqueue(ctx, r)
-	counts := in.Stats.source(name)
-	var conflict *notification.ConflictError
-	switch {
-	case errors.As(err, &conflict):
-		return in.reject(name, meta, Answer{Outcome: Conflict, ID: r.ID, Error: conflict.Error()})
-	case errors.Is(err, notification.ErrFull):
-		in.log.Warn("notification refused: disk budget exhausted", "source", name, "err", err)
-		return in.reject(name, meta, Answer{Outcome: Unavailable, Error: err.Error(), RetryAfter: 60})
-	case err != nil:
-		in.log.Error("notification not stored", "source", name, "err", err)
-		return in.reject(name, meta, Answer{Outcome: Unavailable, Error: "the store is unavailable: " + err.Error(), RetryAfter: 10})
-	case st == notification.StatusDuplicate:
-		counts.Duplicates.Add(1)
-		return stored(Duplicate, r.ID, "")
-	case st == notification.StatusIgnored:
-		counts.Ignored.Add(1)
-		return stored(Ignored, r.ID, r.Reason)
-	case st == notification.StatusHeld:
-		counts.Held.Add(1)
-		in.log.Warn("notification held for a person: verified, but it cannot be sent as it is", "source", name, "id", r.ID, "transaction_ref", r.TransactionRef(), "reason", r.Reason)
-		return stored(Held, r.ID, r.Reason)
-	default:
-		counts.Queued.Add(1)
-		return stored(Queued, r.ID, "")
+	return in.settle(name, meta, r, st, err, limits)
+}
+
+// checkLimits holds a request to the input limits before its provider
+// reads it.
+func (in *Intake) checkLimits(l Limits, src *Source, req *provider.Request) error {
+	if err := l.CheckSize(int64(len(req.Body))); err != nil {
+		return err
 	}
+	if err := CheckHeaders(req.Header); err != nil {
+		return err
+	}
+	doc := provider.DocumentedKeys(src.Provider)
+	if err := CheckHeaderRefs(req.Header, doc); err != nil {
+		return err
+	}
+	return CheckBody(req.Body, doc)
+}
+
+// checkParsed holds what the provider made of a request to the limits
+// that only then show: a signed send time older than the dedup window (a
+// replay of a notification the gateway may have forgotten), and references
+// the adapter derived from elsewhere than the documented keys.
+func checkParsed(l Limits, src *Source, req *provider.Request, parsed *provider.Parsed) error {
+	if st, ok := src.Verifier.(provider.Stamped); ok && l.DedupWindow > 0 {
+		if at, ok := st.SignedAt(req); ok && req.Received.Sub(at) > l.DedupWindow {
+			return &provider.Error{Status: http.StatusUnauthorized, Msg: fmt.Sprintf("the notification was signed %s ago, longer than store.dedup_window (%s): it may be a replay of one this gateway has delivered and forgotten, so it is refused", req.Received.Sub(at).Round(time.Hour), l.DedupWindow)}
+		}
+	}
+	if p := parsed.Payload; p != nil {
+		for _, f := range []struct{ key, v string }{{"transactionRef", p.TransactionRef}, {"paymentRef", p.PaymentRef}} {
+			if len(f.v) > MaxRef {
+				return overLimit("%s: %d bytes, longer than the %d bytes a reference may have", f.key, len(f.v), MaxRef)
+			}
+		}
+	}
+	return nil
 }
 
 // errPanicked is what a provider's panic is answered with.
@@ -242,6 +248,13 @@ func panicSite() string {
 }
 
 func refusal(err error) Answer {
+	var le *LimitError
+	if errors.As(err, &le) {
+		if le.TooLarge {
+			return Answer{Outcome: TooLarge, Error: le.Msg}
+		}
+		return Answer{Outcome: BadInput, Error: le.Msg}
+	}
 	var pe *provider.Error
 	if errors.As(err, &pe) && pe.Status == http.StatusUnauthorized {
 		return Answer{Outcome: NotGenuine, Error: pe.Msg}
@@ -254,9 +267,20 @@ func refusal(err error) Answer {
 
 // Refuse counts and remembers a notification its transport refused before
 // the intake saw it (a topic naming no source, an MQTT user not allowed to
-// publish for the source), as Accept does its own refusals.
+// publish for the source, a body over the size limit), as Accept does its
+// own refusals: it is received and rejected.
 func (in *Intake) Refuse(name string, meta Meta, o Outcome, msg string) Answer {
+	if in.Source(name) != nil {
+		in.Stats.source(name).Received.Add(1)
+	}
 	return in.reject(name, meta, Answer{Outcome: o, Error: msg})
+}
+
+// RefuseErr is Refuse for an error of the input limits (LimitError) or a
+// provider's (*provider.Error).
+func (in *Intake) RefuseErr(name string, meta Meta, err error) Answer {
+	a := refusal(err)
+	return in.Refuse(name, meta, a.Outcome, a.Error)
 }
 
 func (in *Intake) reject(name string, meta Meta, a Answer) Answer {
@@ -264,7 +288,34 @@ func (in *Intake) reject(name string, meta Meta, a Answer) Answer {
 		in.Stats.source(name).Rejected.Add(1)
 	}
 	in.Stats.remember(Rejection{At: in.now().UTC(), Source: name, Peer: addrString(meta.Peer), Terminal: meta.Terminal, Outcome: a.Outcome.String(), Error: a.Error})
+	if a.Outcome == NotGenuine || a.Outcome == NotAllowed {
+		in.logRefused(name, meta, a)
+	}
 	return a
+}
+
+// logRefused logs a 401 or 403 refusal, at most once a minute for each
+// source and sender: the source, the sender and why, never the body.
+func (in *Intake) logRefused(name string, meta Meta, a Answer) {
+	sender := addrString(meta.Peer)
+	if meta.Terminal != "" {
+		sender = "terminal " + meta.Terminal
+	}
+	ok, skipped := in.refused.allow(name+"\x00"+sender, in.now())
+	if !ok {
+		return
+	}
+	args := []any{"source", name, "outcome", a.Outcome.String(), "error", a.Error}
+	if meta.Peer.IsValid() {
+		args = append(args, "peer", sender)
+	}
+	if meta.Terminal != "" {
+		args = append(args, "terminal", meta.Terminal)
+	}
+	if skipped > 0 {
+		args = append(args, "more_refused_since_last_line", skipped)
+	}
+	in.log.Warn("notification refused: not from who it claims to be, or from an address not allowed", args...)
 }
 
 func addrString(a netip.Addr) string {
@@ -279,94 +330,4 @@ func quote(s string) string {
 		s = s[:40] + "…"
 	}
 	return `"` + s + `"`
-}
-
-// credentialHeader tells headers that carry a credential; they are kept
-// for audit with their value replaced.
-func credentialHeader(name string) bool {
-	n := strings.ToLower(name)
-	for _, w := range []string{"secret", "password", "token", "authorization", "cookie", "api-key", "apikey", "vesi_sec", "vesi-sec"} {
-		if strings.Contains(n, w) {
-			return true
-		}
-	}
-	return false
-}
-
-// Redact copies the headers worth keeping with a notification, with
-// credential-bearing values replaced by notification.Redacted.
-func Redact(h http.Header) []notification.Header {
-	var out []notification.Header
-	for name, vals := range h {
-		for _, v := range vals {
-			if credentialHeader(name) {
-				v = notification.Redacted
-			}
-			out = append(out, notification.Header{Name: name, Value: v})
-		}
-	}
-	slices.SortStableFunc(out, func(a, b notification.Header) int { return strings.Compare(a.Name, b.Name) })
-	return out
-}
-
-// Counts are one source's counters since the daemon started.
-type Counts struct {
-	Received, Queued, Duplicates, Ignored, Held, Rejected atomic.Int64
-	// Panics counts notifications a provider's parser failed on.
-	Panics atomic.Int64
-}
-
-// Rejection is a refused request, kept in memory for status.
-type Rejection struct {
-	At       time.Time `json:"at"`
-	Source   string    `json:"source"`
-	Peer     string    `json:"peer,omitempty"`
-	Terminal string    `json:"terminal,omitempty"`
-	Outcome  string    `json:"outcome"`
-	Error    string    `json:"error"`
-}
-
-// Stats holds the per-source counters and the last 100 rejections.
-type Stats struct {
-	mu       sync.Mutex
-	sources  map[string]*Counts
-	rejected []Rejection
-	next     int
-}
-
-// NewStats returns empty Stats.
-func NewStats() *Stats { return &Stats{sources: map[string]*Counts{}} }
-
-func (s *Stats) source(name string) *Counts {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	c, ok := s.sources[name]
-	if !ok {
-		c = new(Counts)
-		s.sources[name] = c
-	}
-	return c
-}
-
-// Source returns the counters of one source.
-func (s *Stats) Source(name string) *Counts { return s.source(name) }
-
-const keepRejections = 100
-
-func (s *Stats) remember(r Rejection) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if len(s.rejected) < keepRejections {
-		s.rejected = append(s.rejected, r)
-		return
-	}
-	s.rejected[s.next] = r
-	s.next = (s.next + 1) % keepRejections
-}
-
-// Rejections returns the remembered rejections, oldest first.
-func (s *Stats) Rejections() []Rejection {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return append(append([]Rejection{}, s.rejected[s.next:]...), s.rejected[:s.next]...)
 }

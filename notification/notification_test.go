@@ -1,6 +1,8 @@
 package notification
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"os"
 	"strings"
 	"testing"
@@ -72,22 +74,93 @@ func TestRenderOrder(t *testing.T) {
 }
 
 func TestIDIsDeterministic(t *testing.T) {
-	a, b := NewID("monnify", "t1", "MNFY|1"), NewID("monnify", "t1", "MNFY|1")
+	a, b := NewID("monnify", "monnify", "t1", "MNFY|1"), NewID("monnify", "monnify", "t1", "MNFY|1")
 	if a != b || len(a) != 32 {
 		t.Errorf("ids %q and %q", a, b)
 	}
-	for _, other := range []string{NewID("opay", "t1", "MNFY|1"), NewID("monnify", "t2", "MNFY|1"), NewID("monnify", "t1", "MNFY|2"), NewID("monnify", "t1M", "NFY|1")} {
+	for _, other := range []string{NewID("shop2", "monnify", "t1", "MNFY|1"), NewID("monnify", "opay", "t1", "MNFY|1"),
+		NewID("monnify", "monnify", "t2", "MNFY|1"), NewID("monnify", "monnify", "t1", "MNFY|2"), NewID("monnify", "monnify", "t1M", "NFY|1"),
+		LegacyID("monnify", "t1", "MNFY|1")} {
 		if other == a {
 			t.Errorf("different inputs give the same id %s", a)
 		}
 	}
 }
 
+// TestLegacyIDIsTheOldScheme pins LegacyID to the id earlier releases
+// computed (sha256 of "len:part;" for provider, tenant and dedup key).
+func TestLegacyIDIsTheOldScheme(t *testing.T) {
+	sum := sha256.Sum256([]byte("4:core;4:acme;6:SALE-1;"))
+	if got, want := LegacyID("core", "acme", "SALE-1"), hex.EncodeToString(sum[:16]); got != want {
+		t.Errorf("LegacyID = %s; want %s", got, want)
+	}
+}
+
 func TestDiffFields(t *testing.T) {
-	a := (&Payload{TransactionRef: "R", Amount: 100}).Fingerprint()
-	b := (&Payload{TransactionRef: "R", Amount: 250}).Fingerprint()
-	if got := DiffFields(a, b); got != "amount 2.50 was 1.00" {
+	a := (&Payload{TransactionRef: "R", Amount: 820000, Customer: Customer{Name: "AMAKA EXAMPLE", Phone: "08031234567"}}).Fingerprint()
+	b := (&Payload{TransactionRef: "R", Amount: 100, Customer: Customer{Name: "MALLAM FAKE", Phone: "08099999999"}, AccountNumber: "0123456789"}).Fingerprint()
+	got := DiffFields(a, b)
+	if got != "amount 1.00 was 8200.00; customer, accountNumber differ" {
 		t.Errorf("DiffFields = %q", got)
+	}
+	for _, leak := range []string{"AMAKA", "MALLAM", "0803", "0809", "0123456789"} {
+		if strings.Contains(got, leak) {
+			t.Errorf("the conflict names customer data %q: %s", leak, got)
+		}
+	}
+}
+
+// TestFingerprintIsCanonical: a resend whose extra keys come in another
+// order, or whose numbers are spelled otherwise, has the same fingerprint;
+// another value does not.
+func TestFingerprintIsCanonical(t *testing.T) {
+	p := func(extra ...Field) *Payload { return &Payload{TransactionRef: "R", Amount: 820000, Extra: extra} }
+	a := p(Field{"till", []byte(`{"b":1,"a":[1.50,"x"]}`)}, Field{"lane", []byte(`7`)}).Fingerprint()
+	b := p(Field{"lane", []byte(`7.0`)}, Field{"till", []byte(`{ "a" : [ 15e-1 , "\u0078" ] , "b" : 1 }`)}).Fingerprint()
+	if string(a) != string(b) {
+		t.Errorf("the same content in another order or spelling:\n%s\n%s", a, b)
+	}
+	c := p(Field{"lane", []byte(`8`)}, Field{"till", []byte(`{"a":[1.5,"x"],"b":1}`)}).Fingerprint()
+	if string(a) == string(c) {
+		t.Errorf("another value has the same fingerprint: %s", c)
+	}
+	r := &Record{Payload: p(Field{"lane", []byte(`7`)})}
+	fps := r.Fingerprints()
+	if len(fps) != 2 || string(fps[0]) != string(r.Fingerprint()) || string(fps[1]) != string(r.Payload.render(true)) {
+		t.Errorf("Fingerprints = %q; want the canonical form, then the form earlier releases stored", fps)
+	}
+	ignored := &Record{Delivery: Delivery{Reason: "not a sale"}}
+	if fps := ignored.Fingerprints(); len(fps) != 1 || string(fps[0]) != `{"ignored":"not a sale"}` {
+		t.Errorf("an ignored record's fingerprints: %q", fps)
+	}
+}
+
+func TestCanonicalNumbers(t *testing.T) {
+	for in, want := range map[string]string{
+		"0": "0", "-0": "0", "0.000": "0", "8200.00": "8200", "8.2e3": "8200", "82E+2": "8200", "1500.50": "1500.5",
+		"0.05": "0.05", "5e-2": "0.05", "-12.340": "-12.34", "100": "100", "1e2": "100",
+		"123456789012345678901234567890": "123456789012345678901234567890", "1e60": "1e60", "1e-60": "1e-60",
+		"99999999999999999999.99": "99999999999999999999.99",
+	} {
+		if got := string(Canonical([]byte(in))); got != want {
+			t.Errorf("Canonical(%s) = %s; want %s", in, got, want)
+		}
+	}
+}
+
+// TestCredentialHeader: every header that may carry a credential is
+// recognised, and the signatures a raw forward needs are not.
+func TestCredentialHeader(t *testing.T) {
+	for _, h := range []string{"X-Vesicash-Webhook-Secret", "mor-signature", "VESI_SEC", "Authorization", "Proxy-Authorization",
+		"Cookie", "X-Api-Key", "x-auth-token", "X-Merchant-Key", "Private-Key", "X-Session-Id"} {
+		if !CredentialHeader(h) {
+			t.Errorf("%s is not redacted", h)
+		}
+	}
+	for _, h := range []string{"monnify-signature", "moniepoint-webhook-signature", "Signature", "Content-Type", "merchantId", "X-Opay-Tranid", "Idempotency-Key"} {
+		if CredentialHeader(h) {
+			t.Errorf("%s is redacted", h)
+		}
 	}
 }
 

@@ -53,8 +53,10 @@ var coreKeys = []string{"tenantId", "transactionRef", "paymentRef", "paymentMeth
 func (p *Payload) Render() []byte { return p.render(false) }
 
 // Fingerprint is the rendering used to tell a repeat from a conflicting
-// notification: the same as Render, but a defaulted date is left out.
-func (p *Payload) Fingerprint() []byte { return p.render(true) }
+// notification: Render without a defaulted date, as canonical JSON (keys
+// sorted at every depth, numbers by value), so that a resend with its keys
+// in another order or "8200.0" for "8200" is a repeat, not a conflict.
+func (p *Payload) Fingerprint() []byte { return Canonical(p.render(true)) }
 
 func (p *Payload) render(fingerprint bool) []byte {
 	var b bytes.Buffer
@@ -119,14 +121,16 @@ func FormatTime(t time.Time) string {
 	return t.UTC().Truncate(time.Millisecond).Format(time.RFC3339Nano)
 }
 
-// DiffFields names the top-level keys whose values differ between two
-// fingerprints, with both values, for a 409 answer.
+// DiffFields says how two fingerprints of the same source and dedup key
+// differ, for a 409 answer: both amounts when they differ, and the names
+// (never the values) of the other top-level keys that differ, so that the
+// answer carries no customer data.
 func DiffFields(old, new []byte) string {
 	var a, b map[string]json.RawMessage
 	if json.Unmarshal(old, &a) != nil || json.Unmarshal(new, &b) != nil {
 		return "content differs"
 	}
-	var diffs []string
+	var diffs, others []string
 	seen := map[string]bool{}
 	keys := append(append([]string{}, coreKeys...), sortedKeys(a, b)...)
 	for _, k := range keys {
@@ -134,15 +138,34 @@ func DiffFields(old, new []byte) string {
 			continue
 		}
 		seen[k] = true
-		va, vb := compact(a[k]), compact(b[k])
-		if va != vb {
-			diffs = append(diffs, fmt.Sprintf("%s %s was %s", k, orNone(vb), orNone(va)))
+		va, vb := a[k], b[k]
+		if bytes.Equal(Canonical(va), Canonical(vb)) {
+			continue
 		}
+		if k == "amount" {
+			diffs = append(diffs, fmt.Sprintf("amount %s was %s", amountText(vb), amountText(va)))
+			continue
+		}
+		others = append(others, k)
+	}
+	if len(others) > 0 {
+		diffs = append(diffs, strings.Join(others, ", ")+" differ")
 	}
 	if len(diffs) == 0 {
 		return "content differs"
 	}
 	return strings.Join(diffs, "; ")
+}
+
+// amountText shows an amount from a fingerprint with two decimals.
+func amountText(raw json.RawMessage) string {
+	if len(raw) == 0 {
+		return "(absent)"
+	}
+	if a, err := ParseAmountJSON(raw); err == nil {
+		return a.String()
+	}
+	return "(unreadable)"
 }
 
 func sortedKeys(ms ...map[string]json.RawMessage) []string {
@@ -151,22 +174,4 @@ func sortedKeys(ms ...map[string]json.RawMessage) []string {
 		keys = append(keys, slices.Sorted(maps.Keys(m))...)
 	}
 	return keys
-}
-
-func compact(v json.RawMessage) string {
-	if v == nil {
-		return ""
-	}
-	var b bytes.Buffer
-	if json.Compact(&b, v) != nil {
-		return string(v)
-	}
-	return b.String()
-}
-
-func orNone(s string) string {
-	if s == "" {
-		return "(absent)"
-	}
-	return s
 }

@@ -3,10 +3,12 @@
 package notification
 
 import (
+	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 )
 
@@ -25,6 +27,25 @@ const (
 
 // Redacted stands in for the value of a header that carries a credential.
 const Redacted = "[redacted]"
+
+// CredentialHeader tells a header that carries, or may carry, a credential
+// (a secret, a token, a password, a cookie, or a signature that some
+// provider makes without covering the body, such as Vesicash's): it is
+// stored and shown as Redacted. Signatures that cover the body (Monnify's,
+// Moniepoint's, the core Signature) are kept, as a raw forward needs them.
+func CredentialHeader(name string) bool {
+	n := strings.ToLower(name)
+	if n == "idempotency-key" {
+		return false
+	}
+	for _, w := range []string{"secret", "password", "passwd", "token", "auth", "cookie", "api-key", "apikey", "api_key",
+		"private", "credential", "session", "vesi_sec", "vesi-sec", "mor-signature"} {
+		if strings.Contains(n, w) {
+			return true
+		}
+	}
+	return strings.HasSuffix(n, "-key") || strings.HasSuffix(n, "_key") || n == "key"
+}
 
 // Header is one request header kept for audit. Credential-bearing headers
 // are stored redacted.
@@ -62,10 +83,10 @@ type Record struct {
 	// payload and headers, apart from its delivery state; set by the store
 	// when it reads such a record, and not stored in the record itself.
 	Blob string `json:"-"`
-	// AliasIDs are other ids under which the same notification may already
-	// be known (from an earlier way of deriving ids): the store answers a
-	// notification known under one of them as it would for its own id. Not
-	// stored.
+	// AliasIDs are ids under which the same notification may already be
+	// known: the id an earlier release gave it (LegacyID). The store treats
+	// a known alias like the id itself, so that a provider's resend after an
+	// upgrade is still a duplicate. Not stored.
 	AliasIDs []string `json:"-"`
 }
 
@@ -123,19 +144,34 @@ func (d *Delivery) Note(a Attempt) {
 }
 
 // Fingerprint is what the dedup index keeps: the payload's fingerprint, or
-// the reason for an ignored notification with no payload.
+// the reason for an ignored notification with no payload, as canonical
+// JSON (sorted keys, numbers by value), so that a resend in another key
+// order or number spelling is the same notification.
 func (r *Record) Fingerprint() []byte {
 	if r.Payload != nil {
 		return r.Payload.Fingerprint()
 	}
-	return []byte(`{"ignored":` + fmt.Sprintf("%q", r.Reason) + `}`)
+	return Canonical(r.previousFingerprint())
 }
 
-// Fingerprints are every form of the fingerprint under which this
-// notification may have been remembered, Fingerprint first: a repeat
-// matching any of them is a duplicate.
+// Fingerprints are every form of the fingerprint a store may hold for this
+// notification: the canonical one first, then the form releases before it
+// wrote (the payload's documented keys in order, extra keys as sent). A
+// match with any of them is the same notification.
 func (r *Record) Fingerprints() [][]byte {
-	return [][]byte{r.Fingerprint()}
+	prev := r.previousFingerprint()
+	if r.Payload != nil {
+		prev = r.Payload.render(true)
+	}
+	fp := r.Fingerprint()
+	if bytes.Equal(fp, prev) {
+		return [][]byte{fp}
+	}
+	return [][]byte{fp, prev}
+}
+
+func (r *Record) previousFingerprint() []byte {
+	return []byte(`{"ignored":` + fmt.Sprintf("%q", r.Reason) + `}`)
 }
 
 // TransactionRef returns the payload's transactionRef, or the dedup key.
@@ -146,11 +182,27 @@ func (r *Record) TransactionRef() string {
 	return r.DedupKey
 }
 
-// NewID derives a notification's id from its provider, tenant and dedup key,
-// so that two gateways give the same notification the same id.
-func NewID(provider, tenant, dedupKey string) string {
+// NewID derives a notification's id from the name of the source it came
+// through, its provider, tenant and dedup key. Two gateways that name their
+// sources alike give the same notification the same id (and Fluxvend the
+// same Idempotency-Key), and one source can never block, dedup or reveal
+// another source's notifications.
+func NewID(source, provider, tenant, dedupKey string) string {
+	return hashID(source, provider, tenant, dedupKey)
+}
+
+// LegacyID is the id releases before the source became part of it gave a
+// notification (provider, tenant and dedup key only): what a store written
+// by them holds, set as an alias of the new id.
+func LegacyID(provider, tenant, dedupKey string) string {
+	return hashID(provider, tenant, dedupKey)
+}
+
+// hashID hashes each part with its length, so that no two lists of parts
+// give the same id.
+func hashID(parts ...string) string {
 	h := sha256.New()
-	for _, s := range []string{provider, tenant, dedupKey} {
+	for _, s := range parts {
 		fmt.Fprintf(h, "%d:%s;", len(s), s)
 	}
 	return hex.EncodeToString(h.Sum(nil)[:16])

@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -214,5 +215,31 @@ func TestOPayPOSEncryptedEnvelope(t *testing.T) {
 	var pe *Error
 	if !errors.As(err, &pe) || pe.Status != 400 || !strings.Contains(pe.Msg, "RSA-encrypted") {
 		t.Errorf("encrypted envelope: %v; want a clear 400", err)
+	}
+}
+
+// TestMoniepointSecondsTimestamp: a timestamp in seconds is refused with a
+// message that says it is in seconds, not with a clock skew of 56 years.
+func TestMoniepointSecondsTimestamp(t *testing.T) {
+	body := []byte(`{"eventId":"e-1","data":{}}`)
+	now := time.Date(2026, 3, 14, 9, 0, 0, 0, time.UTC)
+	secs := strconv.FormatInt(now.Unix(), 10)
+	_, header := signMoniepointAt(body, "e-1", secs)
+	p := &Moniepoint{Secret: moniepointSecret, MaxSkew: 5 * time.Minute}
+	err := p.Verify(&Request{Body: body, Header: header, Received: now})
+	expect401(t, "a timestamp in seconds", err)
+	if err == nil || !strings.Contains(err.Error(), "in seconds, not the milliseconds") || strings.Contains(err.Error(), "max_skew") {
+		t.Errorf("message %q does not say the timestamp is in seconds", err)
+	}
+	_, header = signMoniepointAt(body, "e-1", secs+"000")
+	req := &Request{Body: body, Header: header, Received: now}
+	if err := p.Verify(req); err != nil {
+		t.Errorf("the same time in milliseconds: %v", err)
+	}
+	if at, ok := Holding(p, "t").(Stamped).SignedAt(req); !ok || !at.Equal(now) {
+		t.Errorf("SignedAt = %v, %v; want %v", at, ok, now)
+	}
+	if _, ok := Holding(&Monnify{}, "t").(Stamped).SignedAt(req); ok {
+		t.Error("Monnify signs no send time, yet SignedAt says it does")
 	}
 }

@@ -96,7 +96,10 @@ func signMonnify(body []byte) ([]byte, http.Header) {
 }
 
 func signMoniepoint(body []byte) ([]byte, http.Header) {
-	id, ts := "fuzz-event", strconv.FormatInt(fuzzReceived.UnixMilli(), 10)
+	return signMoniepointAt(body, "fuzz-event", strconv.FormatInt(fuzzReceived.UnixMilli(), 10))
+}
+
+func signMoniepointAt(body []byte, id, ts string) ([]byte, http.Header) {
 	m := hmac.New(sha256.New, []byte(moniepointSecret))
 	m.Write([]byte(id + "__" + ts + "__"))
 	m.Write(body)

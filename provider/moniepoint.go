@@ -34,14 +34,35 @@ func (p *Moniepoint) Verify(req *Request) error {
 	if err != nil || !hmac.Equal(got, m.Sum(nil)) {
 		return unauthorized("moniepoint-webhook-signature does not match; check that secret is this webhook subscription's secret")
 	}
-	ms, err := strconv.ParseInt(ts, 10, 64)
+	sent, err := moniepointTime(ts)
 	if err != nil {
-		return unauthorized("moniepoint-webhook-timestamp %q is not epoch milliseconds", ts)
+		return err
 	}
-	if age := req.Received.Sub(time.UnixMilli(ms)); p.MaxSkew > 0 && (age > p.MaxSkew || age < -p.MaxSkew) {
+	if age := req.Received.Sub(sent); p.MaxSkew > 0 && (age > p.MaxSkew || age < -p.MaxSkew) {
 		return unauthorized("moniepoint-webhook-timestamp is %s away from this gateway's clock, more than max_skew (%s); check the gateway's clock, or it is a replay", age.Round(time.Second), p.MaxSkew)
 	}
 	return nil
+}
+
+// moniepointTime reads moniepoint-webhook-timestamp: epoch milliseconds.
+// A timestamp in seconds is refused with a message that says so, rather
+// than read as a date in January 1970.
+func moniepointTime(ts string) (time.Time, error) {
+	ms, err := strconv.ParseInt(strings.TrimSpace(ts), 10, 64)
+	switch {
+	case err != nil || ms <= 0:
+		return time.Time{}, unauthorized("moniepoint-webhook-timestamp %q is not epoch milliseconds (Moniepoint sends e.g. \"1741948243000\")", clip([]byte(ts)))
+	case ms >= 1e9 && ms < 1e11:
+		return time.Time{}, unauthorized("moniepoint-webhook-timestamp %q is in seconds, not the milliseconds Moniepoint sends (%s000); the sender does not follow Moniepoint's webhook format — tell whoever runs it", ts, ts)
+	}
+	return time.UnixMilli(ms), nil
+}
+
+// SignedAt implements Stamped: Moniepoint signs the time it sent the
+// notification.
+func (p *Moniepoint) SignedAt(req *Request) (time.Time, bool) {
+	t, err := moniepointTime(req.Header.Get("moniepoint-webhook-timestamp"))
+	return t, err == nil
 }
 
 // moniepointTypes sorts the transaction types a Moniepoint terminal

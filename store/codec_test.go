@@ -48,7 +48,7 @@ func TestRecordForms(t *testing.T) {
 
 func formRecord(ref string, amount notification.Amount) *notification.Record {
 	return &notification.Record{
-		ID: notification.NewID("core", "t1", ref), Source: "pos", Provider: "core", Tenant: "t1", DedupKey: ref,
+		ID: notification.NewID("pos", "core", "t1", ref), Source: "pos", Provider: "core", Tenant: "t1", DedupKey: ref,
 		Delivery: notification.Delivery{State: notification.Pending},
 		Payload:  &notification.Payload{TenantID: "t1", TransactionRef: ref, Amount: amount},
 	}

@@ -130,7 +130,7 @@ func TestFailedSyncStopsAcknowledging(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, ref := range []string{"SF-0", "SF-1"} {
-		if _, err := s.Get(notification.NewID("core", "t1", ref)); err != nil {
+		if _, err := s.Get(notification.NewID("pos", "core", "t1", ref)); err != nil {
 			t.Errorf("%s after a reopen: %v", ref, err)
 		}
 	}

@@ -22,7 +22,7 @@ func TestDueSeesEntryCommittedDuringScan(t *testing.T) {
 	t0 := time.Date(2026, 3, 14, 10, 0, 0, 0, time.UTC)
 	record := func(ref string, at time.Time) *notification.Record {
 		return &notification.Record{
-			ID: notification.NewID("core", "t", ref), Source: "till", Provider: "core", Tenant: "t", DedupKey: ref, ReceivedAt: at,
+			ID: notification.NewID("till", "core", "t", ref), Source: "till", Provider: "core", Tenant: "t", DedupKey: ref, ReceivedAt: at,
 			Payload:  &notification.Payload{TenantID: "t", TransactionRef: ref, Amount: 100, TransactionDate: at},
 			Delivery: notification.Delivery{State: notification.Pending, NextAttempt: at},
 		}

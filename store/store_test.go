@@ -116,7 +116,7 @@ func TestUnreadableStoreMovedAside(t *testing.T) {
 	if s.MovedAside == "" {
 		t.Fatal("a store with a garbled MANIFEST opened without being moved aside")
 	}
-	if _, err := s.Get(notification.NewID("core", "t1", "ref-1")); err == nil {
+	if _, err := s.Get(notification.NewID("pos", "core", "t1", "ref-1")); err == nil {
 		t.Error("the fresh store holds the old record")
 	}
 	if st := statDir(s.MovedAside); !st {
@@ -285,7 +285,7 @@ func TestReopenLargeTable(t *testing.T) {
 	defer s.Close()
 	missing := 0
 	for i := range n {
-		r, err := s.Get(notification.NewID("core", "t1", fmt.Sprintf("BIG-%06d", i)))
+		r, err := s.Get(notification.NewID("pos", "core", "t1", fmt.Sprintf("BIG-%06d", i)))
 		if err != nil || r.Payload.Amount != notification.Amount(i+1) || len(r.Raw) != 700 || r.Raw[0] != 'a'+byte(i%26) {
 			missing++
 		}

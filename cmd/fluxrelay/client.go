@@ -87,6 +87,9 @@ func (c *adminClient) send(method, path string, in, out any) error {
 		return c.cfgErr
 	}
 	var reqBody io.Reader
+	if in == nil && method != http.MethodGet {
+		in = struct{}{} // the daemon takes changes as JSON only
+	}
 	if in != nil {
 		b, err := json.Marshal(in)
 		if err != nil {

@@ -304,8 +304,8 @@ func TestRecoverMovedAsideStore(t *testing.T) {
 		r.Raw = []byte(strings.Repeat("x", 600)) // a realistic size
 		st.Enqueue(ctx, r)
 	}
-	st.Update(ctx, notification.NewID("core", "t1", "LOST-0"), func(r *notification.Record) error { r.State = notification.Delivered; return nil })
-	st.Update(ctx, notification.NewID("core", "t1", "LOST-1"), func(r *notification.Record) error { r.State, r.Reason = notification.Dead, "422"; return nil })
+	st.Update(ctx, notification.NewID("pos", "core", "t1", "LOST-0"), func(r *notification.Record) error { r.State = notification.Delivered; return nil })
+	st.Update(ctx, notification.NewID("pos", "core", "t1", "LOST-1"), func(r *notification.Record) error { r.State, r.Reason = notification.Dead, "422"; return nil })
 	st.Close()
 	os.WriteFile(filepath.Join(storeDir, "MANIFEST"), []byte("garbage, not a manifest"), 0o600)
 
@@ -334,7 +334,7 @@ func TestRecoverMovedAsideStore(t *testing.T) {
 	if s := st.Stats(); s.Pending != 28 || s.Dead != 1 {
 		t.Errorf("live store after recovery: %+v; want 28 pending and 1 dead", s)
 	}
-	r, err := st.Get(notification.NewID("core", "t1", "LOST-7"))
+	r, err := st.Get(notification.NewID("pos", "core", "t1", "LOST-7"))
 	if err != nil || r.Payload.Amount != 1007 {
 		t.Errorf("LOST-7 after recovery: %+v, %v", r, err)
 	}

@@ -47,6 +47,9 @@ func runDaemon(ctx context.Context, path string, stderr io.Writer) int {
 	}
 	level := new(slog.LevelVar)
 	log := newLogger(stderr, cfg.Log.Format, level)
+	if err := restrictFiles(cfg.DataDir); err != nil {
+		log.Warn("cannot close data_dir to other users; run chmod 700 on it", "data_dir", cfg.DataDir, "err", err)
+	}
 
 	reload := make(chan struct{}, 1)
 	hup := make(chan os.Signal, 1)

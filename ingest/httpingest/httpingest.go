@@ -31,6 +31,7 @@ func New(intake *ingest.Intake, maxBody int64, now func() time.Time) *Handler {
 	h := &Handler{intake: intake, maxBody: maxBody, now: now, mux: http.NewServeMux()}
 	h.SetTrustedProxies(nil)
 	h.mux.HandleFunc("/notify/{source}", h.notify)
+	h.mux.HandleFunc("/notify/{source}/{$}", h.notify) // Vesicash's dashboard tells merchants to add a slash
 	h.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, "not found: notifications go to POST /notify/{source}")
 	})
@@ -59,11 +60,13 @@ func (h *Handler) notify(w http.ResponseWriter, r *http.Request) {
 		writeAnswer(w, h.intake.Accept(r.Context(), name, nil, ingest.Meta{Peer: peer}))
 		return
 	}
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, h.maxBody))
+	limits := h.intake.Limits()
+	limits.MaxBody = min(h.maxBody, limits.MaxBody)
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, limits.MaxBody))
 	if err != nil {
 		var tooBig *http.MaxBytesError
 		if errors.As(err, &tooBig) {
-			writeError(w, http.StatusRequestEntityTooLarge, "the body is larger than http.max_body ("+strconv.FormatInt(h.maxBody, 10)+" bytes)")
+			writeAnswer(w, h.intake.RefuseErr(name, ingest.Meta{Peer: peer}, limits.TooLarge()))
 			return
 		}
 		writeError(w, http.StatusBadRequest, "reading the body failed: "+err.Error())
@@ -116,6 +119,7 @@ var statusFor = map[ingest.Outcome]int{
 	ingest.Queued: http.StatusOK, ingest.Duplicate: http.StatusOK, ingest.Ignored: http.StatusOK, ingest.Held: http.StatusOK,
 	ingest.NoSource: http.StatusNotFound, ingest.NotAllowed: http.StatusForbidden, ingest.NotGenuine: http.StatusUnauthorized,
 	ingest.BadInput: http.StatusBadRequest, ingest.Conflict: http.StatusConflict, ingest.Unavailable: http.StatusServiceUnavailable,
+	ingest.TooLarge: http.StatusRequestEntityTooLarge,
 }
 
 // writeAnswer answers the intake's outcome in HTTP's terms.

@@ -89,15 +89,15 @@ func TestMethodSizeAndFullStore(t *testing.T) {
 	if w := do(http.MethodGet, ""); w.Code != 405 || w.Header().Get("Allow") != "POST" {
 		t.Errorf("GET: %d %v", w.Code, w.Header())
 	}
-	if w := do(http.MethodPost, `{"transactionRef":"X","amount":1,"pad":"`+strings.Repeat("p", 2000)+`"}`); w.Code != 413 {
-		t.Errorf("oversize body: %d", w.Code)
+	if w := do(http.MethodPost, `{"transactionRef":"X","amount":1,"pad":"`+strings.Repeat("p", 2000)+`"}`); w.Code != 413 || !strings.Contains(w.Body.String(), "http.max_body (1024 bytes)") {
+		t.Errorf("oversize body: %d %s", w.Code, w.Body)
 	}
 	q.Full = true
 	w := do(http.MethodPost, `{"transactionRef":"FULL","amount":1}`)
 	if w.Code != 503 || w.Header().Get("Retry-After") == "" || !strings.Contains(w.Body.String(), "disk") {
 		t.Errorf("full store: %d %v %s; want 503 with Retry-After", w.Code, w.Header(), w.Body)
 	}
-	if _, err := q.Get(notification.NewID("core", "t", "FULL")); err == nil {
+	if _, err := q.Get(notification.NewID("monnify", "core", "t", "FULL")); err == nil {
 		t.Error("a refused notification was stored")
 	}
 }
@@ -110,6 +110,8 @@ func TestCredentialHeadersRedacted(t *testing.T) {
 	req.Header.Set("VESI_SEC", "vesi-secret")
 	req.Header.Set("Authorization", "Basic Zm9vOmJhcg==")
 	req.Header.Set("Monnify-Signature", "deadbeef")
+	req.Header.Set("mor-signature", "vesicash-constant")
+	req.Header.Set("X-Api-Key", "key-123")
 	w := httptest.NewRecorder()
 	h.ServeHTTP(w, req)
 	var a map[string]string
@@ -122,7 +124,7 @@ func TestCredentialHeadersRedacted(t *testing.T) {
 	for _, hd := range r.Headers {
 		saw[hd.Name] = hd.Value
 	}
-	for _, name := range []string{"X-Vesicash-Webhook-Secret", "Vesi_sec", "Authorization"} {
+	for _, name := range []string{"X-Vesicash-Webhook-Secret", "Vesi_sec", "Authorization", "Mor-Signature", "X-Api-Key"} {
 		if saw[http.CanonicalHeaderKey(name)] != "[redacted]" {
 			t.Errorf("%s stored as %q; want [redacted]", name, saw[http.CanonicalHeaderKey(name)])
 		}
@@ -135,7 +137,7 @@ func TestCredentialHeadersRedacted(t *testing.T) {
 // TestEveryOutcomeHasAStatus: an outcome the HTTP listener cannot
 // translate would be answered 500.
 func TestEveryOutcomeHasAStatus(t *testing.T) {
-	for o := ingest.Queued; o <= ingest.Unavailable; o++ {
+	for o := ingest.Queued; o <= ingest.TooLarge; o++ {
 		code, ok := statusFor[o]
 		if !ok || o.String() == "unknown" {
 			t.Errorf("outcome %d (%s) has no HTTP status", o, o)
@@ -143,5 +145,42 @@ func TestEveryOutcomeHasAStatus(t *testing.T) {
 		if (code == http.StatusOK) != o.Stored() {
 			t.Errorf("outcome %s: %d, but stored is %v", o, code, o.Stored())
 		}
+	}
+}
+
+// TestTrailingSlashAndCounts: /notify/{source}/ is the same route (Vesicash's
+// dashboard tells merchants to add the slash), and every request that
+// reaches a source is counted so that received = queued + duplicates +
+// ignored + held + rejected, an oversize body included.
+func TestTrailingSlashAndCounts(t *testing.T) {
+	h, q := newHandler(t)
+	do := func(path, body string) int {
+		req := httptest.NewRequest(http.MethodPost, path, strings.NewReader(body))
+		req.RemoteAddr = "35.242.133.146:1"
+		w := httptest.NewRecorder()
+		h.ServeHTTP(w, req)
+		return w.Code
+	}
+	for _, c := range []struct {
+		path, body string
+		code       int
+	}{
+		{"/notify/monnify/", `{"transactionRef":"S1","amount":1}`, 200},
+		{"/notify/monnify", `{"transactionRef":"S1","amount":1}`, 200},
+		{"/notify/monnify/", `{"transactionRef":"S1","amount":2}`, 409},
+		{"/notify/monnify/", `{"transactionRef":"S2","amount":1,"pad":"` + strings.Repeat("p", 2000) + `"}`, 413},
+		{"/notify/monnify/", `{"transactionRef":"S3","Amount":1,"amount":1}`, 400},
+		{"/notify/monnify/extra", `{"transactionRef":"S4","amount":1}`, 404},
+	} {
+		if got := do(c.path, c.body); got != c.code {
+			t.Errorf("POST %s %.30s: %d; want %d", c.path, c.body, got, c.code)
+		}
+	}
+	if q.Stats().Pending != 1 {
+		t.Errorf("%d stored; want 1", q.Stats().Pending)
+	}
+	c := h.intake.Stats.Source("monnify")
+	if sum := c.Queued.Load() + c.Duplicates.Load() + c.Ignored.Load() + c.Held.Load() + c.Rejected.Load(); c.Received.Load() != 5 || sum != 5 {
+		t.Errorf("received %d, outcomes %d; want 5 and 5", c.Received.Load(), sum)
 	}
 }

@@ -151,9 +151,15 @@ func (s *Subscriber) handle(c paho.Client, m paho.Message) {
 		m.Ack()
 		return
 	}
-	body, header := Decode(m.Payload())
-	req := &provider.Request{Body: body, Header: header, Received: s.opts.Now()}
-	a := s.intake.Accept(context.Background(), source, req, ingest.Meta{Terminal: terminal})
+	meta := ingest.Meta{Terminal: terminal}
+	var a ingest.Answer
+	if limits := s.intake.Limits(); len(m.Payload()) > int(limits.MaxBody)+PacketRoom {
+		a = s.intake.RefuseErr(source, meta, limits.TooLarge())
+	} else if body, header, err := Decode(m.Payload()); err != nil {
+		a = s.intake.RefuseErr(source, meta, err)
+	} else {
+		a = s.intake.Accept(context.Background(), source, &provider.Request{Body: body, Header: header, Received: s.opts.Now()}, meta)
+	}
 	if a.Outcome == ingest.Unavailable {
 		s.log.Warn("MQTT notification not stored; the broker will send it again", "source", source, "err", a.Error)
 		s.bounce(c)

@@ -83,13 +83,25 @@ func startBroker(t *testing.T, in *ingest.Intake, addr string) (string, func()) 
 
 func startBrokerWith(t *testing.T, in *ingest.Intake, addr string, users []User, log *slog.Logger) (string, func()) {
 	t.Helper()
+	a, stop, _ := runBroker(t, in, users, BrokerOptions{Listen: addr, Logger: log})
+	return a, stop
+}
+
+// runBroker runs a broker with opts; stop (also run at cleanup) ends it
+// and waits.
+func runBroker(t *testing.T, in *ingest.Intake, users []User, opts BrokerOptions) (string, func(), *Broker) {
+	t.Helper()
 	up := make(chan string, 1)
-	b := NewBroker(in, users, BrokerOptions{Listen: addr, TopicPrefix: "fluxrelay", Logger: log,
-		OnListen: func(a string, err error) {
-			if err == nil {
-				up <- a
+	opts.TopicPrefix = "fluxrelay"
+	opts.OnListen = func(a string, err error) {
+		if err == nil {
+			select {
+			case up <- a:
+			default:
 			}
-		}})
+		}
+	}
+	b := NewBroker(in, users, opts)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- b.Run(ctx) }()
@@ -98,11 +110,11 @@ func startBrokerWith(t *testing.T, in *ingest.Intake, addr string, users []User,
 	t.Cleanup(stop)
 	select {
 	case a := <-up:
-		return a, stop
+		return a, stop, b
 	case <-time.After(10 * time.Second):
 		t.Fatal("the broker did not start")
 	}
-	return "", nil
+	return "", nil, nil
 }
 
 // completed waits for a paho token on its Done channel (paho's
@@ -146,19 +158,25 @@ func TestPubackOnlyAfterCommit(t *testing.T) {
 	for first.calls.Load() == 0 {
 		time.Sleep(5 * time.Millisecond)
 	}
-	go stop() // the daemon stops before the commit…
-	time.Sleep(100 * time.Millisecond)
+	stopped := make(chan struct{})
+	go func() { stop(); close(stopped) }() // the daemon stops before the commit…
+	for term.IsConnectionOpen() {          // …and has dropped the terminal
+		time.Sleep(5 * time.Millisecond)
+	}
 	close(first.hold)
-	stop()
+	<-stopped
 	second := newSink() // …and starts again
 	startBroker(t, newIntake(second), addr)
 	waitStored(t, second.Memory, 1)
-	if r, err := second.Get(notification.NewID("core", "t", "M-1")); err != nil || r.Terminal != "T1" {
+	if r, err := second.Get(notification.NewID("till", "core", "t", "M-1")); err != nil || r.Terminal != "T1" {
 		t.Errorf("stored record %+v, %v; want it with terminal T1", r, err)
 	}
-	time.Sleep(200 * time.Millisecond)
-	if n := second.calls.Load(); n != 1 || first.Stats().Pending != 0 {
-		t.Errorf("after the restart the message reached the store %d times; want once", n)
+	// A marker published after it: a resend of the first would reach the
+	// store before the marker does.
+	term.Publish("fluxrelay/till/T1", 1, false, `{"transactionRef":"M-2","amount":"1.00"}`)
+	waitStored(t, second.Memory, 2)
+	if n := second.calls.Load(); n != 2 || first.Stats().Pending != 0 {
+		t.Errorf("after the restart the store was asked %d times for 2 notifications; want each once", n)
 	}
 }
 
@@ -171,9 +189,10 @@ func TestStoreRefusalWithholdsPuback(t *testing.T) {
 	term := publisher(t, addr, "till-1", "till-1", "pw-1")
 	term.Publish("fluxrelay/till/T1", 1, false, `{"transactionRef":"M-2","amount":1}`)
 	waitStored(t, s.Memory, 1)
-	time.Sleep(200 * time.Millisecond)
-	if n := s.calls.Load(); n != 4 {
-		t.Errorf("%d store attempts; want 4: three refused (no PUBACK, so the terminal resent) and one stored, then acknowledged", n)
+	term.Publish("fluxrelay/till/T1", 1, false, `{"transactionRef":"M-3","amount":1}`) // the marker
+	waitStored(t, s.Memory, 2)
+	if n := s.calls.Load(); n != 5 {
+		t.Errorf("%d store attempts; want 5: three refused (no PUBACK, so the terminal resent), one stored, then the marker", n)
 	}
 }
 
@@ -182,7 +201,7 @@ func TestStoreRefusalWithholdsPuback(t *testing.T) {
 // it stops, so stopping does not wait on them and a terminal reconnecting
 // then is not left waiting for an answer.
 func TestStopClosesEveryConnection(t *testing.T) {
-	addr, stop := startBroker(t, newIntake(newSink()), "127.0.0.1:0")
+	addr, stop, b := runBroker(t, newIntake(newSink()), []User{{Username: "till-1", Password: "pw-1"}}, BrokerOptions{Listen: "127.0.0.1:0"})
 	publisher(t, addr, "till-1", "till-1", "pw-1") // one logged in, too
 	var silent []net.Conn
 	for range 3 {
@@ -193,7 +212,11 @@ func TestStopClosesEveryConnection(t *testing.T) {
 		defer c.Close()
 		silent = append(silent, c)
 	}
-	time.Sleep(100 * time.Millisecond) // accepted and waiting for CONNECT
+	for deadline := time.Now().Add(10 * time.Second); b.Conns() < 4; time.Sleep(5 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("the broker holds %d connections; want 4", b.Conns())
+		}
+	}
 	stopped := make(chan struct{})
 	go func() { stop(); close(stopped) }()
 	select {
@@ -212,13 +235,13 @@ func TestStopClosesEveryConnection(t *testing.T) {
 func TestEmbeddedAuthAndACL(t *testing.T) {
 	s := newSink()
 	addr, _ := startBroker(t, newIntake(s), "127.0.0.1:0")
-	bad := paho.NewClient(paho.NewClientOptions().AddBroker("tcp://" + addr).SetClientID("x").SetUsername("till-1").SetPassword("wrong"))
+	bad := paho.NewClient(paho.NewClientOptions().AddBroker("tcp://" + addr).SetClientID("till-1-x").SetUsername("till-1").SetPassword("wrong"))
 	done, err := completed(t, bad.Connect(), 5*time.Second)
 	if !done || err == nil {
 		bad.Disconnect(0)
 		t.Errorf("a wrong password: connect finished %v with error %v; want a refusal", done, err)
 	}
-	term := publisher(t, addr, "till-2", "till-1", "pw-1")
+	term := publisher(t, addr, "till-1-sub", "till-1", "pw-1")
 	tok := term.Subscribe("fluxrelay/#", 1, nil)
 	if done, err := completed(t, tok, 5*time.Second); !done {
 		t.Fatal("no SUBACK within 5s")
@@ -249,7 +272,7 @@ func TestRefusalsCarryReasonCodes(t *testing.T) {
 	body := `{"transactionRef":"R-1","amount":5,"note":"` + marker + `"}`
 	signed := `{"headers":{"Signature":"` + notification.Sign("till-secret", []byte(body)) + `"},"body":` + fmt.Sprintf("%q", body) + `}`
 
-	v5, err := mqttwire.DialV5(addr, "v5", "till-1", "pw-1", 5*time.Second)
+	v5, err := mqttwire.DialV5(addr, "till-1-v5", "till-1", "pw-1", 5*time.Second)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -275,7 +298,7 @@ func TestRefusalsCarryReasonCodes(t *testing.T) {
 		}
 	}
 
-	limited, err := mqttwire.DialV5(addr, "limited", "till-2", "pw-2", 5*time.Second)
+	limited, err := mqttwire.DialV5(addr, "till-2", "till-2", "pw-2", 5*time.Second)
 	if err != nil {
 		t.Fatalf("a login with a bcrypt hash: %v", err)
 	}
@@ -287,11 +310,11 @@ func TestRefusalsCarryReasonCodes(t *testing.T) {
 	if err := limited.Publish("fluxrelay/till/T2", []byte(`{"transactionRef":"R-2","amount":5}`), 5*time.Second); err != nil {
 		t.Errorf("a user limited to till could not publish for it: %v", err)
 	}
-	if _, err := mqttwire.DialV5(addr, "wrong", "till-2", "pw-1", 5*time.Second); err == nil {
+	if _, err := mqttwire.DialV5(addr, "till-2-b", "till-2", "pw-1", 5*time.Second); err == nil {
 		t.Error("a wrong password was accepted against a bcrypt hash")
 	}
 
-	v3, err := mqttwire.Dial(addr, "v3", "till-1", "pw-1", 5*time.Second)
+	v3, err := mqttwire.Dial(addr, "till-1-v3", "till-1", "pw-1", 5*time.Second)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -362,7 +385,7 @@ func TestBadPayloadsAckedNotStored(t *testing.T) {
 	s := newSink()
 	in := newIntake(s)
 	addr, _ := startBroker(t, in, "127.0.0.1:0")
-	term := publisher(t, addr, "till-3", "till-1", "pw-1")
+	term := publisher(t, addr, "till-1-c", "till-1", "pw-1")
 	body := `{"transactionRef":"S-1","amount":5}`
 	for _, c := range []struct{ topic, payload string }{
 		{"fluxrelay/till/T1", `not json`},
@@ -541,11 +564,15 @@ func TestExternalBadPayloadsDoNotStopTheSubscriber(t *testing.T) {
 		term.Publish("fluxrelay/till/T1", 1, false, p).Wait()
 	}
 	waitStored(t, s.Memory, 1)
-	time.Sleep(200 * time.Millisecond)
+	for deadline := time.Now().Add(20 * time.Second); in.Stats.Source("till").Rejected.Load() < 4; time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			break
+		}
+	}
 	if n := in.Stats.Source("till").Rejected.Load(); n != 4 {
 		t.Errorf("rejected %d; want 4", n)
 	}
-	if _, err := s.Get(notification.NewID("core", "t", "B-2")); err != nil {
+	if _, err := s.Get(notification.NewID("till", "core", "t", "B-2")); err != nil {
 		t.Errorf("the good payload after the bad ones was not stored: %v", err)
 	}
 }

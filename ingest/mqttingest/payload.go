@@ -7,8 +7,13 @@ package mqttingest
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"net/http"
+	"strconv"
 	"strings"
+
+	"github.com/fluxrelay/fluxrelay/ingest"
+	"github.com/fluxrelay/fluxrelay/provider"
 )
 
 // Topic splits {prefix}/{source}/{terminal}. ok is false for anything else.
@@ -24,30 +29,82 @@ func Topic(prefix, topic string) (source, terminal string, ok bool) {
 	return source, terminal, true
 }
 
-// envelope lets a terminal send the headers a provider would have sent
-// over HTTP, so that header signatures can be checked as over HTTP.
-type envelope struct {
-	Headers map[string]string `json:"headers"`
-	Body    *string           `json:"body"`
-}
+// envelopeKeys are the keys of an envelope, held to the input limits like
+// any body (no key twice, at any depth).
+var envelopeKeys = &provider.Documented{Body: &provider.Keys{Fields: map[string]*provider.Keys{"headers": nil, "body": nil}}}
 
 // Decode returns the provider body and headers of an MQTT payload: either
 // the body as the provider would have POSTed it, or the envelope
-// {"headers": {…}, "body": "<raw body>"}.
-func Decode(payload []byte) ([]byte, http.Header) {
+// {"headers": {…}, "body": "<raw body>"} (an object with a "body" and no
+// key besides "headers"). An envelope that breaks its rules is an error:
+// a key given twice, a body that is not a string, a header value that is
+// not a string, a header named twice (names do not depend on case).
+func Decode(payload []byte) ([]byte, http.Header, error) {
 	h := http.Header{}
 	trimmed := bytes.TrimSpace(payload)
 	if len(trimmed) == 0 || trimmed[0] != '{' || !bytes.Contains(trimmed, []byte(`"body"`)) {
-		return payload, h
+		return payload, h, nil
 	}
-	var env envelope
-	dec := json.NewDecoder(bytes.NewReader(trimmed))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&env); err != nil || env.Body == nil {
-		return payload, h
+	var top map[string]json.RawMessage
+	if json.Unmarshal(trimmed, &top) != nil {
+		return payload, h, nil
 	}
-	for k, v := range env.Headers {
-		h.Set(k, v)
+	if _, ok := top["body"]; !ok {
+		return payload, h, nil
 	}
-	return []byte(*env.Body), h
+	for k := range top {
+		if k != "headers" && k != "body" {
+			return payload, h, nil // a body that happens to have a "body" key
+		}
+	}
+	if err := ingest.CheckBody(trimmed, envelopeKeys); err != nil {
+		return nil, nil, err
+	}
+	var body string
+	if err := json.Unmarshal(top["body"], &body); err != nil {
+		return nil, nil, envelopeError("the envelope's body must be one JSON string holding the exact bytes the provider signed, not %s", kind(top["body"]))
+	}
+	if raw, ok := top["headers"]; ok && string(raw) != "null" {
+		var hm map[string]json.RawMessage
+		if err := json.Unmarshal(raw, &hm); err != nil {
+			return nil, nil, envelopeError("the envelope's headers must be an object of names and string values, not %s", kind(raw))
+		}
+		for name, rv := range hm {
+			var v string
+			if err := json.Unmarshal(rv, &v); err != nil {
+				return nil, nil, envelopeError("the envelope's header %s must have a string value, not %s", strconv.QuoteToASCII(clip(name)), kind(rv))
+			}
+			canon := http.CanonicalHeaderKey(name)
+			if _, dup := h[canon]; dup {
+				return nil, nil, envelopeError("the envelope names header %s twice (header names do not depend on case)", strconv.QuoteToASCII(clip(canon)))
+			}
+			h[canon] = []string{v}
+		}
+	}
+	return []byte(body), h, nil
+}
+
+func envelopeError(format string, args ...any) error {
+	return &provider.Error{Status: http.StatusBadRequest, Msg: fmt.Sprintf(format, args...)}
+}
+
+// kind names the JSON type of a value, for a message.
+func kind(raw json.RawMessage) string {
+	raw = bytes.TrimSpace(raw)
+	if len(raw) == 0 {
+		return "nothing"
+	}
+	switch raw[0] {
+	case '{':
+		return "an object"
+	case '[':
+		return "a list"
+	case '"':
+		return "a string"
+	case 't', 'f':
+		return "true or false"
+	case 'n':
+		return "null"
+	}
+	return "a number"
 }

@@ -29,52 +29,89 @@ func (r *Refused) Error() string { return fmt.Sprintf("PUBACK reason code %#x", 
 
 // Dial connects and logs in with MQTT 3.1.1 (clean session).
 func Dial(addr, clientID, user, pass string, timeout time.Duration) (*Conn, error) {
-	return dial(addr, clientID, user, pass, timeout, false)
+	return DialWith(addr, Options{ClientID: clientID, User: user, Pass: pass}, timeout)
 }
 
 // DialV5 connects and logs in with MQTT 5 (clean start).
 func DialV5(addr, clientID, user, pass string, timeout time.Duration) (*Conn, error) {
-	return dial(addr, clientID, user, pass, timeout, true)
+	return DialWith(addr, Options{ClientID: clientID, User: user, Pass: pass, V5: true}, timeout)
 }
 
-func dial(addr, clientID, user, pass string, timeout time.Duration, v5 bool) (*Conn, error) {
+// Options say how DialWith logs in.
+type Options struct {
+	ClientID, User, Pass string
+	V5                   bool
+	// Persistent asks for a session that outlives the connection: clean
+	// session off (3.1.1), or clean start off with SessionExpiry (5).
+	Persistent    bool
+	SessionExpiry uint32
+}
+
+// ConnectRefused is a CONNACK with a failure code: the 3.1.1 return code
+// or the MQTT 5 reason code.
+type ConnectRefused struct{ Code byte }
+
+func (r *ConnectRefused) Error() string { return fmt.Sprintf("CONNACK refused with code %#x", r.Code) }
+
+// DialWith connects and logs in as o says. A CONNACK that refuses is a
+// *ConnectRefused.
+func DialWith(addr string, o Options, timeout time.Duration) (*Conn, error) {
 	c, err := net.DialTimeout("tcp", addr, timeout)
 	if err != nil {
 		return nil, err
 	}
-	var vh []byte
-	vh = appendString(vh, "MQTT")
-	flags := byte(0x02) // clean session
-	if user != "" {
-		flags |= 0x80 | 0x40
-	}
-	level := byte(4) // 3.1.1
-	if v5 {
-		level = 5
-	}
-	vh = append(vh, level, flags, 0, 60) // level, flags, keep-alive 60 s
-	if v5 {
-		vh = append(vh, 0) // no properties
-	}
-	vh = appendString(vh, clientID)
-	if user != "" {
-		vh = appendString(vh, user)
-		vh = appendString(vh, pass)
-	}
-	conn := &Conn{c: c, r: bufio.NewReader(c), v5: v5}
+	conn := &Conn{c: c, r: bufio.NewReader(c), v5: o.V5}
 	c.SetDeadline(time.Now().Add(timeout))
-	if err := conn.write(0x10, vh); err != nil {
+	if err := conn.write(0x10, connect(o)); err != nil {
 		c.Close()
 		return nil, err
 	}
 	typ, body, err := conn.read()
-	if err != nil || typ != 0x20 || len(body) < 2 || body[1] != 0 || !v5 && len(body) != 2 {
+	switch {
+	case err == nil && typ == 0x20 && len(body) >= 2 && body[1] != 0:
+		c.Close()
+		return nil, &ConnectRefused{Code: body[1]}
+	case err != nil || typ != 0x20 || len(body) < 2 || !o.V5 && len(body) != 2:
 		c.Close()
 		return nil, fmt.Errorf("CONNACK refused (type %x, body %v, err %v)", typ, body, err)
 	}
 	c.SetDeadline(time.Time{})
 	return conn, nil
 }
+
+// connect is the body of a CONNECT packet.
+func connect(o Options) []byte {
+	var vh []byte
+	vh = appendString(vh, "MQTT")
+	flags := byte(0x02) // clean session
+	if o.Persistent {
+		flags = 0
+	}
+	if o.User != "" {
+		flags |= 0x80 | 0x40
+	}
+	level := byte(4) // 3.1.1
+	if o.V5 {
+		level = 5
+	}
+	vh = append(vh, level, flags, 0, 60) // level, flags, keep-alive 60 s
+	if o.V5 && o.SessionExpiry > 0 {
+		vh = append(vh, 5, 0x11) // properties: session expiry interval
+		vh = binary.BigEndian.AppendUint32(vh, o.SessionExpiry)
+	} else if o.V5 {
+		vh = append(vh, 0) // no properties
+	}
+	vh = appendString(vh, o.ClientID)
+	if o.User != "" {
+		vh = appendString(vh, o.User)
+		vh = appendString(vh, o.Pass)
+	}
+	return vh
+}
+
+// Connect returns a whole CONNECT packet, for tests that write the wire
+// themselves.
+func Connect(o Options) []byte { return packet(0x10, connect(o)) }
 
 // Publish sends payload at QoS 1 and waits for its PUBACK. A nil error
 // means the broker acknowledged it; under MQTT 5 a *Refused error means it
@@ -117,8 +154,13 @@ func appendString(b []byte, s string) []byte {
 }
 
 func (c *Conn) write(header byte, body []byte) error {
+	_, err := c.c.Write(packet(header, body))
+	return err
+}
+
+// Header is a packet's fixed header declaring n bytes to follow.
+func Header(header byte, n int) []byte {
 	pkt := []byte{header}
-	n := len(body)
 	for {
 		d := byte(n % 128)
 		n /= 128
@@ -127,12 +169,15 @@ func (c *Conn) write(header byte, body []byte) error {
 		}
 		pkt = append(pkt, d)
 		if n == 0 {
-			break
+			return pkt
 		}
 	}
-	_, err := c.c.Write(append(pkt, body...))
-	return err
 }
+
+func packet(header byte, body []byte) []byte { return append(Header(header, len(body)), body...) }
+
+// Raw is the connection itself, for tests that write the wire themselves.
+func (c *Conn) Raw() net.Conn { return c.c }
 
 func (c *Conn) read() (byte, []byte, error) {
 	h, err := c.r.ReadByte()

@@ -37,7 +37,7 @@ var T0 = time.Date(2026, 3, 14, 9, 0, 0, 0, time.UTC)
 func NewRecord(ref string, amount notification.Amount, received time.Time) *notification.Record {
 	p := &notification.Payload{TenantID: "t1", TransactionRef: ref, Amount: amount, TransactionDate: received}
 	return &notification.Record{
-		ID: notification.NewID("core", "t1", ref), Source: "pos", Provider: "core", Tenant: "t1",
+		ID: notification.NewID("pos", "core", "t1", ref), Source: "pos", Provider: "core", Tenant: "t1",
 		DedupKey: ref, ReceivedAt: received,
 		Delivery: notification.Delivery{State: notification.Pending, NextAttempt: received},
 		Raw:      []byte(`{"transactionRef":"` + ref + `"}`), Payload: p,
