@@ -165,6 +165,7 @@ func (in *Intake) Accept(ctx context.Context, name string, req *provider.Request
 		Raw:        req.Body,
 		Payload:    parsed.Payload,
 		Verified:   src.Verifier.Verification(),
+		Refs:       parsed.Refs,
 		Delivery:   notification.Delivery{State: notification.Pending, NextAttempt: req.Received},
 	}
 	if meta.Peer.IsValid() {

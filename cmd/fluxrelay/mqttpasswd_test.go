@@ -23,7 +23,7 @@ func TestMQTTPasswd(t *testing.T) {
 	if strings.Contains(out+errOut, "till-1-secret-pw") {
 		t.Error("the password was printed")
 	}
-	doc := "version = 1\ndata_dir = \"/tmp/x\"\n[mqtt]\nmode = \"embedded\"\nlisten = \"127.0.0.1:1883\"\n" + out + "[[source]]\nname = \"till\"\nprovider = \"core\"\n"
+	doc := "version = 1\ngateway = \"Test shop\"\ndata_dir = \"/tmp/x\"\n[mqtt]\nmode = \"embedded\"\nlisten = \"127.0.0.1:1883\"\n" + out + "[[source]]\nname = \"till\"\nprovider = \"core\"\n"
 	cfg, problems := config.Parse("pasted.toml", []byte(doc))
 	if problems != nil {
 		t.Fatalf("the printed table does not make a valid config: %v\n%s", problems, out)
