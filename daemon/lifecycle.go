@@ -29,7 +29,7 @@ type parts struct {
 	// within and reserve are stopWithin and closeReserve (tests shorten
 	// them).
 	within, reserve time.Duration
-	failed chan error // the first part that failed, once
+	failed          chan error // the first part that failed, once
 	// inject, when set (tests), may return a channel for a part: what is
 	// sent on it makes that part fail while it runs.
 	inject func(name string) <-chan error
