@@ -20,7 +20,6 @@ var synopsis = map[string]string{
 	"service":      "service install|uninstall|start|stop|restart|status [-c FILE]\n\nThe system service, for installs from a tarball (packages ship their own unit: use systemctl).",
 	"recover":      "recover [-c FILE]\n\nRe-queue what can be read from a store that was moved aside (with the daemon stopped).",
 	"mqtt-passwd":  "mqtt-passwd [--cost N] USERNAME\n\nHash a terminal's password for [[mqtt.user]] password_hash. The password is asked twice, or read from standard input.",
-	"mock-core":    "mock-core --listen ADDR --api-key K (--api-secret-file F | $FLUXRELAY_MOCK_SECRET) [--signature-key secret|key:secret] [--answer CODE]\n\nA local stand-in for the Fluxvend core webhook, for trying fluxrelay without an account.",
 }
 
 // parseOnlyFlags is parseFlags for a command that takes nothing but flags.
