@@ -24,12 +24,9 @@ const (
 // the reverse order of their start (ingest stops accepting before the
 // relay stops, and the store, which Run opened first, is closed last).
 type parts struct {
-	log  *slog.Logger
-	list []*part
-	// within and reserve are stopWithin and closeReserve (tests shorten
-	// them).
-	within, reserve time.Duration
-	failed          chan error // the first part that failed, once
+	log    *slog.Logger
+	list   []*part
+	failed chan error // the first part that failed, once
 	// inject, when set (tests), may return a channel for a part: what is
 	// sent on it makes that part fail while it runs.
 	inject func(name string) <-chan error
@@ -46,7 +43,7 @@ type part struct {
 }
 
 func newParts(log *slog.Logger) *parts {
-	return &parts{log: log, failed: make(chan error, 1), within: stopWithin, reserve: closeReserve}
+	return &parts{log: log, failed: make(chan error, 1)}
 }
 
 // opened registers what Run opened rather than started (the store):
@@ -127,18 +124,18 @@ func (ps *parts) wait(ctx context.Context) error {
 	}
 }
 
-// stop stops every part, the last started first, all within ps.within,
+// stop stops every part, the last started first, all within stopWithin,
 // and returns what they said as they stopped. A part that does not stop in
 // its time is left behind, so that those started before it (the store
-// last, with ps.reserve kept for it) still stop.
+// last, with closeReserve kept for it) still stop.
 func (ps *parts) stop() error {
 	var errs []error
-	deadline := time.Now().Add(ps.within)
+	deadline := time.Now().Add(stopWithin)
 	for i := len(ps.list) - 1; i >= 0; i-- {
 		p := ps.list[i]
 		by := deadline
 		if i > 0 {
-			by = deadline.Add(-ps.reserve)
+			by = deadline.Add(-closeReserve)
 		}
 		p.cancel()
 		t := time.NewTimer(max(time.Until(by), 0))
@@ -148,7 +145,7 @@ func (ps *parts) stop() error {
 				errs = append(errs, p.err)
 			}
 		case <-t.C:
-			ps.log.Error("a part of fluxrelay did not stop in time; stopping without it", "part", p.name, "within", ps.within)
+			ps.log.Error("a part of fluxrelay did not stop in time; stopping without it", "part", p.name, "within", stopWithin)
 		}
 		t.Stop()
 		ps.stopped = append(ps.stopped, p.name)
