@@ -5,6 +5,9 @@ PKG_VERSION ?= 0.1.0
 PKG_ARCHES  ?= amd64 arm64 armv7
 LDFLAGS     := -s -w -X main.version=$(VERSION) -X main.commit=$(COMMIT)
 GOBUILD     := CGO_ENABLED=0 go build -trimpath -ldflags "$(LDFLAGS)"
+# What the packages and make cross ship: without the developer's tools
+# (mock-core and its fake Fluxvend); make build and make run keep them.
+RELEASE     := -tags release
 STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 BENCHTIME   ?= 30000x
 FUZZTIME    ?= 20s
@@ -28,7 +31,7 @@ STEADY_FOR  ?= 10m
 help: ## list the targets
 	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-8s %s\n", $$1, $$2}'
 
-build: ## build bin/fluxrelay
+build: ## build bin/fluxrelay (with the developer's mock-core; make cross and make package build without it)
 	$(GOBUILD) -o bin/fluxrelay ./cmd/fluxrelay
 
 run: build ## run mock-core and the daemon on the development config (Ctrl-C stops both)
@@ -83,10 +86,10 @@ attack: ## the hostile-LAN table: attack a daemon built from this tree on loopba
 	go run ./tools/attack
 
 cross: ## build for every supported platform into dist/
-	GOOS=linux GOARCH=amd64 $(GOBUILD) -o dist/fluxrelay-linux-amd64 ./cmd/fluxrelay
-	GOOS=linux GOARCH=arm64 $(GOBUILD) -o dist/fluxrelay-linux-arm64 ./cmd/fluxrelay
-	GOOS=linux GOARCH=arm GOARM=7 $(GOBUILD) -o dist/fluxrelay-linux-armv7 ./cmd/fluxrelay
-	GOOS=windows GOARCH=amd64 $(GOBUILD) -o dist/fluxrelay-windows-amd64.exe ./cmd/fluxrelay
+	GOOS=linux GOARCH=amd64 $(GOBUILD) $(RELEASE) -o dist/fluxrelay-linux-amd64 ./cmd/fluxrelay
+	GOOS=linux GOARCH=arm64 $(GOBUILD) $(RELEASE) -o dist/fluxrelay-linux-arm64 ./cmd/fluxrelay
+	GOOS=linux GOARCH=arm GOARM=7 $(GOBUILD) $(RELEASE) -o dist/fluxrelay-linux-armv7 ./cmd/fluxrelay
+	GOOS=windows GOARCH=amd64 $(GOBUILD) $(RELEASE) -o dist/fluxrelay-windows-amd64.exe ./cmd/fluxrelay
 
 bin/nfpm: tools/nfpm/go.mod tools/nfpm/go.sum
 	cd tools/nfpm && go build -o ../../bin/nfpm github.com/goreleaser/nfpm/v2/cmd/nfpm
@@ -95,11 +98,11 @@ PKG_LDFLAGS := -s -w -X main.version=$(PKG_VERSION) -X main.commit=$(COMMIT)
 
 package: bin/nfpm ## build dist/fluxrelay_<ver>_<arch>.deb and .rpm for amd64, arm64 and armv7 (binary version = package version)
 	@mkdir -p dist/bin
-	CGO_ENABLED=0 go build -trimpath -ldflags "$(PKG_LDFLAGS)" -o dist/bin/fluxrelay-host ./cmd/fluxrelay
+	CGO_ENABLED=0 go build -trimpath $(RELEASE) -ldflags "$(PKG_LDFLAGS)" -o dist/bin/fluxrelay-host ./cmd/fluxrelay
 	go run ./tools/gendocs -bin dist/bin/fluxrelay-host -version $(PKG_VERSION) -out dist/docs
 	@for arch in $(PKG_ARCHES); do \
 	  case $$arch in armv7) goarch=arm; nfpmarch=arm7;; *) goarch=$$arch; nfpmarch=$$arch;; esac; \
-	  CGO_ENABLED=0 GOOS=linux GOARCH=$$goarch GOARM=7 go build -trimpath -ldflags "$(PKG_LDFLAGS)" -o dist/bin/fluxrelay ./cmd/fluxrelay || exit 1; \
+	  CGO_ENABLED=0 GOOS=linux GOARCH=$$goarch GOARM=7 go build -trimpath $(RELEASE) -ldflags "$(PKG_LDFLAGS)" -o dist/bin/fluxrelay ./cmd/fluxrelay || exit 1; \
 	  for p in deb rpm; do \
 	    NFPM_ARCH=$$nfpmarch PKG_VERSION=$(PKG_VERSION) \
 	      bin/nfpm package --config packaging/nfpm.yaml --packager $$p --target dist/ || exit 1; \

@@ -24,8 +24,9 @@ type Backend interface {
 	DeadLetters() ([]*notification.Record, error)
 	// Find returns the one notification whose id starts with prefix.
 	Find(prefix string) (*notification.Record, error)
-	// Replay puts a dead letter back in the queue, due now.
-	Replay(ctx context.Context, id string) error
+	// Replay puts a dead letter back in the queue, due now; a held one is
+	// mapped again by its source's provider first.
+	Replay(ctx context.Context, id string) (Replayed, error)
 	// Drop deletes a dead letter.
 	Drop(ctx context.Context, id string) error
 	// FindRef returns the notifications whose transactionRef or paymentRef
@@ -61,6 +62,17 @@ type ReplayResult struct {
 	// left for a person.
 	Held     int `json:"held"`
 	Replayed int `json:"replayed"`
+}
+
+// Replayed is what a replay of one dead letter did.
+type Replayed struct {
+	Status string `json:"status"` // "replayed"
+	ID     string `json:"id"`
+	// Remapped is the id a held notification was queued as once its
+	// source's provider mapped it again.
+	Remapped string `json:"remapped,omitempty"`
+	// Message says in words what happened.
+	Message string `json:"message"`
 }
 
 // ErrBadDay is returned for a report day that cannot be read.
@@ -159,10 +171,17 @@ func Handler(b Backend, token func() string, reg *prometheus.Registry) http.Hand
 		writeJSON(w, http.StatusOK, out)
 	})
 	mux.HandleFunc("POST /api/dead-letters/{id}/replay", func(w http.ResponseWriter, r *http.Request) {
-		act(w, r, b, b.Replay, "replayed")
+		var res Replayed
+		act(w, r, b, func(ctx context.Context, id string) (any, error) {
+			var err error
+			res, err = b.Replay(ctx, id)
+			return res, err
+		})
 	})
 	mux.HandleFunc("DELETE /api/dead-letters/{id}", func(w http.ResponseWriter, r *http.Request) {
-		act(w, r, b, b.Drop, "dropped")
+		act(w, r, b, func(ctx context.Context, id string) (any, error) {
+			return map[string]string{"status": "dropped", "id": id}, b.Drop(ctx, id)
+		})
 	})
 	if reg != nil {
 		mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{EnableOpenMetrics: true}))
@@ -208,7 +227,7 @@ func find(w http.ResponseWriter, b Backend, prefix string) (*notification.Record
 	return nil, false
 }
 
-func act(w http.ResponseWriter, r *http.Request, b Backend, fn func(context.Context, string) error, done string) {
+func act(w http.ResponseWriter, r *http.Request, b Backend, fn func(context.Context, string) (any, error)) {
 	rec, ok := find(w, b, r.PathValue("id"))
 	if !ok {
 		return
@@ -217,7 +236,8 @@ func act(w http.ResponseWriter, r *http.Request, b Backend, fn func(context.Cont
 		writeError(w, http.StatusConflict, errors.New("notification "+rec.ID+" is "+string(rec.State)+", not a dead letter"))
 		return
 	}
-	if err := fn(r.Context(), rec.ID); err != nil {
+	out, err := fn(r.Context(), rec.ID)
+	if err != nil {
 		code := http.StatusInternalServerError
 		if errors.Is(err, ErrCannotSend) {
 			code = http.StatusConflict
@@ -225,7 +245,7 @@ func act(w http.ResponseWriter, r *http.Request, b Backend, fn func(context.Cont
 		writeError(w, code, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, map[string]string{"status": done, "id": rec.ID})
+	writeJSON(w, http.StatusOK, out)
 }
 
 // DeadLetter is one line of `fluxrelay dlq list`.
@@ -294,8 +314,10 @@ type Trail struct {
 	Provider       string `json:"provider"`
 	TransactionRef string `json:"transaction_ref"`
 	PaymentRef     string `json:"payment_ref,omitempty"`
-	PaymentMethod  string `json:"payment_method,omitempty"`
-	Amount         string `json:"amount,omitempty"`
+	// Refs are the provider's references of a held notification.
+	Refs          []string `json:"refs,omitempty"`
+	PaymentMethod string   `json:"payment_method,omitempty"`
+	Amount        string   `json:"amount,omitempty"`
 	// Where is where it is now: waiting, delivered, held, dead letter or
 	// ignored.
 	Where           string                 `json:"where"`
@@ -316,7 +338,7 @@ type Trail struct {
 
 func trail(r *notification.Record, loc *time.Location) Trail {
 	t := Trail{ID: r.ID, Source: r.Source, Provider: r.Provider, TransactionRef: r.TransactionRef(), Reason: r.Reason,
-		Peer: r.Peer, Terminal: r.Terminal, Verified: r.Verified, ReceivedAt: r.ReceivedAt, StoredAt: r.StoredAt,
+		Peer: r.Peer, Terminal: r.Terminal, Verified: r.Verified, ReceivedAt: r.ReceivedAt, StoredAt: r.StoredAt, Refs: r.Refs,
 		DeliveredAt: r.DeliveredAt, DeadAt: r.DeadAt, Attempts: r.Trail, AttemptsLeftOut: r.TrailLeftOut}
 	if t.Attempts == nil {
 		t.Attempts = []notification.Attempt{}
@@ -339,8 +361,8 @@ func trail(r *notification.Record, loc *time.Location) Trail {
 		t.Where = "ignored"
 	case notification.Dead:
 		t.Where = "dead letter"
-		if len(r.Trail) == 0 {
-			t.Where = "held" // never sent: it waits for a person since it arrived
+		if r.Held() {
+			t.Where = "held" // never mapped: it waits for a person since it arrived
 		}
 	}
 	return t

@@ -23,7 +23,10 @@ func (b *backend) Find(prefix string) (*notification.Record, error) {
 		Headers: []notification.Header{{Name: "Mor-Signature", Value: "constant-secret"}, {Name: "Monnify-Signature", Value: "ab12"}}}, nil
 }
 
-func (b *backend) Replay(context.Context, string) error { b.replays++; return nil }
+func (b *backend) Replay(_ context.Context, id string) (Replayed, error) {
+	b.replays++
+	return Replayed{Status: "replayed", ID: id}, nil
+}
 
 // serve runs the handler on a loopback listener, as the daemon does, so
 // that the request's local address is real.

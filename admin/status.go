@@ -74,19 +74,25 @@ type Status struct {
 	Gateway string   `json:"gateway"`
 	State   string   `json:"state"`
 	Reasons []string `json:"reasons"`
+	// ReasonsDetail are the same reasons with their codes (health.Codes)
+	// and the state each raises, for the doctor and for machines.
+	ReasonsDetail []health.Reason `json:"reasons_detail"`
 	// Staff says the state to the shop's staff: one plain sentence per
 	// cause, with no config key, error text, URL or address.
 	Staff []string `json:"staff"`
 	// Location is the shop's time zone (config timezone), for the page.
-	Location                *time.Location `json:"-"`
-	QueueDepth              int64          `json:"queue_depth"`
-	OldestPendingAgeSeconds int64          `json:"oldest_pending_age_seconds"`
-	DeadLetters             int64          `json:"dead_letters"`
-	LastDeliveryAt          *time.Time     `json:"last_delivery_at"`
-	LastError               string         `json:"last_error"`
-	CoreReachable           *bool          `json:"core_reachable"`
-	DiskUsedBytes           int64          `json:"disk_used_bytes"`
-	DiskFreeBytes           int64          `json:"disk_free_bytes"`
+	Location *time.Location `json:"-"`
+	// Timezone names Location, in which the command line prints times
+	// ("Local": the machine's own zone). The API's times are UTC.
+	Timezone                string     `json:"timezone"`
+	QueueDepth              int64      `json:"queue_depth"`
+	OldestPendingAgeSeconds int64      `json:"oldest_pending_age_seconds"`
+	DeadLetters             int64      `json:"dead_letters"`
+	LastDeliveryAt          *time.Time `json:"last_delivery_at"`
+	LastError               string     `json:"last_error"`
+	CoreReachable           *bool      `json:"core_reachable"`
+	DiskUsedBytes           int64      `json:"disk_used_bytes"`
+	DiskFreeBytes           int64      `json:"disk_free_bytes"`
 	// StoreCommits counts the store's synced transactions since start,
 	// StoreWrites the writes they carried (their ratio is the batch size).
 	StoreCommits int64 `json:"store_commits"`

@@ -286,12 +286,17 @@ func Load(path string) (*Config, error) {
 func Parse(path string, data []byte) (*Config, Problems) {
 	c := Default()
 	c.Path = path
+	data, bom := withoutBOM(path, data)
+	var first Problems
+	if bom != nil {
+		first = Problems{*bom}
+	}
 	root, prob := parseTree(data)
 	if prob != nil {
 		prob.File = path
-		return c, Problems{*prob}
+		return c, append(first, *prob)
 	}
-	d := &decoder{file: path, dir: filepath.Dir(path), pos: map[string]Pos{}, elems: map[string][]string{}}
+	d := &decoder{file: path, dir: filepath.Dir(path), pos: map[string]Pos{}, elems: map[string][]string{}, problems: first}
 	d.decodeConfig(root, c)
 	v := &validator{decoder: d, c: c}
 	v.validate(root)

@@ -57,6 +57,7 @@ func (v *validator) validate(root *table) {
 	v.http()
 	v.mqtt()
 	v.admin()
+	v.listenClashes()
 	v.log()
 	v.alerts()
 	v.remoteWrites()

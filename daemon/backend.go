@@ -32,10 +32,17 @@ func (d *Daemon) Find(prefix string) (*notification.Record, error) {
 func (d *Daemon) FindRef(ref string) ([]*notification.Record, error) { return d.store.FindRef(ref) }
 
 // Replay puts a dead letter back in the queue, due now, with a fresh
-// retry budget.
-func (d *Daemon) Replay(ctx context.Context, id string) error {
+// retry budget. A held one is mapped again first (remap).
+func (d *Daemon) Replay(ctx context.Context, id string) (admin.Replayed, error) {
+	r, err := d.store.Get(id)
+	if err != nil {
+		return admin.Replayed{}, err
+	}
+	if r.State == notification.Dead && r.Held() && !d.forwardsRaw(r.Source) {
+		return d.remap(ctx, r)
+	}
 	now := d.opts.Now()
-	err := d.store.Update(ctx, id, func(r *notification.Record) error {
+	err = d.store.Update(ctx, id, func(r *notification.Record) error {
 		if r.State != notification.Dead {
 			return admin.ErrNotDead
 		}
@@ -46,25 +53,29 @@ func (d *Daemon) Replay(ctx context.Context, id string) error {
 		r.Reason, r.DeadAt, r.LastAttempt = "", time.Time{}, time.Time{} // max_age counts afresh
 		return nil
 	})
-	if err == nil {
-		d.log.Info("dead letter replayed", "id", id)
+	if err != nil {
+		return admin.Replayed{}, err
 	}
-	return err
+	d.log.Info("dead letter replayed", "id", id)
+	return admin.Replayed{Status: "replayed", ID: id, Message: "queued again"}, nil
+}
+
+// forwardsRaw reports whether the source passes its requests on unchanged
+// (forward = "raw"): what it sends needs no mapping.
+func (d *Daemon) forwardsRaw(source string) bool {
+	for _, s := range d.cfg.Load().Sources {
+		if s.Name == source {
+			return s.Forward == "raw"
+		}
+	}
+	return false
 }
 
 // sendable reports whether a record can go to its target as it is: a held
 // notification with no payload or no amount cannot go to the core webhook
 // (its raw body can still be forwarded by a forward = "raw" source).
 func (d *Daemon) sendable(r *notification.Record) bool {
-	if r.Payload != nil && r.Payload.Amount > 0 {
-		return true
-	}
-	for _, s := range d.cfg.Load().Sources {
-		if s.Name == r.Source {
-			return s.Forward == "raw"
-		}
-	}
-	return false
+	return (r.Payload != nil && r.Payload.Amount > 0) || d.forwardsRaw(r.Source)
 }
 
 // Drop deletes a dead letter (its dedup entry stays, so a resend is still
@@ -158,7 +169,8 @@ func parseWhen(s string, loc *time.Location) (time.Time, bool) {
 	return time.Time{}, false
 }
 
-// Report implements admin.Backend.
+// Report implements admin.Backend: from and to are days in the gateway's
+// zone; none is today, from alone is up to today.
 func (d *Daemon) Report(from, to string) (admin.Report, error) {
 	loc := d.loc.Load()
 	today := d.opts.Now().In(loc).Format("2006-01-02")
@@ -166,7 +178,7 @@ func (d *Daemon) Report(from, to string) (admin.Report, error) {
 		from = today
 	}
 	if to == "" {
-		to = from
+		to = today
 	}
 	start, err1 := time.ParseInLocation("2006-01-02", from, loc)
 	last, err2 := time.ParseInLocation("2006-01-02", to, loc)

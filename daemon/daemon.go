@@ -23,7 +23,9 @@
 //
 // Whatever stops the daemon, every part is stopped in the reverse order of
 // its start: ingest stops taking notifications, then the relay stops (what
-// is in flight stays queued), then the store is closed.
+// is in flight stays queued), then the store is closed. The whole stop is
+// bounded (15 s, the store's close kept 5 s of it), inside the service
+// managers' stop timeouts.
 package daemon
 
 import (
@@ -129,13 +131,19 @@ func New(cfg *config.Config, opts Options) (*Daemon, error) {
 }
 
 // Run runs the daemon until ctx ends. A value on reload re-reads the config
-// file. Stopping takes a few seconds at most: ingest stops accepting
-// first, then deliveries in flight are abandoned (they stay queued), then
-// the store is closed.
+// file. Stopping takes 15 s at most: ingest stops accepting first, then
+// deliveries in flight are abandoned (they stay queued), then the store is
+// closed.
 func (d *Daemon) Run(ctx context.Context, reload <-chan struct{}) error {
 	cfg := d.cfg.Load()
 	d.started = d.opts.Now()
 	d.reload = ReloadResult{At: d.started.UTC(), OK: true}
+	// A start refused because another fluxrelay has the store is no
+	// restart at all: it must not count, nor touch the other's record of
+	// its stops. So the lock is looked at before anything else.
+	if storeInUse(storeDir(cfg)) {
+		return fmt.Errorf("data_dir %s: another fluxrelay is running on it (its store is locked); stop that one first (systemctl status fluxrelay), or give this one its own data_dir", cfg.DataDir)
+	}
 	unclean, uncleanNow, err := checkUnclean(cfg.DataDir, d.started)
 	if err != nil {
 		d.log.Warn("cannot keep the record of clean stops in data_dir", "err", err)
@@ -150,14 +158,19 @@ func (d *Daemon) Run(ctx context.Context, reload <-chan struct{}) error {
 		return err
 	}
 	d.store = st
-	defer func() {
+	// The store is the first part: stopped (closed) last, and the stop is
+	// recorded as clean only once it is closed.
+	ps := d.parts
+	ps.opened("store", func() error {
 		if err := st.Close(); err != nil {
 			d.log.Error("closing the store", "err", err)
-		} else if err := markClean(cfg.DataDir); err != nil {
+			return err
+		}
+		if err := markClean(cfg.DataDir); err != nil {
 			d.log.Warn("cannot record the clean stop in data_dir", "err", err)
 		}
-		d.parts.stopped = append(d.parts.stopped, "store")
-	}()
+		return nil
+	})
 	d.metrics = admin.NewMetrics(d)
 	d.intake = ingest.NewIntake(st, d.log.With("component", "ingest"), d.opts.Now)
 	d.intake.SetLimits(ingest.Limits{MaxBody: int64(cfg.HTTP.MaxBody), DedupWindow: cfg.Store.DedupWindow.D()})
@@ -181,13 +194,12 @@ func (d *Daemon) Run(ctx context.Context, reload <-chan struct{}) error {
 	})
 	d.alerter = alert.New(alert.Options{Logger: d.log.With("component", "alert")})
 	if err := d.apply(cfg); err != nil {
-		return err
+		return errors.Join(err, ps.stop())
 	}
 
 	// Each part is stopped in the reverse order of its start: the
 	// listeners stop taking notifications, then the relay stops, then the
-	// store (deferred above) is closed.
-	ps := d.parts
+	// store is closed.
 	ps.start("relay", d.relay.Run)
 	ps.start("alerts", d.alerter.Run)
 	ps.start("watch", d.watch)
@@ -224,8 +236,8 @@ func (d *Daemon) Run(ctx context.Context, reload <-chan struct{}) error {
 		}
 	})
 	d.ready.Store(true)
-	d.log.Info("fluxrelay started", "version", d.opts.Version, "data_dir", cfg.DataDir, "pending", st.Stats().Pending)
 	d.waitListeners(cfg, 10*time.Second)
+	d.logStarted(cfg)
 	d.notify("READY=1\nSTATUS=" + d.Status().Line())
 	if d.opts.Watchdog > 0 {
 		ps.start("watchdog", d.watchdog)
@@ -240,6 +252,35 @@ func (d *Daemon) Run(ctx context.Context, reload <-chan struct{}) error {
 	err = errors.Join(err, ps.stop())
 	d.log.Info("fluxrelay stopped")
 	return err
+}
+
+// logStarted says in the log how the start went, once every listener has
+// bound or failed its first try: a daemon that no notification can reach
+// has not started in any sense a shop cares about.
+func (d *Daemon) logStarted(cfg *config.Config) {
+	st := d.Status()
+	attrs := []any{"version", d.opts.Version, "data_dir", cfg.DataDir, "pending", st.QueueDepth, "state", st.State}
+	if !d.takesNotifications() {
+		d.log.Error("fluxrelay is running but no notification can reach it: ACTION NEEDED", append(attrs, "reasons", strings.Join(st.Reasons, "; "))...)
+		return
+	}
+	if st.State == StateActionNeeded {
+		attrs = append(attrs, "reasons", strings.Join(st.Reasons, "; "))
+	}
+	d.log.Info("fluxrelay started", attrs...)
+}
+
+// takesNotifications reports whether a way in is up: the HTTP listener, the
+// embedded broker or the external broker's subscription.
+func (d *Daemon) takesNotifications() bool {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	for _, name := range []string{"http", "mqtt", "mqtt-broker"} {
+		if l := d.listeners[name]; l != nil && l.up {
+			return true
+		}
+	}
+	return false
 }
 
 // storeDir is where the queue lives under data_dir.

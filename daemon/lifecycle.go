@@ -5,11 +5,19 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sync"
 	"time"
 )
 
-// stopWithin bounds how long one part may take to stop.
-const stopWithin = 10 * time.Second
+// stopWithin bounds how long stopping takes, every part together: well
+// inside systemd's TimeoutStopSec (the unit's 30 s) and the time the
+// Windows service manager waits, so that fluxrelay is never killed while it
+// closes the store. closeReserve of it is kept for the part started first
+// (the store), which closes after all the others.
+const (
+	stopWithin   = 15 * time.Second
+	closeReserve = 5 * time.Second
+)
 
 // parts runs what Run starts. Each part runs until it is stopped or
 // fails; the first failure ends them all, and they are always stopped in
@@ -36,6 +44,22 @@ type part struct {
 
 func newParts(log *slog.Logger) *parts {
 	return &parts{log: log, failed: make(chan error, 1)}
+}
+
+// opened registers what Run opened rather than started (the store):
+// stopping it is closing it, with closeFn.
+func (ps *parts) opened(name string, closeFn func() error) {
+	p := &part{name: name, done: make(chan struct{})}
+	var once sync.Once
+	p.cancel = func() {
+		once.Do(func() {
+			go func() {
+				defer close(p.done)
+				p.err = closeFn()
+			}()
+		})
+	}
+	ps.list = append(ps.list, p)
 }
 
 // start runs fn as the named part. Its context ends only when the part is
@@ -100,21 +124,30 @@ func (ps *parts) wait(ctx context.Context) error {
 	}
 }
 
-// stop stops every part, the last started first, each within stopWithin,
-// and returns what they said as they stopped.
+// stop stops every part, the last started first, all within stopWithin,
+// and returns what they said as they stopped. A part that does not stop in
+// its time is left behind, so that those started before it (the store
+// last, with closeReserve kept for it) still stop.
 func (ps *parts) stop() error {
 	var errs []error
+	deadline := time.Now().Add(stopWithin)
 	for i := len(ps.list) - 1; i >= 0; i-- {
 		p := ps.list[i]
+		by := deadline
+		if i > 0 {
+			by = deadline.Add(-closeReserve)
+		}
 		p.cancel()
+		t := time.NewTimer(max(time.Until(by), 0))
 		select {
 		case <-p.done:
 			if p.err != nil && !p.failed {
 				errs = append(errs, p.err)
 			}
-		case <-time.After(stopWithin):
+		case <-t.C:
 			ps.log.Error("a part of fluxrelay did not stop in time; stopping without it", "part", p.name, "within", stopWithin)
 		}
+		t.Stop()
 		ps.stopped = append(ps.stopped, p.name)
 	}
 	return errors.Join(errs...)

@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/fluxrelay/fluxrelay/config"
@@ -73,5 +74,38 @@ func TestAPartFailingStopsEverything(t *testing.T) {
 				t.Errorf("the failure is not in the log")
 			}
 		})
+	}
+}
+
+// TestStopHasOneBound: parts that do not stop cost the whole stop one
+// bound, not one each, and the store, opened first, is still closed after
+// them. It runs in a synctest bubble: the bound is the bubble's time.
+func TestStopHasOneBound(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		ps := newParts(slog.New(slog.DiscardHandler))
+		closed := make(chan struct{})
+		ps.opened("store", func() error { close(closed); return nil })
+		hang := make(chan struct{})
+		defer close(hang)
+		for _, name := range []string{"relay", "http", "mqtt"} {
+			ps.start(name, func(context.Context) error { <-hang; return nil }) // never stops when asked
+		}
+		start := time.Now()
+		ps.stop()
+		took := time.Since(start)
+		select {
+		case <-closed:
+		default:
+			t.Fatal("the store was not closed after parts that did not stop")
+		}
+		if took != stopWithin-closeReserve {
+			t.Errorf("stopping took %v with three parts that never stop; want one bound, %v, the store's reserve kept", took, stopWithin-closeReserve)
+		}
+		if want := []string{"mqtt", "http", "relay", "store"}; !slices.Equal(ps.stopped, want) {
+			t.Errorf("stopped %v; want %v", ps.stopped, want)
+		}
+	})
+	if stopWithin > 20*time.Second {
+		t.Errorf("stopWithin is %v; the service managers stop waiting at 20 s", stopWithin)
 	}
 }

@@ -28,7 +28,7 @@ func (d *Daemon) runBroker(ctx context.Context, cfg *config.Config) error {
 // runSubscriber runs the subscription to an external broker until ctx ends.
 func (d *Daemon) runSubscriber(ctx context.Context, cfg *config.Config) error {
 	m := cfg.MQTT
-	tc, err := clientTLS(m)
+	tc, err := BrokerTLS(m)
 	if err != nil {
 		return err
 	}
@@ -49,9 +49,10 @@ func (d *Daemon) runSubscriber(ctx context.Context, cfg *config.Config) error {
 	return sub.Run(ctx)
 }
 
-// clientTLS builds the TLS settings for an external broker: its CA, and a
-// client certificate when one is configured.
-func clientTLS(m config.MQTT) (*tls.Config, error) {
+// BrokerTLS builds the TLS settings for an external broker: its CA, and a
+// client certificate when one is configured; nil when none is. The doctor
+// logs in with the same.
+func BrokerTLS(m config.MQTT) (*tls.Config, error) {
 	if m.CAFile == "" && m.TLSCertFile == "" {
 		return nil, nil
 	}

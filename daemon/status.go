@@ -96,6 +96,10 @@ func (d *Daemon) Status() Status {
 	snap.RestartNeeded = s.ConfigReload.RestartNeeded
 	v := health.Decide(snap)
 	s.State, s.Reasons, s.Staff = v.State, v.Technician(), v.Staff()
+	s.ReasonsDetail = append([]health.Reason{}, v.Reasons...)
+	if s.Location != nil {
+		s.Timezone = s.Location.String()
+	}
 	names := []string{}
 	for _, src := range cfg.Sources {
 		names = append(names, src.Name)

@@ -11,33 +11,39 @@ import (
 	"github.com/fluxrelay/fluxrelay/provider"
 )
 
-// record is the notification to store: its id derives from the source,
-// provider, tenant and dedup key; the id an earlier release gave it is its
-// alias, so that a resend across an upgrade is still a duplicate.
+// record is the notification to store, with what is known of its arrival.
 func (in *Intake) record(name string, src *Source, req *provider.Request, meta Meta, parsed *provider.Parsed) *notification.Record {
-	r := &notification.Record{
-		ID:         notification.NewID(name, src.Provider, parsed.Tenant, parsed.DedupKey),
-		AliasIDs:   []string{notification.LegacyID(src.Provider, parsed.Tenant, parsed.DedupKey)},
-		Source:     name,
-		Provider:   src.Provider,
-		Tenant:     parsed.Tenant,
-		DedupKey:   parsed.DedupKey,
-		ReceivedAt: req.Received,
-		Terminal:   meta.Terminal,
-		Headers:    Redact(req.Header),
-		Raw:        req.Body,
-		Payload:    parsed.Payload,
-		Verified:   src.Verifier.Verification(),
-		Delivery:   notification.Delivery{State: notification.Pending, NextAttempt: req.Received},
-	}
+	r := NewRecord(name, src.Provider, parsed, req.Received)
+	r.Terminal, r.Headers, r.Raw, r.Verified = meta.Terminal, Redact(req.Header), req.Body, src.Verifier.Verification()
 	if meta.Peer.IsValid() {
 		r.Peer = meta.Peer.String()
+	}
+	return r
+}
+
+// NewRecord is the notification a source's verified and mapped request
+// becomes, as it arrives or when a held one is mapped again: its id
+// derives from the source, provider, tenant and dedup key, and the id an
+// earlier release gave it is its alias, so that a resend across an upgrade
+// is still a duplicate. It is pending from received, or ignored, or held.
+func NewRecord(source, providerName string, parsed *provider.Parsed, received time.Time) *notification.Record {
+	r := &notification.Record{
+		ID:         notification.NewID(source, providerName, parsed.Tenant, parsed.DedupKey),
+		AliasIDs:   []string{notification.LegacyID(providerName, parsed.Tenant, parsed.DedupKey)},
+		Source:     source,
+		Provider:   providerName,
+		Tenant:     parsed.Tenant,
+		DedupKey:   parsed.DedupKey,
+		ReceivedAt: received,
+		Payload:    parsed.Payload,
+		Refs:       parsed.Refs,
+		Delivery:   notification.Delivery{State: notification.Pending, NextAttempt: received},
 	}
 	switch {
 	case parsed.Ignored != "":
 		r.State, r.Reason, r.Payload = notification.Ignored, parsed.Ignored, nil
 	case parsed.Held != "":
-		r.State, r.Reason, r.DeadAt = notification.Dead, parsed.Held, req.Received
+		r.State, r.Reason, r.DeadAt = notification.Dead, parsed.Held, received
 	}
 	return r
 }

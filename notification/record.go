@@ -70,6 +70,10 @@ type Record struct {
 	Payload    *Payload  `json:"payload,omitempty"`
 	// Verified says how the notification was checked to be genuine.
 	Verified string `json:"verified,omitempty"`
+	// Refs are references a person may look the notification up by
+	// besides its payload's (the provider's own reference of one that was
+	// held, which has no payload).
+	Refs []string `json:"refs,omitempty"`
 	// StoredAt is when it was written (acknowledged once that write was
 	// synced).
 	StoredAt time.Time `json:"storedAt,omitzero"`
@@ -174,10 +178,18 @@ func (r *Record) previousFingerprint() []byte {
 	return []byte(`{"ignored":` + fmt.Sprintf("%q", r.Reason) + `}`)
 }
 
-// TransactionRef returns the payload's transactionRef, or the dedup key.
+// Held reports whether the notification was held at ingest: genuine, but
+// it could not be mapped (its dedup key is its content's, "held:…").
+func (r *Record) Held() bool { return strings.HasPrefix(r.DedupKey, "held:") }
+
+// TransactionRef returns the payload's transactionRef, else the first of
+// Refs (a held notification's provider reference), else the dedup key.
 func (r *Record) TransactionRef() string {
-	if r.Payload != nil && r.Payload.TransactionRef != "" {
+	switch {
+	case r.Payload != nil && r.Payload.TransactionRef != "":
 		return r.Payload.TransactionRef
+	case len(r.Refs) > 0:
+		return r.Refs[0]
 	}
 	return r.DedupKey
 }

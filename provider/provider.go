@@ -41,6 +41,9 @@ type Parsed struct {
 	Held string
 	// Tenant is the Fluxvend tenant the notification belongs to.
 	Tenant string
+	// Refs are the provider's own references of a held notification, where
+	// they can be read, so that a person can find it by them.
+	Refs []string
 }
 
 // Provider verifies and parses one source's notifications.
@@ -126,9 +129,10 @@ func (h *holding) Parse(req *Request) (*Parsed, error) {
 		parsed.DedupKey = "ignored:" + parsed.DedupKey + ":" + contentKey(req.Body)
 	case err == nil && parsed.Held != "":
 		parsed.DedupKey = "held:" + contentKey(req.Body)
+		parsed.Refs = heldRefs(req.Body)
 	case err == nil:
 	case errors.As(err, &pe) && pe.Status == http.StatusBadRequest && json.Valid(req.Body):
-		return &Parsed{DedupKey: "held:" + contentKey(req.Body), Held: "fluxrelay could not map this notification (" + pe.Msg + "); check it in the provider's dashboard and record it in Fluxvend by hand", Tenant: h.tenant}, nil
+		return &Parsed{DedupKey: "held:" + contentKey(req.Body), Held: "fluxrelay could not map this notification (" + pe.Msg + "); check it in the provider's dashboard and record it in Fluxvend by hand", Tenant: h.tenant, Refs: heldRefs(req.Body)}, nil
 	}
 	return parsed, err
 }

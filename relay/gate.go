@@ -9,11 +9,13 @@ import (
 	"github.com/fluxrelay/fluxrelay/notification"
 )
 
-// gate is one target's delivery state, as a state machine: admit says
-// whether a delivery may start, observe what an attempt's outcome means for
-// the target and for the notification, recorded what a refusal means once
-// its dead letter is written. It does no I/O, reads no clock and takes no
-// lock (the Relay's mutex guards it), so it is tested table by table.
+// gate is one target's delivery state, as a state machine, and the only
+// code that changes it: admit says whether a delivery may start, observe
+// what an attempt's outcome means for the target and for the notification,
+// recorded what a refusal means once its dead letter is written, release
+// gives back a probe that ends without an outcome, reload takes new
+// settings. It does no I/O, reads no clock and takes no lock (the Relay's
+// mutex guards it), so it is tested table by table.
 type gate struct {
 	cfg       Target
 	gen       int // bumped when cfg changes, to tell answers to older settings
@@ -21,8 +23,11 @@ type gate struct {
 	reason    string
 	since     time.Time
 	nextProbe time.Time
-	probing   bool
-	probes    int // failed probes in this outage, for its backoff
+	// probe is the notification the probe is reserved for while the
+	// target is not OK, from admit until its outcome is observed or it is
+	// released; empty when none is.
+	probe  string
+	probes int // failed probes in this outage, for its backoff
 	// failing are the notifications refused with retryable answers in a
 	// row: three different ones say the webhook is in an outage; one
 	// failing again and again says nothing of the others.
@@ -45,20 +50,74 @@ func newGate(t Target) *gate {
 	return g
 }
 
-// admit reports whether a delivery to this target may start now, and
-// reserves the probe when the target is not OK.
-func (g *gate) admit(now time.Time) bool {
+// admit reports whether a delivery of the notification id may start now.
+// While the target is not OK one delivery at a time goes, as a probe:
+// admit reserves it for id until observe takes id's outcome or release
+// gives it back.
+func (g *gate) admit(id string, now time.Time) bool {
+	if !g.admits(now) {
+		return false
+	}
+	if g.mode != ModeOK {
+		g.probe = id
+	}
+	return true
+}
+
+// admits reports whether admit would let a delivery through now.
+func (g *gate) admits(now time.Time) bool {
 	switch g.mode {
 	case ModeOK:
 		return true
 	case ModeNotConfigured:
 		return false
 	}
-	if g.probing || now.Before(g.nextProbe) {
-		return false
+	return g.probe == "" && !now.Before(g.nextProbe)
+}
+
+// mayStart reports whether id, admitted earlier and not yet sent, may
+// still go: the target is OK, or id holds the probe.
+func (g *gate) mayStart(id string) bool {
+	return g.mode == ModeOK || (g.mode != ModeNotConfigured && g.probe == id)
+}
+
+// release gives back the probe when id holds it: id's delivery ended
+// without an outcome for the gate (forgotten from the read-ahead, stopped
+// by a shutdown, settled without a request).
+func (g *gate) release(id string) {
+	if g.probe == id {
+		g.probe = ""
 	}
-	g.probing = true
-	return true
+}
+
+// stopped gives back the probe, whoever holds it: the relay stopped, and
+// what was under way stays queued.
+func (g *gate) stopped() { g.probe = "" }
+
+// wakeAt is when the next probe falls due, or zero when none waits.
+func (g *gate) wakeAt() time.Time {
+	if (g.mode == ModeOutage || g.mode == ModePaused) && g.probe == "" {
+		return g.nextProbe
+	}
+	return time.Time{}
+}
+
+// reload returns the gate for the target's new settings t: g itself when
+// t is the same webhook, else a new gate. The new settings are tried at
+// once: a pause is lifted (lifted is its reason) and in an outage the next
+// probe is due now.
+func (g *gate) reload(t Target) (next *gate, lifted string) {
+	if g == nil || g.cfg.URL != t.URL || g.mode == ModeNotConfigured || t.URL == "" {
+		return newGate(t), ""
+	}
+	g.cfg = t
+	g.gen++
+	g.nextProbe = time.Time{}
+	if g.mode == ModePaused {
+		lifted = g.reason
+		g.mode, g.reason, g.streak, g.pauseCode = ModeOK, "", nil, 0
+	}
+	return g, lifted
 }
 
 // limits are the settings the gate's decisions depend on.
@@ -79,6 +138,9 @@ const (
 	writeNote
 	// writeDead dead-letters it: Fluxvend refuses this notification.
 	writeDead
+	// writeUnsendable dead-letters it without an attempt: no request can
+	// be made of it.
+	writeUnsendable
 )
 
 // change is a transition of the gate worth a line in the log.
@@ -112,7 +174,12 @@ type decision struct {
 // observe takes the outcome res of an attempt to deliver the notification
 // id, sent with the settings of generation gen, at now.
 func (g *gate) observe(id string, gen int, res result, now time.Time, lim limits) decision {
-	g.probing = false
+	g.release(id)
+	if res.kind == unsendable {
+		// No request could be made: nothing is known of the webhook, and
+		// nothing will change for this notification by trying again.
+		return decision{write: writeUnsendable}
+	}
 	if res.kind == pause && gen != g.gen {
 		// Sent with the settings a reload has since replaced (a rotated
 		// secret, say): it says nothing about the new ones. Try again.
@@ -236,6 +303,9 @@ func (g *gate) pause(now time.Time, code int, reason string, lim limits) change 
 // the attempt noted in its trail.
 func (d decision) edit(res result, now time.Time, lim limits) func(*notification.Record) error {
 	change := d.record(res, now, lim)
+	if d.write == writeUnsendable {
+		return change // no request was made: nothing for the trail
+	}
 	return func(x *notification.Record) error {
 		a := notification.Attempt{At: now, Status: res.status, Took: res.took}
 		if res.kind != delivered {
@@ -260,6 +330,12 @@ func (d decision) record(res result, now time.Time, lim limits) func(*notificati
 			x.State, x.DeadAt, x.LastAttempt, x.LastStatus = notification.Dead, now, now, res.status
 			x.Attempts++
 			x.Reason, x.LastError = res.describe(), res.describe()
+			return nil
+		}
+	case writeUnsendable:
+		return func(x *notification.Record) error {
+			x.State, x.DeadAt, x.NextAttempt = notification.Dead, now, time.Time{}
+			x.Reason = res.describe()
 			return nil
 		}
 	case writeRetry:

@@ -2,6 +2,7 @@ package relay
 
 import (
 	"errors"
+	"fmt"
 	"slices"
 	"strings"
 	"testing"
@@ -109,7 +110,7 @@ func TestGate(t *testing.T) {
 				g.mode, g.nextProbe = ModeOutage, gateNow
 			case ModeNotConfigured:
 				g = newGate(Target{})
-				if g.admit(gateNow) || !strings.Contains(g.reason, "core.url is empty") {
+				if g.admit("a", gateNow) || !strings.Contains(g.reason, "core.url is empty") {
 					t.Errorf("a gate with no URL admits, or says %q", g.reason)
 				}
 				return
@@ -139,28 +140,83 @@ func TestGate(t *testing.T) {
 }
 
 // TestGateAdmit: OK admits everything; outside OK, one probe at a time and
-// not before its time.
+// not before its time, held by its notification until its outcome is
+// observed or it is released.
 func TestGateAdmit(t *testing.T) {
 	g := newGate(Target{URL: "http://core"})
 	for i := range 3 {
-		if !g.admit(gateNow) {
-			t.Fatalf("an OK gate refused delivery %d", i)
+		if !g.admit(fmt.Sprint(i), gateNow) || g.probe != "" {
+			t.Fatalf("an OK gate refused delivery %d, or reserved a probe for it", i)
 		}
 	}
 	g.observe("a", g.gen, noAnswer, gateNow, gateLim)
-	if g.admit(gateNow) {
+	if g.admit("b", gateNow) {
 		t.Fatal("an outage admitted a delivery before its next probe")
 	}
 	at := g.nextProbe
-	if !g.admit(at) {
-		t.Fatal("no probe at the probe's time")
+	if g.wakeAt() != at {
+		t.Fatalf("wakeAt %v; want the next probe %v", g.wakeAt(), at)
 	}
-	if g.admit(at) {
+	if !g.admit("a", at) || g.probe != "a" || !g.mayStart("a") {
+		t.Fatal("no probe for a at the probe's time")
+	}
+	if g.admit("b", at) || g.mayStart("b") || !g.wakeAt().IsZero() {
 		t.Fatal("a second probe while one is under way")
 	}
+	g.release("b") // not b's: nothing changes
+	if g.probe != "a" {
+		t.Fatal("a release by another notification gave back a's probe")
+	}
 	g.observe("a", g.gen, noAnswer, at, gateLim)
-	if g.probing || !g.nextProbe.After(at) {
-		t.Fatalf("after a failed probe: probing %v, next %v", g.probing, g.nextProbe)
+	if g.probe != "" || !g.nextProbe.After(at) {
+		t.Fatalf("after a failed probe: probe held by %q, next %v", g.probe, g.nextProbe)
+	}
+	next := g.nextProbe
+	if !g.admit("b", next) {
+		t.Fatal("no probe at the next probe's time")
+	}
+	g.release("b") // b was forgotten from the read-ahead
+	if !g.admit("c", next) {
+		t.Fatal("a released probe was not given to the next notification")
+	}
+}
+
+// TestGateReload: a reload to the same webhook keeps the gate and its
+// outage but makes the next probe due at once; it lifts a pause; another
+// URL is a new gate.
+func TestGateReload(t *testing.T) {
+	g := newGate(Target{URL: "http://core"})
+	g.observe("a", g.gen, noAnswer, gateNow, gateLim)
+	same, lifted := g.reload(Target{URL: "http://core", SigningKey: "new"})
+	if same != g || lifted != "" || g.mode != ModeOutage || !g.admits(gateNow) {
+		t.Fatalf("a reload in an outage: same gate %v, lifted %q, mode %s, admits now %v", same == g, lifted, g.mode, g.admits(gateNow))
+	}
+	g.observe("a", g.gen, answered(401), gateNow, gateLim)
+	if g.mode != ModePaused {
+		t.Fatalf("after a 401: %s", g.mode)
+	}
+	if _, lifted := g.reload(Target{URL: "http://core"}); lifted == "" || g.mode != ModeOK {
+		t.Fatalf("a reload did not lift the pause: %s", g.mode)
+	}
+	if other, _ := g.reload(Target{URL: "http://other"}); other == g || other.mode != ModeOK {
+		t.Fatal("another URL kept the old gate")
+	}
+}
+
+// TestGateUnsendable: a notification no request can be made of is a dead
+// letter at once, and says nothing of the webhook.
+func TestGateUnsendable(t *testing.T) {
+	g := newGate(Target{URL: "http://core"})
+	g.observe("a", g.gen, noAnswer, gateNow, gateLim)
+	g.admit("x", g.nextProbe)
+	d := g.observe("x", g.gen, result{kind: unsendable, err: errors.New("bad header")}, g.nextProbe, gateLim)
+	if d.write != writeUnsendable || d.counts || g.mode != ModeOutage || g.probe != "" {
+		t.Fatalf("unsendable: write %d counts %v mode %s probe %q", d.write, d.counts, g.mode, g.probe)
+	}
+	r := &notification.Record{Delivery: notification.Delivery{State: notification.Pending, NextAttempt: gateNow}}
+	d.edit(result{kind: unsendable, err: errors.New("bad header")}, gateNow, gateLim)(r)
+	if r.State != notification.Dead || r.Reason != "bad header" || len(r.Trail) != 0 || r.Attempts != 0 {
+		t.Errorf("unsendable record: %+v", r.Delivery)
 	}
 }
 

@@ -10,6 +10,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/hashicorp/go-retryablehttp"
@@ -178,8 +179,8 @@ func TestRotatedSecretSignsQueued(t *testing.T) {
 		return http.StatusOK
 	}, nil)
 	r := h.enqueue("R1")
-	for len(h.core.Received()) == 0 {
-		time.Sleep(5 * time.Millisecond)
+	if !h.core.WaitFor(10*time.Second, func(d []relaytest.Delivery) bool { return len(d) > 0 }) {
+		t.Fatal("the core received nothing")
 	}
 	h.core.SetSecret("FXS_rotated")                                                            // rotated in the portal…
 	h.relay.SetTargets(Target{URL: h.srv.URL, Tenant: "acme", SigningKey: "FXS_rotated"}, nil) // …and in the config
@@ -192,23 +193,26 @@ func TestRotatedSecretSignsQueued(t *testing.T) {
 }
 
 func TestNotConfiguredStoresOnly(t *testing.T) {
-	q := storetest.NewMemory()
-	rl := New(q, Options{Concurrency: 1, Timeout: time.Second, RetryMaxWait: time.Second, MaxAge: time.Hour})
-	rl.SetTargets(Target{}, nil)
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { rl.Run(ctx); close(done) }()
-	r := storetest.NewRecord("R1", 100, time.Now())
-	q.Enqueue(ctx, r)
-	time.Sleep(100 * time.Millisecond)
-	cancel()
-	<-done
-	if got, _ := q.Get(r.ID); got.State != notification.Pending || got.Attempts != 0 {
-		t.Errorf("with no core.url the notification is %s after %d attempts", got.State, got.Attempts)
-	}
-	if st := rl.Status().Targets[0]; st.Mode != ModeNotConfigured || !strings.Contains(st.Reason, "core.url is empty") {
-		t.Errorf("status %+v", st)
-	}
+	synctest.Test(t, func(t *testing.T) {
+		q := storetest.NewMemory()
+		rl := New(q, Options{Concurrency: 1, Timeout: time.Second, RetryMaxWait: time.Second, MaxAge: time.Hour, Now: plausibleNow})
+		rl.SetTargets(Target{}, nil)
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan struct{})
+		go func() { rl.Run(ctx); close(done) }()
+		r := storetest.NewRecord("R1", 100, plausibleNow())
+		q.Enqueue(ctx, r)
+		time.Sleep(time.Hour)
+		synctest.Wait()
+		cancel()
+		<-done
+		if got, _ := q.Get(r.ID); got.State != notification.Pending || got.Attempts != 0 {
+			t.Errorf("with no core.url the notification is %s after %d attempts", got.State, got.Attempts)
+		}
+		if st := rl.Status().Targets[0]; st.Mode != ModeNotConfigured || !strings.Contains(st.Reason, "core.url is empty") {
+			t.Errorf("status %+v", st)
+		}
+	})
 }
 
 func TestClassify(t *testing.T) {
@@ -286,7 +290,7 @@ func TestDeliversWhileOutcomesAreWritten(t *testing.T) {
 // kept in the record and shown in status says why without the webhook's
 // URL, which carries the tenant.
 func TestNoAnswerErrorHasNoURL(t *testing.T) {
-	client := newClient(time.Second, 1, time.Millisecond, nil)
+	client := newClient(time.Second, 1, nil)
 	closed := httptest.NewServer(http.NotFoundHandler())
 	closed.Close() // nothing listens there now
 	req, _ := retryablehttp.NewRequest(http.MethodPost, closed.URL+"/webhooks/api/v1/i/tenant-secret-path/core", []byte(`{}`))

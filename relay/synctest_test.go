@@ -19,7 +19,7 @@ import (
 )
 
 // These tests run in a testing/synctest bubble: the relay's clock, its
-// timers, the retry burst's waits and the HTTP client's timeouts are all
+// timers and the HTTP client's timeouts are all
 // the bubble's, and the core is served in-process (relaytest.Transport).
 // Days pass in milliseconds, and what a test sees does not depend on the
 // machine's speed or load.
@@ -111,10 +111,10 @@ func TestOutageThenInOrderOfAge(t *testing.T) {
 			t.Fatalf("after 72 h without answers the target is %s", st.Mode)
 		}
 		n := b.tries.Load() - tries0
-		// One probe (and its burst) every 2.5 to 5 minutes: retry_max_wait
-		// with its jitter.
-		if n < 66*60/5 || n > 66*60*2/5*(burstRetries+1)+30 {
-			t.Errorf("%d requests from hour 6 to 72; want one probe burst every 2.5 to 5 minutes", n)
+		// One probe every 2.5 to 5 minutes: retry_max_wait with its
+		// jitter.
+		if n < 66*60/5 || n > 66*60*2/5+1 {
+			t.Errorf("%d requests from hour 6 to 72; want one probe every 2.5 to 5 minutes", n)
 		}
 		if g := fewestRelayGoroutines(); g > goroutines0 {
 			t.Errorf("goroutines grew from %d to %d over %d probes", goroutines0, g, n)
@@ -273,8 +273,8 @@ func relayGoroutines() int {
 }
 
 // fewestRelayGoroutines is the least relayGoroutines over samples spread
-// across a few minutes of the bubble's time: a probe under way (asleep in
-// its burst, for a random while) has a goroutine of its own; a leak stays.
+// across a few minutes of the bubble's time: a probe under way has a
+// goroutine of its own for a while; a leak stays.
 // Call it in a bubble.
 func fewestRelayGoroutines() int {
 	n := relayGoroutines()

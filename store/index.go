@@ -2,6 +2,7 @@ package store
 
 import (
 	"github.com/dgraph-io/badger/v4"
+	"slices"
 
 	"github.com/fluxrelay/fluxrelay/notification"
 )
@@ -109,14 +110,21 @@ func indexKeys(r *notification.Record) [][]byte {
 	return keys
 }
 
-// refs are the references a person may look a notification up by.
+// refs are the references a person may look a notification up by: its
+// payload's, and those it carries of its own (a held one's provider
+// reference).
 func refs(r *notification.Record) []string {
-	if r.Payload == nil {
-		return nil
+	var out []string
+	if r.Payload != nil {
+		out = append(out, r.Payload.TransactionRef)
+		if p := r.Payload.PaymentRef; p != "" && p != r.Payload.TransactionRef {
+			out = append(out, p)
+		}
 	}
-	out := []string{r.Payload.TransactionRef}
-	if p := r.Payload.PaymentRef; p != "" && p != r.Payload.TransactionRef {
-		out = append(out, p)
+	for _, ref := range r.Refs {
+		if ref != "" && !slices.Contains(out, ref) {
+			out = append(out, ref)
+		}
 	}
 	return out
 }

@@ -12,7 +12,6 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"strings"
 	"syscall"
 	"time"
 
@@ -138,4 +137,14 @@ func printJSON(w io.Writer, v any) {
 	_ = enc.Encode(v)
 }
 
-func oneLine(s string) string { return strings.Join(strings.Fields(s), " ") }
+// zone is the gateway's time zone, from its status; the local zone when
+// the daemon cannot say.
+func (c *adminClient) zone() *time.Location {
+	var st struct {
+		Timezone string `json:"timezone"`
+	}
+	if c.do("GET", "/api/status", &st) != nil {
+		return time.Local
+	}
+	return zoneNamed(st.Timezone)
+}

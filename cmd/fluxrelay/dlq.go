@@ -6,6 +6,7 @@ import (
 	"io"
 	"net/url"
 	"text/tabwriter"
+	"time"
 
 	"github.com/fluxrelay/fluxrelay/admin"
 )
@@ -44,10 +45,11 @@ func cmdDLQ(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 			fmt.Fprintln(stdout, "no dead letters")
 			return exitOK
 		}
+		loc := c.zone()
 		tw := tabwriter.NewWriter(stdout, 0, 0, 2, ' ', 0)
-		fmt.Fprintln(tw, "ID\tSOURCE\tTRANSACTION REF\tWHEN\tREASON")
+		fmt.Fprintf(tw, "ID\tSOURCE\tTRANSACTION REF\tWHEN (%s)\tREASON\n", zoneWords(loc, time.Now()))
 		for _, d := range list {
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", d.ID, d.Source, d.TransactionRef, d.DeadAt.Format("2006-01-02 15:04"), oneLine(d.Reason))
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", d.ID, d.Source, oneLine(d.TransactionRef), stampMinute(d.DeadAt, loc), oneLine(d.Reason))
 		}
 		tw.Flush()
 	case sub == "show" && len(ids) == 1:
@@ -59,7 +61,7 @@ func cmdDLQ(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 			printJSON(stdout, d)
 			return exitOK
 		}
-		printDetail(stdout, d)
+		printDetail(stdout, d, c.zone())
 	case sub == "replay" && *all && len(ids) == 0:
 		var list []admin.DeadLetter
 		if err := c.do("GET", "/api/dead-letters", &list); err != nil {
@@ -67,12 +69,13 @@ func cmdDLQ(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		}
 		failed := 0
 		for i, d := range list {
-			err := c.do("POST", "/api/dead-letters/"+d.ID+"/replay", nil)
-			result := "queued again"
+			var out admin.Replayed
+			err := c.do("POST", "/api/dead-letters/"+d.ID+"/replay", &out)
+			result := out.Message
 			if err != nil {
 				result, failed = "FAILED: "+err.Error(), failed+1
 			}
-			fmt.Fprintf(stdout, "[%d/%d] %s %s %s\n", i+1, len(list), d.ID, d.TransactionRef, result)
+			fmt.Fprintf(stdout, "[%d/%d] %s %s %s\n", i+1, len(list), d.ID, oneLine(d.TransactionRef), oneLine(result))
 		}
 		fmt.Fprintf(stdout, "%d replayed, %d failed\n", len(list)-failed, failed)
 		if failed > 0 {
@@ -94,13 +97,16 @@ func cmdDLQ(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		}
 		code := exitOK
 		for _, id := range ids {
-			var out struct{ ID string }
+			var out admin.Replayed
 			if err := c.do(method, "/api/dead-letters/"+url.PathEscape(id)+path, &out); err != nil {
-				fmt.Fprintf(stderr, "%s: %v\n", id, err)
+				fmt.Fprintf(stderr, "%s: %s\n", oneLine(id), oneLine(err.Error()))
 				code = exitFailure
 				continue
 			}
-			fmt.Fprintf(stdout, "%s %s\n", out.ID, done)
+			if out.Message != "" {
+				done = out.Message
+			}
+			fmt.Fprintf(stdout, "%s %s\n", out.ID, oneLine(done))
 		}
 		return code
 	default:
@@ -110,26 +116,26 @@ func cmdDLQ(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	return exitOK
 }
 
-func printDetail(w io.Writer, d admin.DeadLetterDetail) {
+func printDetail(w io.Writer, d admin.DeadLetterDetail, loc *time.Location) {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	fmt.Fprintf(tw, "id:\t%s\nstate:\t%s\nsource:\t%s (%s)\ntransactionRef:\t%s\nreceived:\t%s\ndead since:\t%s\nreason:\t%s\nattempts:\t%d\n",
-		d.ID, d.State, d.Source, d.Provider, d.TransactionRef, d.ReceivedAt.Format("2006-01-02 15:04:05 MST"), d.DeadAt.Format("2006-01-02 15:04:05 MST"), oneLine(d.Reason), d.Attempts)
+		d.ID, d.State, d.Source, d.Provider, oneLine(d.TransactionRef), stamp(d.ReceivedAt, loc), stamp(d.DeadAt, loc), oneLine(d.Reason), d.Attempts)
 	if d.LastAnswer != "" {
 		fmt.Fprintf(tw, "last answer from Fluxvend:\t%s\n", oneLine(d.LastAnswer))
 	}
 	if d.Peer != "" {
-		fmt.Fprintf(tw, "from:\t%s\n", d.Peer)
+		fmt.Fprintf(tw, "from:\t%s\n", oneLine(d.Peer))
 	}
 	if d.Terminal != "" {
-		fmt.Fprintf(tw, "terminal:\t%s\n", d.Terminal)
+		fmt.Fprintf(tw, "terminal:\t%s\n", oneLine(d.Terminal))
 	}
 	tw.Flush()
 	fmt.Fprintln(w, "\nheaders as received (credentials redacted):")
 	for _, h := range d.Headers {
-		fmt.Fprintf(w, "  %s: %s\n", h.Name, h.Value)
+		fmt.Fprintf(w, "  %s: %s\n", oneLine(h.Name), oneLine(h.Value))
 	}
-	fmt.Fprintf(w, "\nraw body as received:\n%s\n", d.RawBody)
+	fmt.Fprintf(w, "\nraw body as received:\n%s\n", clean(d.RawBody))
 	if len(d.CorePayload) > 0 {
-		fmt.Fprintf(w, "\nwhat is sent to Fluxvend:\n%s\n", d.CorePayload)
+		fmt.Fprintf(w, "\nwhat is sent to Fluxvend:\n%s\n", clean(string(d.CorePayload)))
 	}
 }

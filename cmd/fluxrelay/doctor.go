@@ -1,23 +1,15 @@
 package main
 
 import (
-	"context"
-	"crypto/tls"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
-	"net"
-	"net/http"
-	"net/url"
-	"os"
-	"path/filepath"
 	"strings"
 	"time"
 
 	"github.com/fluxrelay/fluxrelay/admin"
 	"github.com/fluxrelay/fluxrelay/config"
-	"github.com/fluxrelay/fluxrelay/daemon"
 )
 
 // check is one line of `fluxrelay doctor`.
@@ -27,8 +19,54 @@ type check struct {
 	msg   string
 }
 
-// doctor runs every check it can and prints one line per check, with the
-// fix for anything that is not OK. Exit 1 if any check fails.
+// doctorEnv is what the checks look at: the config (nil when it cannot be
+// used), the running daemon's status (nil when it does not answer, stErr
+// says why) and this machine's clock.
+type doctorEnv struct {
+	path   string
+	cfg    *config.Config
+	cfgErr error
+	st     *admin.Status
+	stErr  error
+	now    time.Time
+	mounts string
+}
+
+// probe is one named check of the doctor. does says what it does, for
+// `fluxrelay doctor --help`: what it reads, and what it sends to whom.
+type probe struct {
+	name string
+	does string
+	run  func(*doctorEnv) []check
+}
+
+// probes are the doctor's checks, in the order their lines are printed.
+// Each decides OK, WARN or FAIL and says the fix; the state and the clock's
+// thresholds are package health's, through the daemon's status. None
+// sends Fluxvend a request or opens a connection to a broker that the
+// broker would log as a fault.
+var probes = []probe{
+	{"config", "reads the config file and checks every key, as check-config does", probeConfig},
+	{"data dir", "checks that data_dir is a folder and writes a small file in it (then removes it), measures the free space on its disk against the reserve below which input is refused, and looks for stores moved aside", probeDataDir},
+	{"filesystem", "reads the mount table for the filesystem under data_dir: memory (tmpfs), FAT, nobarrier, data=writeback", probeFilesystem},
+	{"clock", "reads this machine's clock, and the skew to Fluxvend's clock that the running daemon measured from Fluxvend's last answer", probeClock},
+	{"core", "looks up Fluxvend's host in DNS, opens a TCP connection to its port and, for https, completes a TLS handshake, then closes: no HTTP request is sent, so nothing reaches Fluxvend's logs", probeCore},
+	{"mqtt", "asks the running daemon whether its broker or its subscription is up; without a running daemon, checks that mqtt.listen can be bound, or logs in to the external broker with mqtt.username under a client id of its own and disconnects cleanly", probeMQTT},
+	{"listen", "asks the running daemon whether each listening address is up; without a running daemon, checks that each can be bound (it connects to none)", probeListen},
+	{"daemon", "asks the running daemon for its state (GET /api/status on the admin socket): each reason it gives is a line, FAIL when it needs a person", probeDaemon},
+}
+
+func init() {
+	var b strings.Builder
+	b.WriteString("doctor [-c FILE]\n\nCheck the gateway and say how to fix what is wrong: one line per check, OK, WARN or FAIL; exit 1 when any FAILs. The checks:\n")
+	for _, p := range probes {
+		fmt.Fprintf(&b, "  %-10s %s\n", p.name, p.does)
+	}
+	synopsis["doctor"] = strings.TrimRight(b.String(), "\n")
+}
+
+// cmdDoctor runs every check it can and prints one line per finding, with
+// the fix for anything that is not OK. Exit 1 if any check fails.
 func cmdDoctor(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("doctor", flag.ContinueOnError)
 	fs.SetOutput(stderr)
@@ -36,222 +74,43 @@ func cmdDoctor(args []string, stdout, stderr io.Writer) int {
 	if code, stop := parseOnlyFlags(fs, args, stdout, stderr); stop {
 		return code
 	}
-	path := configPath(*cfgFlag)
-	var out []check
-	add := func(level, name, format string, a ...any) {
-		out = append(out, check{level, name, fmt.Sprintf(format, a...)})
+	env := &doctorEnv{path: configPath(*cfgFlag), now: time.Now(), mounts: readMounts()}
+	env.cfg, env.cfgErr = config.Load(env.path)
+	var st admin.Status
+	if env.stErr = newAdminClient(*cfgFlag, "", "").do("GET", "/api/status", &st); env.stErr == nil {
+		env.st = &st
 	}
-	cfg, err := config.Load(path)
-	var problems config.Problems
-	switch {
-	case errors.As(err, &problems):
-		add("FAIL", "config", "%s has %d problem(s), the first: %s — run fluxrelay check-config -c %s", path, len(problems), problems[0], path)
-	case err != nil:
-		add("FAIL", "config", "%v", err)
-	default:
-		add("OK", "config", "%s is valid", path)
-		for _, w := range cfg.Warnings {
-			add("WARN", "config", "%s", w)
-		}
-	}
-	if cfg != nil {
-		out = append(out, doctorDataDir(cfg)...)
-		if mounts := readMounts(); mounts != "" {
-			out = append(out, doctorFilesystem(cfg.DataDir, mounts))
-		}
-		out = append(out, doctorCore(cfg)...)
-		out = append(out, doctorMQTT(cfg)...)
-		out = append(out, doctorListeners(cfg)...)
-	}
-	out = append(out, doctorClock(time.Now()))
-	out = append(out, doctorDaemon(*cfgFlag)...)
 	code := exitOK
-	for _, c := range out {
-		fmt.Fprintf(stdout, "%-4s  %-9s %s\n", c.level, c.name, c.msg)
-		if c.level == "FAIL" {
-			code = exitFailure
+	for _, p := range probes {
+		for _, c := range p.run(env) {
+			fmt.Fprintf(stdout, "%-4s  %-9s %s\n", c.level, c.name, oneLine(c.msg))
+			if c.level == "FAIL" {
+				code = exitFailure
+			}
 		}
 	}
+	fmt.Fprintln(stdout, "(fluxrelay doctor --help says what each check does; none sent Fluxvend a request)")
 	return code
 }
 
-func doctorDataDir(cfg *config.Config) []check {
-	dir := cfg.DataDir
-	fi, err := os.Stat(dir)
+func probeConfig(e *doctorEnv) []check {
+	var problems config.Problems
 	switch {
-	case errors.Is(err, os.ErrNotExist):
-		return []check{{"WARN", "data dir", dir + " does not exist yet; fluxrelay creates it on start (the package makes /var/lib/fluxrelay)"}}
-	case err != nil:
-		return []check{{"FAIL", "data dir", fmt.Sprintf("%s: %v", dir, err)}}
-	case !fi.IsDir():
-		return []check{{"FAIL", "data dir", dir + " is a file, not a folder — point data_dir at a folder"}}
+	case errors.As(e.cfgErr, &problems):
+		return []check{{"FAIL", "config", fmt.Sprintf("%s has %d problem(s), the first: %s — run fluxrelay check-config -c %s", e.path, len(problems), problems[0], e.path)}}
+	case e.cfgErr != nil:
+		return []check{{"FAIL", "config", e.cfgErr.Error()}}
 	}
-	var out []check
-	probe := filepath.Join(dir, ".doctor-probe")
-	if err := os.WriteFile(probe, []byte("x"), 0o600); err != nil {
-		out = append(out, check{"FAIL", "data dir", fmt.Sprintf("cannot write in %s (%v) — chown -R fluxrelay:fluxrelay %s", dir, err, dir)})
-	} else {
-		os.Remove(probe)
-		out = append(out, check{"OK", "data dir", fmt.Sprintf("%s is writable (owner %s)", dir, owner(fi))})
-	}
-	disk := daemon.DiskReport(cfg)
-	if free, reserve := disk.Free, disk.Reserve; disk.FreeErr == nil {
-		switch {
-		case free < reserve:
-			out = append(out, check{"FAIL", "disk", fmt.Sprintf("%.0f MiB free on the data disk, below the %d MiB reserve: new notifications are refused — free space", float64(free)/(1<<20), reserve>>20)})
-		case free < 4*reserve:
-			out = append(out, check{"WARN", "disk", fmt.Sprintf("only %.0f MiB free on the data disk — free space soon", float64(free)/(1<<20))})
-		default:
-			out = append(out, check{"OK", "disk", fmt.Sprintf("%.1f GiB free", float64(free)/(1<<30))})
-		}
-	}
-	if aside := disk.MovedAside; len(aside) > 0 {
-		out = append(out, check{"WARN", "store", fmt.Sprintf("%d unreadable store(s) moved aside (%s): notifications in them are not delivered — run the recovery step, then remove them", len(aside), filepath.Base(aside[len(aside)-1]))})
+	out := []check{{"OK", "config", e.path + " is valid"}}
+	for _, w := range e.cfg.Warnings {
+		out = append(out, check{"WARN", "config", w.String()})
 	}
 	return out
 }
 
-// doctorCore resolves the core's host, connects, and for https checks the
-// certificate; the Date header tells the clock's skew.
-func doctorCore(cfg *config.Config) []check {
-	if cfg.Core.URL == "" {
-		return []check{{"WARN", "core", "core.url is empty: notifications are stored, not delivered — copy the Fluxvend Core webhook URL from the portal into [core]"}}
+func probeFilesystem(e *doctorEnv) []check {
+	if e.cfg == nil || e.mounts == "" {
+		return nil
 	}
-	u, _ := url.Parse(cfg.Core.URL)
-	host := u.Hostname()
-	port := u.Port()
-	if port == "" {
-		port = map[string]string{"https": "443", "http": "80"}[u.Scheme]
-	}
-	var out []check
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	addrs, err := net.DefaultResolver.LookupHost(ctx, host)
-	if err != nil {
-		return []check{{"FAIL", "core", fmt.Sprintf("cannot resolve %s (%v) — check DNS (resolvectl status) and the internet connection", host, err)}}
-	}
-	out = append(out, check{"OK", "core dns", fmt.Sprintf("%s is %s", host, strings.Join(addrs, ", "))})
-	conn, err := (&net.Dialer{Timeout: 10 * time.Second}).DialContext(ctx, "tcp", net.JoinHostPort(host, port))
-	if err != nil {
-		return append(out, check{"FAIL", "core", fmt.Sprintf("cannot connect to %s:%s (%v) — check the internet connection and the firewall", host, port, err)})
-	}
-	conn.Close()
-	if u.Scheme == "https" {
-		tc, err := tls.DialWithDialer(&net.Dialer{Timeout: 10 * time.Second}, "tcp", net.JoinHostPort(host, port), &tls.Config{ServerName: host})
-		if err != nil {
-			return append(out, check{"FAIL", "core tls", fmt.Sprintf("TLS to %s failed (%v) — is the clock right? is a proxy intercepting HTTPS?", host, err)})
-		}
-		cert := tc.ConnectionState().PeerCertificates[0]
-		tc.Close()
-		out = append(out, check{"OK", "core tls", fmt.Sprintf("certificate for %s valid until %s", host, cert.NotAfter.Format("2006-01-02"))})
-	}
-	c := &http.Client{Timeout: 10 * time.Second}
-	if resp, err := c.Get(u.Scheme + "://" + u.Host + "/"); err == nil {
-		resp.Body.Close()
-		if t, err := http.ParseTime(resp.Header.Get("Date")); err == nil {
-			if skew := time.Since(t); skew > 2*time.Minute || skew < -2*time.Minute {
-				out = append(out, check{"WARN", "clock", fmt.Sprintf("this gateway's clock is %s off the server's — fix NTP (timedatectl set-ntp true)", skew.Round(time.Second))})
-			}
-		}
-		out = append(out, check{"OK", "core", fmt.Sprintf("%s answers over HTTP", u.Host)})
-	}
-	return out
-}
-
-func doctorMQTT(cfg *config.Config) []check {
-	m := cfg.MQTT
-	switch m.Mode {
-	case "external":
-		u, err := url.Parse(m.Broker)
-		if err != nil {
-			return []check{{"FAIL", "mqtt", "mqtt.broker is not a URL"}}
-		}
-		conn, err := net.DialTimeout("tcp", u.Host, 5*time.Second)
-		if err != nil {
-			return []check{{"FAIL", "mqtt", fmt.Sprintf("cannot reach the broker %s (%v) — check it runs and the address", u.Host, err)}}
-		}
-		conn.Close()
-		return []check{{"OK", "mqtt", "the broker " + u.Host + " accepts connections"}}
-	case "embedded":
-		c := portCheck("mqtt", "mqtt.listen", m.Listen)
-		if len(m.Users) == 0 {
-			return []check{c, {"WARN", "mqtt", "no [[mqtt.user]]: no terminal can publish — add one per terminal"}}
-		}
-		return []check{c}
-	}
-	return nil
-}
-
-func doctorListeners(cfg *config.Config) []check {
-	out := []check{portCheck("listen", "http.listen", cfg.HTTP.Listen)}
-	if cfg.Admin.Listen != "" {
-		out = append(out, portCheck("listen", "admin.listen", cfg.Admin.Listen))
-	}
-	if cfg.Admin.PageListen != "" {
-		out = append(out, portCheck("listen", "admin.page_listen", cfg.Admin.PageListen))
-	}
-	return out
-}
-
-// portCheck says whether a listen address can be bound, or who has it.
-func portCheck(name, key, addr string) check {
-	ln, err := net.Listen("tcp", addr)
-	if err == nil {
-		ln.Close()
-		return check{"OK", name, fmt.Sprintf("%s %s is free", key, addr)}
-	}
-	if c, derr := net.DialTimeout("tcp", loopbackFor(addr), time.Second); derr == nil {
-		c.Close()
-		return check{"OK", name, fmt.Sprintf("%s %s is in use — by fluxrelay if it is running (see the last line); otherwise stop the other program or change %s", key, addr, key)}
-	}
-	return check{"FAIL", name, fmt.Sprintf("%s %s cannot be used (%v) — change %s", key, addr, err, key)}
-}
-
-func loopbackFor(addr string) string {
-	host, port, _ := net.SplitHostPort(addr)
-	if host == "" || host == "0.0.0.0" || host == "::" {
-		host = "127.0.0.1"
-	}
-	return net.JoinHostPort(host, port)
-}
-
-func doctorClock(now time.Time) check {
-	if now.Year() < 2025 || now.Year() >= 2100 {
-		return check{"FAIL", "clock", fmt.Sprintf("the clock reads %s, which cannot be right — enable NTP (timedatectl set-ntp true) or set it", now.UTC().Format(time.RFC3339))}
-	}
-	return check{"OK", "clock", now.UTC().Format("2006-01-02 15:04:05 UTC")}
-}
-
-// doctorDaemon asks the running daemon: anything that needs a person (a
-// pause, dead letters waiting) is a FAIL.
-func doctorDaemon(cfgFlag string) []check {
-	var st admin.Status
-	if err := newAdminClient(cfgFlag, "", "").do("GET", "/api/status", &st); err != nil {
-		return []check{{"WARN", "daemon", err.Error()}}
-	}
-	out := []check{{"OK", "daemon", fmt.Sprintf("fluxrelay %s is running: %s, %d waiting", st.Version, stateWords[st.State], st.QueueDepth)}}
-	if st.UncleanRestarts > 0 && st.LastUncleanRestart != nil {
-		out = append(out, check{"WARN", "restarts", fmt.Sprintf("%d unclean restart(s), the last %s: power cuts or kills — nothing acknowledged is lost, but a UPS spares the SD card", st.UncleanRestarts, st.LastUncleanRestart.Format("2006-01-02 15:04 MST"))})
-	}
-	told := map[string]bool{}
-	for _, t := range st.Targets {
-		if t.Mode == "paused" {
-			out = append(out, check{"FAIL", "deliveries", "paused: " + oneLine(t.Reason)})
-			told[t.Reason] = true
-		}
-	}
-	if st.DeadLetters > 0 {
-		out = append(out, check{"FAIL", "dead letters", oneLine(daemon.DeadLettersReason(st.DeadLetters))})
-		told[daemon.DeadLettersReason(st.DeadLetters)] = true
-	} else {
-		out = append(out, check{"OK", "dead letters", "none waiting"})
-	}
-	if st.State == admin.StateActionNeeded {
-		for _, r := range st.Reasons {
-			if !told[r] {
-				out = append(out, check{"FAIL", "daemon", oneLine(r)})
-			}
-		}
-	}
-	return out
+	return []check{doctorFilesystem(e.cfg.DataDir, e.mounts)}
 }

@@ -42,7 +42,7 @@ func cmdFind(args []string, stdout, stderr io.Writer) int {
 		return exitOK
 	}
 	if len(trails) == 0 {
-		fmt.Fprintf(stdout, "no notification has the reference %q (a transactionRef, paymentRef or id); check it on the receipt, or it has not reached this gateway\n", ref)
+		fmt.Fprintf(stdout, "no notification has the reference %q (a transactionRef, paymentRef, the provider's reference or an id); check it on the receipt, or it has not reached this gateway\n", ref)
 		return exitFailure
 	}
 	for i, t := range trails {
@@ -55,19 +55,19 @@ func cmdFind(args []string, stdout, stderr io.Writer) int {
 }
 
 func printTrail(w io.Writer, t admin.Trail) {
-	loc, err := time.LoadLocation(t.Timezone)
-	if err != nil || t.Timezone == "" {
-		loc = time.Local
-	}
-	at := func(x time.Time) string { return x.In(loc).Format("2006-01-02 15:04:05 MST") }
-	fmt.Fprintf(w, "%s  %s\n", t.TransactionRef, strings.ToUpper(t.Where))
+	loc := zoneNamed(t.Timezone)
+	at := func(x time.Time) string { return stamp(x, loc) }
+	fmt.Fprintf(w, "%s  %s\n", oneLine(t.TransactionRef), strings.ToUpper(t.Where))
 	fmt.Fprintf(w, "  id           %s\n", t.ID)
 	fmt.Fprintf(w, "  source       %s (%s)\n", t.Source, t.Provider)
 	if t.Amount != "" {
-		fmt.Fprintf(w, "  amount       %s\n", strings.TrimSpace(t.Amount+" "+t.PaymentMethod))
+		fmt.Fprintf(w, "  amount       %s\n", oneLine(t.Amount+" "+t.PaymentMethod))
 	}
 	if t.PaymentRef != "" {
-		fmt.Fprintf(w, "  paymentRef   %s\n", t.PaymentRef)
+		fmt.Fprintf(w, "  paymentRef   %s\n", oneLine(t.PaymentRef))
+	}
+	if len(t.Refs) > 0 {
+		fmt.Fprintf(w, "  references   %s\n", oneLine(strings.Join(t.Refs, ", ")))
 	}
 	from := t.Peer
 	if t.Terminal != "" {
@@ -76,9 +76,9 @@ func printTrail(w io.Writer, t admin.Trail) {
 	if from == "" {
 		from = "unknown"
 	}
-	fmt.Fprintf(w, "  received     %s from %s\n", at(t.ReceivedAt), from)
+	fmt.Fprintf(w, "  received     %s from %s\n", at(t.ReceivedAt), oneLine(from))
 	if t.Verified != "" {
-		fmt.Fprintf(w, "  verified by  %s\n", t.Verified)
+		fmt.Fprintf(w, "  verified by  %s\n", oneLine(t.Verified))
 	}
 	if !t.StoredAt.IsZero() {
 		fmt.Fprintf(w, "  stored       %s\n", at(t.StoredAt))
@@ -102,14 +102,19 @@ func printTrail(w io.Writer, t admin.Trail) {
 		}
 		fmt.Fprintf(w, "    %s  %s (%s)\n", at(a.At), what, took)
 	}
+	short := t.ID[:min(12, len(t.ID))]
 	switch t.Where {
 	case "delivered":
 		fmt.Fprintf(w, "  now          delivered to Fluxvend at %s\n", at(t.DeliveredAt))
 	case "waiting":
 		fmt.Fprintf(w, "  now          waiting; next attempt %s\n", at(t.NextAttempt))
-	case "dead letter", "held":
+	case "held":
+		fmt.Fprintf(w, "  now          held for a person since %s: %s\n", at(t.DeadAt), oneLine(t.Reason))
+		fmt.Fprintln(w, "               to release it: after fixing the source's config (or upgrading fluxrelay), fluxrelay dlq replay "+short+" maps it again and queues it;")
+		fmt.Fprintln(w, "               or record the payment in Fluxvend by hand, then fluxrelay dlq drop "+short)
+	case "dead letter":
 		fmt.Fprintf(w, "  now          waits for a person since %s: %s\n", at(t.DeadAt), oneLine(t.Reason))
-		fmt.Fprintln(w, "               fix the cause, then fluxrelay dlq replay "+t.ID[:12]+" (or record it by hand and dlq drop it)")
+		fmt.Fprintln(w, "               fix the cause, then fluxrelay dlq replay "+short+" (or record it by hand and dlq drop it)")
 	case "ignored":
 		fmt.Fprintf(w, "  now          ignored, not relayed: %s\n", oneLine(t.Reason))
 	}

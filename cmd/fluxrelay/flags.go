@@ -14,13 +14,12 @@ var synopsis = map[string]string{
 	"status":       "status [--json] [-c FILE]\n\nThe running daemon's state, queue, last delivery and per-source counts.",
 	"dlq":          "dlq list | show ID | replay ID… | replay --all | drop ID… [--yes] [--json] [-c FILE]\n\nDead letters: notifications that need a person. An ID may be any unique prefix.",
 	"find":         "find REF [--json] [-c FILE]\n\nA payment's trail by its transactionRef, its paymentRef or the start of its id.",
-	"report":       "report [--day DATE | --from DATE --to DATE] [--json] [-c FILE]\n\nThe day's sales per source and payment method (default: today, in the gateway's time zone).",
+	"report":       "report [--day DATE | --from DATE [--to DATE]] [--json] [-c FILE]\n\nThe day's sales per source and payment method (default: today, in the gateway's time zone; --from without --to: up to today).",
 	"replay":       "replay --since TIME [--until TIME] [--source NAME] [--delivered] [--yes] [-c FILE]\n\nQueue a window of notifications again.",
 	"doctor":       "doctor [-c FILE]\n\nCheck the config, data dir, disk, clock, Fluxvend, MQTT and listeners, and say how to fix what is wrong.",
 	"service":      "service install|uninstall|start|stop|restart|status [-c FILE]\n\nThe system service, for installs from a tarball (packages ship their own unit: use systemctl).",
 	"recover":      "recover [-c FILE]\n\nRe-queue what can be read from a store that was moved aside (with the daemon stopped).",
 	"mqtt-passwd":  "mqtt-passwd [--cost N] USERNAME\n\nHash a terminal's password for [[mqtt.user]] password_hash. The password is asked twice, or read from standard input.",
-	"mock-core":    "mock-core --listen ADDR --api-key K (--api-secret-file F | $FLUXRELAY_MOCK_SECRET) [--signature-key secret|key:secret] [--answer CODE]\n\nA local stand-in for the Fluxvend core webhook, for trying fluxrelay without an account.",
 }
 
 // parseOnlyFlags is parseFlags for a command that takes nothing but flags.

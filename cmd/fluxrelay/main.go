@@ -58,15 +58,18 @@ commands:
   service       install|uninstall|start|stop|restart|status the system service (tarball installs)
   recover       re-queue what can be read from a store that was moved aside (daemon stopped)
   mqtt-passwd   mqtt-passwd USERNAME: hash a terminal's password for [[mqtt.user]] password_hash
-  mock-core     a local stand-in for the Fluxvend core webhook (see mock-core -h)
-  version       print the version
+%s  version       print the version
 
 The config file is -c FILE, else $FLUXRELAY_CONFIG, else ` + "%s.\n"
+
+// devCommands are the usage lines of the developer tools a build carries
+// (mockcore.go), or none in the shipped build (-tags release).
+var devCommands = ""
 
 // run runs one command until it is done or ctx ends (SIGINT, SIGTERM).
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if len(args) == 0 {
-		fmt.Fprintf(stderr, usage, config.DefaultPath())
+		fmt.Fprintf(stderr, usage, devCommands, config.DefaultPath())
 		return exitUsage
 	}
 	cmd, rest := args[0], args[1:]
@@ -102,10 +105,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		if len(rest) == 1 && synopsis[rest[0]] != "" {
 			return run(ctx, []string{rest[0], "--help"}, stdout, stderr)
 		}
-		fmt.Fprintf(stdout, usage, config.DefaultPath())
+		fmt.Fprintf(stdout, usage, devCommands, config.DefaultPath())
 		return exitOK
 	default:
-		fmt.Fprintf(stderr, "fluxrelay: unknown command %q\n"+usage, cmd, config.DefaultPath())
+		fmt.Fprintf(stderr, "fluxrelay: unknown command %q\n"+usage, cmd, devCommands, config.DefaultPath())
 		return exitUsage
 	}
 }

@@ -175,7 +175,7 @@ func TestCLIHabits(t *testing.T) {
 // exit codes and streams are the process's own.
 func TestRealBinary(t *testing.T) {
 	bin := filepath.Join(t.TempDir(), "fluxrelay")
-	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
+	if out, err := exec.Command("go", "build", "-tags", "release", "-o", bin, ".").CombinedOutput(); err != nil { // the shipped build
 		t.Fatalf("build: %v\n%s", err, out)
 	}
 	sh := func(args ...string) (int, string, string) {

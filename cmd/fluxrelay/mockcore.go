@@ -1,3 +1,5 @@
+//go:build !release
+
 package main
 
 import (
@@ -14,6 +16,14 @@ import (
 
 	"github.com/fluxrelay/fluxrelay/relay/relaytest"
 )
+
+// mock-core is a developer's tool: the shipped build (-tags release, what
+// make package and make cross build) leaves it out, and with it
+// relay/relaytest and net/http/httptest (mockcore_release.go).
+func init() {
+	devCommands = "  mock-core     a local stand-in for the Fluxvend core webhook (see mock-core -h)\n"
+	synopsis["mock-core"] = "mock-core --listen ADDR --api-key K (--api-secret-file F | $FLUXRELAY_MOCK_SECRET) [--signature-key secret|key:secret] [--answer CODE]\n\nA local stand-in for the Fluxvend core webhook, for trying fluxrelay without an account."
+}
 
 // cmdMockCore runs a verifying stand-in for the Fluxvend core webhook. The
 // secret comes from a file or the environment, never the command line

@@ -349,7 +349,7 @@ func TestFindTrail(t *testing.T) {
 			body, _ := io.ReadAll(r.Body)
 			r.Body = io.NopCloser(bytes.NewReader(body))
 			if strings.Contains(string(body), `"FIND-1"`) && failures.Add(1) <= 3 {
-				// A wait longer than the burst's: each is one attempt.
+				// Retry-After is capped at retry_max_wait (1s).
 				w.Header().Set("Retry-After", "6")
 				w.WriteHeader(http.StatusServiceUnavailable)
 				return

@@ -47,9 +47,10 @@ func cmdReplay(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	if *delivered {
 		what += fmt.Sprintf(" and %d delivered notification(s)", res.Delivered)
 	}
-	fmt.Fprintf(stdout, "received from %s to %s%s: %s\n", res.Since.Format("2006-01-02 15:04 MST"), res.Until.Format("2006-01-02 15:04 MST"), sourceWords(*source), what)
+	loc := c.zone()
+	fmt.Fprintf(stdout, "received from %s to %s%s: %s\n", stampMinute(res.Since, loc), stampMinute(res.Until, loc), sourceWords(*source), what)
 	if res.Held > 0 {
-		fmt.Fprintf(stdout, "%d held notification(s) cannot be sent as they are (no amount): record them by hand (fluxrelay dlq list)\n", res.Held)
+		fmt.Fprintf(stdout, "%d held notification(s) cannot be sent as they are and are left out: after a fix, fluxrelay dlq replay ID maps one again; or record it by hand (fluxrelay dlq list)\n", res.Held)
 	}
 	if res.DeadLetters+res.Delivered == 0 {
 		fmt.Fprintln(stdout, "nothing to replay")

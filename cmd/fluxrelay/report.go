@@ -6,11 +6,12 @@ import (
 	"io"
 	"net/url"
 	"text/tabwriter"
+	"time"
 
 	"github.com/fluxrelay/fluxrelay/admin"
 )
 
-const reportUsage = "usage: fluxrelay report [--day 2026-03-14 | --from 2026-03-01 --to 2026-03-14] [--json]   (default: today, in the gateway's time zone)"
+const reportUsage = "usage: fluxrelay report [--day 2026-03-14 | --from 2026-03-01 [--to 2026-03-14]] [--json]   (default: today, in the gateway's time zone; --from alone: up to today)"
 
 // cmdReport prints, per day, source and payment method, the count and the
 // exact sum of the sales received, delivered, waiting and needing a person.
@@ -20,7 +21,7 @@ func cmdReport(args []string, stdout, stderr io.Writer) int {
 	cfg, socket, addr := clientFlags(fs)
 	day := fs.String("day", "", "one day")
 	from := fs.String("from", "", "the first day")
-	to := fs.String("to", "", "the last day")
+	to := fs.String("to", "", "the last day (with --from alone: today)")
 	asJSON := fs.Bool("json", false, "print JSON")
 	rest, code, stop := parseFlags(fs, args, stdout)
 	if stop {
@@ -43,8 +44,12 @@ func cmdReport(args []string, stdout, stderr io.Writer) int {
 		printJSON(stdout, rep)
 		return exitOK
 	}
+	loc := zoneNamed(rep.Timezone)
+	if rep.Timezone == "the gateway's time zone" {
+		loc = time.Local
+	}
 	if len(rep.Days) == 0 {
-		fmt.Fprintf(stdout, "no sales received on those days (%s)\n", rep.Timezone)
+		fmt.Fprintf(stdout, "no sales received on those days (%s)\n", zoneWords(loc, time.Now()))
 		return exitOK
 	}
 	tally := func(t admin.Tally) string { return fmt.Sprintf("%d  %s", t.Count, t.Sum) }
@@ -52,7 +57,8 @@ func cmdReport(args []string, stdout, stderr io.Writer) int {
 		if i > 0 {
 			fmt.Fprintln(stdout)
 		}
-		fmt.Fprintf(stdout, "%s (%s)\n", d.Day, rep.Timezone)
+		noon, _ := time.ParseInLocation("2006-01-02 15:04", d.Day+" 12:00", loc)
+		fmt.Fprintf(stdout, "%s (%s)\n", d.Day, zoneWords(loc, noon))
 		tw := tabwriter.NewWriter(stdout, 0, 0, 2, ' ', tabwriter.AlignRight)
 		fmt.Fprintln(tw, "SOURCE\tMETHOD\tRECEIVED\tDELIVERED\tWAITING\tNEEDS A PERSON\t")
 		for _, r := range append(d.Rows, d.Total) {
@@ -60,7 +66,7 @@ func cmdReport(args []string, stdout, stderr io.Writer) int {
 			if method == "" {
 				method = "-"
 			}
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t\n", r.Source, method, tally(r.Received), tally(r.Delivered), tally(r.Waiting), tally(r.NeedsPerson))
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t\n", r.Source, oneLine(method), tally(r.Received), tally(r.Delivered), tally(r.Waiting), tally(r.NeedsPerson))
 		}
 		tw.Flush()
 	}

@@ -36,6 +36,7 @@ func cmdStatus(args []string, stdout, stderr io.Writer) int {
 var stateWords = map[string]string{admin.StateOK: "OK", admin.StateDelayed: "DELAYED", admin.StateActionNeeded: "ACTION NEEDED"}
 
 func printStatus(w io.Writer, st admin.Status) {
+	loc := zoneNamed(st.Timezone)
 	fmt.Fprintf(w, "fluxrelay %s: %s\n", st.Version, stateWords[st.State])
 	for _, r := range st.Reasons {
 		fmt.Fprintf(w, "  ! %s\n", oneLine(r))
@@ -49,7 +50,7 @@ func printStatus(w io.Writer, st admin.Status) {
 	fmt.Fprintf(tw, "dead letters:\t%d (fluxrelay dlq list)\n", st.DeadLetters)
 	last := "none yet"
 	if st.LastDeliveryAt != nil {
-		last = fmt.Sprintf("%s (%s ago)", st.LastDeliveryAt.Format("2006-01-02 15:04:05 MST"), st.Clock.Sub(*st.LastDeliveryAt).Round(time.Second))
+		last = fmt.Sprintf("%s (%s ago)", stamp(*st.LastDeliveryAt, loc), st.Clock.Sub(*st.LastDeliveryAt).Round(time.Second))
 	}
 	fmt.Fprintf(tw, "last delivery:\t%s\n", last)
 	if st.LastError != "" {
@@ -65,12 +66,12 @@ func printStatus(w io.Writer, st admin.Status) {
 	if !st.ClockOK {
 		clock = "WRONG — check NTP"
 	}
-	fmt.Fprintf(tw, "clock:\t%s (%s)\n", st.Clock.Format("2006-01-02 15:04:05 MST"), clock)
+	fmt.Fprintf(tw, "clock:\t%s (%s)\n", stamp(st.Clock, loc), clock)
 	if st.UncleanRestarts > 0 && st.LastUncleanRestart != nil {
-		fmt.Fprintf(tw, "unclean restarts:\t%d (last %s) — power cuts? a UPS spares the SD card\n", st.UncleanRestarts, st.LastUncleanRestart.Format("2006-01-02 15:04 MST"))
+		fmt.Fprintf(tw, "unclean restarts:\t%d (last %s) — power cuts? a UPS spares the SD card\n", st.UncleanRestarts, stampMinute(*st.LastUncleanRestart, loc))
 	}
 	rl := st.ConfigReload
-	cfgLine := fmt.Sprintf("loaded %s", rl.At.Format("2006-01-02 15:04:05 MST"))
+	cfgLine := fmt.Sprintf("loaded %s", stamp(rl.At, loc))
 	if !rl.OK {
 		cfgLine += ", LAST RELOAD FAILED: " + oneLine(rl.Error)
 	}
@@ -87,11 +88,12 @@ func printStatus(w io.Writer, st admin.Status) {
 		l := st.Listeners[n]
 		state := "up"
 		if !l.Up {
-			state = "DOWN: " + l.Error
+			state = "DOWN: " + oneLine(l.Error)
 		}
 		fmt.Fprintf(tw, "%s:\t%s %s\n", l.Key, l.Addr, state)
 	}
 	tw.Flush()
+	printRejections(w, st.Rejections, loc)
 	if len(st.Sources) == 0 {
 		fmt.Fprintln(w, "\nno sources configured")
 		return
@@ -113,5 +115,25 @@ func printStatus(w io.Writer, st admin.Status) {
 		if p := st.Sources[n].ParserPanics; p > 0 {
 			fmt.Fprintf(w, "\n%s: fluxrelay's parser failed on %d notification(s), which were refused: a fluxrelay bug. Send the daemon's log to your fluxrelay supplier.\n", n, p)
 		}
+	}
+}
+
+// shownRejections is how many of the latest refused notifications status
+// prints (--json has them all).
+const shownRejections = 5
+
+// printRejections shows the latest refused notifications: what was said
+// to the sender, with anything taken from the input made harmless.
+func printRejections(w io.Writer, rs []admin.Rejection, loc *time.Location) {
+	if len(rs) == 0 {
+		return
+	}
+	fmt.Fprintf(w, "\nrecent refusals (%d; the latest %d):\n", len(rs), min(len(rs), shownRejections))
+	for _, r := range rs[max(len(rs)-shownRejections, 0):] {
+		from := r.Peer
+		if r.Terminal != "" {
+			from = "terminal " + r.Terminal
+		}
+		fmt.Fprintf(w, "  %s  %s from %s: %s: %s\n", stamp(r.At, loc), oneLine(r.Source), oneLine(from), r.Outcome, oneLine(r.Error))
 	}
 }

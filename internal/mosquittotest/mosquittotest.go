@@ -111,3 +111,9 @@ func (m *Broker) Restart() {
 
 // URL is the broker address for paho.
 func (m *Broker) URL() string { return "tcp://" + m.Addr }
+
+// Log returns what the broker has logged so far.
+func (m *Broker) Log() string {
+	b, _ := os.ReadFile(m.conf + ".log")
+	return string(b)
+}
