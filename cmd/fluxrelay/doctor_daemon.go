@@ -13,6 +13,7 @@ var reasonLine = map[string]string{
 	"paused": "deliveries", "not_configured": "deliveries", "outage": "deliveries",
 	"dead_letters": "dead letters", "damaged": "store", "disk_full": "disk",
 	"reload_failed": "config", "restart_needed": "config", "queue_old": "queue",
+	"sync_failed": "store", "evicted": "disk", "out_of_files": "listen",
 	// told by other checks
 	"clock_skew": "", "clock_wrong": "", "listener_down": "", "mqtt_broker": "", "moved_aside": "",
 	"admin_socket": "listen",
