@@ -42,6 +42,7 @@ func (d *Daemon) Status() Status {
 		Sources: map[string]SourceStatus{}, Targets: []admin.TargetStatus{}, Listeners: map[string]ListenerStatus{},
 		StoreMovedAside: d.store.MovedAside, Rejections: []admin.Rejection{},
 		Version: d.opts.Version, StartedAt: d.started.UTC(), Location: d.loc.Load(),
+		Gateway: cfg.GatewayName(), RemoteWrite: d.remoteWriteStatus(),
 	}
 	if !rs.LastDeliveryAt.IsZero() {
 		t := rs.LastDeliveryAt.UTC()

@@ -101,13 +101,14 @@ func (w *worker) take() {
 	if err != nil {
 		w.p.log.Warn("some metrics could not be gathered for remote write; pushing the rest", "err", err)
 	}
+	gateway := w.p.gatewayName() // before w.mu: Set holds p.mu while it takes w.mu
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	var prev *seriesSet
 	if n := len(w.buf); n > 0 {
 		prev = w.buf[n-1].set
 	}
-	s := build(fams, w.p.opts.Prefix, w.p.gatewayName(), w.p.opts.Job, now, prev)
+	s := build(fams, w.p.opts.Prefix, gateway, w.p.opts.Job, now, prev)
 	for n := len(w.buf); n > 0 && w.buf[n-1].at >= s.at; n-- {
 		w.buf = w.buf[:n-1]
 		w.st.Dropped++
