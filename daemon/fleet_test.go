@@ -13,8 +13,11 @@ import (
 	"time"
 
 	prompb "buf.build/gen/go/prometheus/prometheus/protocolbuffers/go"
+	paho "github.com/eclipse/paho.mqtt.golang"
 	"github.com/klauspost/compress/snappy"
 	"google.golang.org/protobuf/proto"
+
+	"github.com/fluxrelay/fluxrelay/internal/mosquittotest"
 )
 
 // named gives the daemon of e the gateway name name.
@@ -213,4 +216,43 @@ func TestGatewayNameEverywhere(t *testing.T) {
 		rw := r.status(t).RemoteWrite
 		return len(rw) == 1 && rw[0].OK && rw[0].Host == strings.TrimPrefix(receiver.URL, "http://")
 	})
+}
+
+// TestPublishStatus: with mqtt.publish_status, a gateway subscribed to a
+// real mosquitto keeps "online" retained under its configured name while
+// it runs, and "offline" once it stops.
+func TestPublishStatus(t *testing.T) {
+	m := mosquittotest.Start(t)
+	e := newEnv(t, nil)
+	writeFile(t, e.cfgPath, strings.Replace(readFile(t, e.cfgPath), "[mqtt]\nmode = \"off\"",
+		fmt.Sprintf("[mqtt]\nmode = \"external\"\nbroker = %q\nclient_id = \"gw-status\"\npublish_status = true", m.URL()), 1))
+	e.named("Ikeja City Mall")
+	r := e.start()
+	retained := func() string {
+		got := make(chan string, 1)
+		c := paho.NewClient(paho.NewClientOptions().AddBroker(m.URL()).SetClientID("dashboard"))
+		if tok := c.Connect(); !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
+			t.Fatalf("connect: %v", tok.Error())
+		}
+		defer c.Disconnect(100)
+		c.Subscribe("fluxrelay/_gateway/Ikeja City Mall/status", 1, func(_ paho.Client, msg paho.Message) {
+			if msg.Retained() {
+				select {
+				case got <- string(msg.Payload()):
+				default:
+				}
+			}
+		}).WaitTimeout(10 * time.Second)
+		select {
+		case s := <-got:
+			return s
+		case <-time.After(2 * time.Second):
+			return ""
+		}
+	}
+	waitFor(t, "the gateway online", func() bool { return retained() == "online" })
+	r.stop()
+	if s := retained(); s != "offline" {
+		t.Errorf("after a clean stop the retained status is %q; want offline", s)
+	}
 }
