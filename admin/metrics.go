@@ -40,6 +40,7 @@ var (
 	descState     = prometheus.NewDesc("fluxrelay_state", "1 for the gateway's current state.", []string{"state"}, nil)
 	descPaused    = prometheus.NewDesc("fluxrelay_deliveries_paused", "1 while deliveries to a webhook are paused for a person (credentials, IP whitelist, URL), by webhook mode.", []string{"mode"}, nil)
 	descLastDeliv = prometheus.NewDesc("fluxrelay_last_delivery_timestamp_seconds", "When a notification was last delivered (absent until the first).", nil, nil)
+	descTime      = prometheus.NewDesc("fluxrelay_time_seconds", "This gateway's clock when the metrics were gathered: in pushed metrics, when the gateway was last heard from.", nil, nil)
 )
 
 // The [[remote_write]] endpoints, by their place in the file ("1", "2", …).
@@ -83,7 +84,7 @@ func (m *Metrics) Delivery(result string, sinceReceipt time.Duration) {
 // Describe implements prometheus.Collector.
 func (m *Metrics) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descIngested, descDelivered, descPanics, descQueue, descOldest, descDead, descDiskFree, descDiskUsed, descCommits, descWrites, descReachable, descReloadOK, descReloadAt, descClockOK, descSkew, descState, descPaused, descBuild, descUnclean,
-		descLastDeliv, descRWOK, descRWSuccess, descRWWaiting, descRWSnapshot} {
+		descLastDeliv, descTime, descRWOK, descRWSuccess, descRWWaiting, descRWSnapshot} {
 		ch <- d
 	}
 }
@@ -130,6 +131,7 @@ func (m *Metrics) Collect(ch chan<- prometheus.Metric) {
 	if st.LastDeliveryAt != nil {
 		gauge(descLastDeliv, float64(st.LastDeliveryAt.UnixMilli())/1000)
 	}
+	gauge(descTime, float64(st.Clock.UnixMilli())/1000)
 	collectRemoteWrite(ch, st.RemoteWrite)
 }
 

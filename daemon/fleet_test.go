@@ -91,6 +91,7 @@ func TestFleetInPrometheus(t *testing.T) {
 			t.Errorf("%s's build info: %v", gw, info)
 		}
 	}
+	checkFleetDashboard(t, prom, map[string]float64{ikeja: 0, lekki: 2})
 	st := a.status(t)
 	if st.Gateway != ikeja || len(st.RemoteWrite) != 1 || !st.RemoteWrite[0].OK || st.RemoteWrite[0].Sent == 0 || st.RemoteWrite[0].LastSuccess == nil {
 		t.Errorf("status: gateway %q, remote write %+v", st.Gateway, st.RemoteWrite)
@@ -254,5 +255,45 @@ func TestPublishStatus(t *testing.T) {
 	r.stop()
 	if s := retained(); s != "offline" {
 		t.Errorf("after a clean stop the retained status is %q; want offline", s)
+	}
+}
+
+// checkFleetDashboard runs every query of the shipped fleet dashboard on
+// a real Prometheus, for all gateways: each is valid, the fleet table has
+// one row per gateway, its state column says each gateway's state (0 OK,
+// 1 DELAYED, 2 ACTION NEEDED) and no gateway is counted silent.
+func checkFleetDashboard(t *testing.T, prom *prometheus, states map[string]float64) {
+	t.Helper()
+	raw := readFile(t, "../packaging/monitoring/fluxrelay-fleet.grafana.json")
+	var dash struct {
+		Panels []struct {
+			Title, Type string
+			Targets     []struct{ RefID, Expr string }
+		}
+	}
+	if err := json.Unmarshal([]byte(raw), &dash); err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range dash.Panels {
+		for _, tg := range p.Targets {
+			res := prom.Query(strings.ReplaceAll(tg.Expr, "$gateway", ".+"))
+			switch {
+			case p.Type == "table" && tg.RefID == "A":
+				for _, s := range res {
+					if want, ok := states[s.Labels["gateway"]]; !ok || s.Value != want {
+						t.Errorf("the fleet table says %s is in state %v; want %v", s.Labels["gateway"], s.Value, want)
+					}
+				}
+				fallthrough
+			case p.Type == "table" && tg.RefID != "E": // E: the last delivery, for those that delivered
+				if len(res) != len(states) {
+					t.Errorf("%q, query %s: %d rows for %d gateways: %v", p.Title, tg.RefID, len(res), len(states), res)
+				}
+			case p.Title == "Gateways silent for 15 minutes":
+				if len(res) != 1 || res[0].Value != 0 {
+					t.Errorf("%q: %v", p.Title, res)
+				}
+			}
+		}
 	}
 }
