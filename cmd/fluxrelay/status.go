@@ -36,7 +36,7 @@ func cmdStatus(args []string, stdout, stderr io.Writer) int {
 var stateWords = map[string]string{admin.StateOK: "OK", admin.StateDelayed: "DELAYED", admin.StateActionNeeded: "ACTION NEEDED"}
 
 func printStatus(w io.Writer, st admin.Status) {
-	fmt.Fprintf(w, "fluxrelay %s: %s\n", st.Version, stateWords[st.State])
+	fmt.Fprintf(w, "%s — fluxrelay %s: %s\n", st.Gateway, st.Version, stateWords[st.State])
 	for _, r := range st.Reasons {
 		fmt.Fprintf(w, "  ! %s\n", oneLine(r))
 	}
@@ -78,6 +78,9 @@ func printStatus(w io.Writer, st admin.Status) {
 		cfgLine += "; restart to apply " + strings.Join(rl.RestartNeeded, ", ")
 	}
 	fmt.Fprintf(tw, "config:\t%s\n", cfgLine)
+	for _, rw := range st.RemoteWrite {
+		fmt.Fprintf(tw, "remote write %d:\t%s\n", rw.Endpoint, remoteWriteLine(rw, st.Clock))
+	}
 	names := make([]string, 0, len(st.Listeners))
 	for n := range st.Listeners {
 		names = append(names, n)
@@ -114,4 +117,22 @@ func printStatus(w io.Writer, st admin.Status) {
 			fmt.Fprintf(w, "\n%s: fluxrelay's parser failed on %d notification(s), which were refused: a fluxrelay bug. Send the daemon's log to your fluxrelay supplier.\n", n, p)
 		}
 	}
+}
+
+// remoteWriteLine says how pushing to one [[remote_write]] goes.
+func remoteWriteLine(rw admin.RemoteWriteStatus, now time.Time) string {
+	line := "to " + rw.Host + ": "
+	switch {
+	case rw.OK && rw.LastSuccess != nil:
+		line += fmt.Sprintf("pushing, last %s ago", now.Sub(*rw.LastSuccess).Round(time.Second))
+	case rw.LastErrorAt != nil:
+		line += "FAILING: " + oneLine(rw.LastError)
+	default:
+		line += "not pushed yet"
+	}
+	line += fmt.Sprintf("; %d waiting", rw.Waiting)
+	if rw.Refused > 0 || rw.Dropped > 0 {
+		line += fmt.Sprintf(", %d refused by the receiver, %d dropped", rw.Refused, rw.Dropped)
+	}
+	return line
 }
