@@ -33,6 +33,9 @@ type worker struct {
 }
 
 func newWorker(p *Pusher, ep Endpoint) *worker {
+	if ep.Interval <= 0 {
+		ep.Interval = time.Minute
+	}
 	return &worker{p: p, ep: ep, wake: make(chan struct{}, 1), seq: 1, st: Status{Host: hostOf(ep.URL)}}
 }
 
@@ -42,7 +45,9 @@ func (w *worker) successor(ep Endpoint) *worker {
 	n := newWorker(w.p, ep)
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	n.buf, n.seq, n.alone, n.st, n.inherited = w.buf, w.seq, w.alone, w.st, true
+	// A copy: w's goroutines may still be appending to their own.
+	n.buf = append([]*snapshot(nil), w.buf...)
+	n.seq, n.alone, n.st, n.inherited = w.seq, w.alone, w.st, true
 	n.st.Host = hostOf(ep.URL)
 	return n
 }
