@@ -51,6 +51,7 @@ var forbidden = map[string][]string{
 	"ingest/mqttingest": {"store", "relay", "config", "daemon", "admin"},
 	"admin":             {"store", "relay", "ingest", "config", "provider", "daemon"},
 	"alert":             {"store", "relay", "ingest", "config", "provider", "daemon", "admin", "notification"},
+	"remotewrite":       {"store", "relay", "ingest", "config", "provider", "daemon", "admin", "notification", "alert"},
 	"store":             {"ingest", "relay", "config", "provider", "daemon"},
 	"relay":             {"store", "ingest", "config", "provider", "daemon"},
 	"relay/relaytest":   {"store", "ingest", "config", "daemon"},

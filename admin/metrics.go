@@ -2,6 +2,7 @@ package admin
 
 import (
 	"runtime"
+	"strconv"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -42,6 +43,16 @@ var (
 	descSkew      = prometheus.NewDesc("fluxrelay_clock_skew_seconds", "This clock minus Fluxvend's, from the Date header of its last answer.", nil, nil)
 	descState     = prometheus.NewDesc("fluxrelay_state", "1 for the gateway's current state.", []string{"state"}, nil)
 	descPaused    = prometheus.NewDesc("fluxrelay_deliveries_paused", "1 while deliveries to a webhook are paused for a person (credentials, IP whitelist, URL), by webhook mode.", []string{"mode"}, nil)
+	descLastDeliv = prometheus.NewDesc("fluxrelay_last_delivery_timestamp_seconds", "When a notification was last delivered (absent until the first).", nil, nil)
+	descTime      = prometheus.NewDesc("fluxrelay_time_seconds", "This gateway's clock when the metrics were gathered: in pushed metrics, when the gateway was last heard from.", nil, nil)
+)
+
+// The [[remote_write]] endpoints, by their place in the file ("1", "2", …).
+var (
+	descRWOK       = prometheus.NewDesc("fluxrelay_remote_write_last_push_successful", "1 when the last push to the endpoint was accepted.", []string{"endpoint"}, nil)
+	descRWSuccess  = prometheus.NewDesc("fluxrelay_remote_write_last_success_timestamp_seconds", "When a push to the endpoint was last accepted.", []string{"endpoint"}, nil)
+	descRWWaiting  = prometheus.NewDesc("fluxrelay_remote_write_waiting_snapshots", "Snapshots not yet pushed to the endpoint.", []string{"endpoint"}, nil)
+	descRWSnapshot = prometheus.NewDesc("fluxrelay_remote_write_snapshots_total", "Snapshots for the endpoint, by result: sent, refused (by the receiver, for good), dropped (buffer full, clock went back).", []string{"endpoint", "result"}, nil)
 )
 
 // NewMetrics registers fluxrelay's metrics (and the Go runtime's).
@@ -76,7 +87,8 @@ func (m *Metrics) Delivery(result string, sinceReceipt time.Duration) {
 
 // Describe implements prometheus.Collector.
 func (m *Metrics) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{descIngested, descDelivered, descPanics, descQueue, descOldest, descDead, descDiskFree, descDiskUsed, descCommits, descWrites, descSyncFail, descRefusing, descEvicted, descEvictedAt, descReachable, descReloadOK, descReloadAt, descClockOK, descSkew, descState, descPaused, descBuild, descUnclean} {
+	for _, d := range []*prometheus.Desc{descIngested, descDelivered, descPanics, descQueue, descOldest, descDead, descDiskFree, descDiskUsed, descCommits, descWrites, descSyncFail, descRefusing, descEvicted, descEvictedAt, descReachable, descReloadOK, descReloadAt, descClockOK, descSkew, descState, descPaused, descBuild, descUnclean,
+		descLastDeliv, descTime, descRWOK, descRWSuccess, descRWWaiting, descRWSnapshot} {
 		ch <- d
 	}
 }
@@ -125,6 +137,25 @@ func (m *Metrics) Collect(ch chan<- prometheus.Metric) {
 			}
 		}
 		ch <- prometheus.MustNewConstMetric(descPaused, prometheus.GaugeValue, n, mode)
+	}
+	if st.LastDeliveryAt != nil {
+		gauge(descLastDeliv, float64(st.LastDeliveryAt.UnixMilli())/1000)
+	}
+	gauge(descTime, float64(st.Clock.UnixMilli())/1000)
+	collectRemoteWrite(ch, st.RemoteWrite)
+}
+
+func collectRemoteWrite(ch chan<- prometheus.Metric, rws []RemoteWriteStatus) {
+	for _, rw := range rws {
+		ep := strconv.Itoa(rw.Endpoint)
+		ch <- prometheus.MustNewConstMetric(descRWOK, prometheus.GaugeValue, boolFloat(rw.OK), ep)
+		if rw.LastSuccess != nil {
+			ch <- prometheus.MustNewConstMetric(descRWSuccess, prometheus.GaugeValue, float64(rw.LastSuccess.UnixMilli())/1000, ep)
+		}
+		ch <- prometheus.MustNewConstMetric(descRWWaiting, prometheus.GaugeValue, float64(rw.Waiting), ep)
+		for result, n := range map[string]int64{"sent": rw.Sent, "refused": rw.Refused, "dropped": rw.Dropped} {
+			ch <- prometheus.MustNewConstMetric(descRWSnapshot, prometheus.CounterValue, float64(n), ep, result)
+		}
 	}
 }
 

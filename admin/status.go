@@ -70,7 +70,7 @@ type ReloadResult struct {
 
 // Status is what `fluxrelay status --json` prints and /api/status serves.
 type Status struct {
-	// Gateway is this gateway's name (config gateway, else the host name).
+	// Gateway is this gateway's name: config gateway, else the host name.
 	Gateway string   `json:"gateway"`
 	State   string   `json:"state"`
 	Reasons []string `json:"reasons"`
@@ -124,6 +124,32 @@ type Status struct {
 	Rejections         []Rejection `json:"recent_rejections"`
 	Version            string      `json:"version"`
 	StartedAt          time.Time   `json:"started_at"`
+
+	// RemoteWrite is each [[remote_write]] endpoint's pushing, in the
+	// order of the file.
+	RemoteWrite []RemoteWriteStatus `json:"remote_write"`
+}
+
+// RemoteWriteStatus is one [[remote_write]] endpoint's pushing.
+type RemoteWriteStatus struct {
+	// Endpoint is the table's place in the file, from 1.
+	Endpoint int `json:"endpoint"`
+	// Host is the receiver's host (the URL is a secret; its host is not).
+	Host string `json:"host"`
+	// OK is true when the last push was accepted.
+	OK          bool       `json:"ok"`
+	LastSuccess *time.Time `json:"last_success"`
+	// LastError says why a push last failed or what the receiver last
+	// refused, and LastErrorAt when; they stay after a success.
+	LastError   string     `json:"last_error,omitempty"`
+	LastErrorAt *time.Time `json:"last_error_at,omitempty"`
+	// Waiting is the snapshots not yet sent; Sent counts those accepted,
+	// Refused those the receiver refused for good (4xx), Dropped those
+	// lost to a full buffer or a clock that went back.
+	Waiting int   `json:"waiting"`
+	Sent    int64 `json:"sent"`
+	Refused int64 `json:"refused"`
+	Dropped int64 `json:"dropped"`
 }
 
 // Line is the state in one line, as systemctl status shows it: the state,

@@ -24,10 +24,11 @@ const (
 	KindDeadLetter     = "dead_letter"     // payments became dead letters
 	KindDisk           = "disk"            // free space fell below twice the reserve
 	KindUncleanRestart = "unclean_restart" // the last stop was not clean
+	KindHeartbeat      = "heartbeat"       // still alive (to the receivers that asked)
 )
 
 // Event is what a receiver is told. It carries no secret and no customer
-// data.
+// data. Gateway is the configured name of the gateway.
 type Event struct {
 	Kind          string    `json:"kind"`
 	Gateway       string    `json:"gateway"`
@@ -45,6 +46,9 @@ type Receiver struct {
 	Format      string // "json" or "telegram"
 	ChatID      string // telegram
 	MinInterval time.Duration
+	// Heartbeat, when not zero, is how often the receiver is sent a
+	// "still alive" event (Beat); min_interval does not apply to it.
+	Heartbeat time.Duration
 }
 
 // Options tune the sending. Zero values take the defaults.
@@ -77,6 +81,7 @@ type outbox struct {
 	r      Receiver
 	queue  chan Event
 	last   map[string]time.Time // when each kind was last queued
+	beat   time.Time            // when the last heartbeat was queued
 	cancel context.CancelFunc
 }
 
@@ -101,18 +106,22 @@ func New(opts Options) *Alerter {
 }
 
 // SetReceivers replaces the receivers (at start and on reload). Events
-// still queued for the old ones are dropped.
+// still queued for the old ones are dropped; a receiver that stays (same
+// URL, format and chat) keeps its heartbeat's rhythm.
 func (a *Alerter) SetReceivers(rs []Receiver) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
+	beats := map[[3]string]time.Time{}
 	for _, o := range a.outboxes {
 		if o.cancel != nil {
 			o.cancel()
 		}
+		beats[[3]string{o.r.URL, o.r.Format, o.r.ChatID}] = o.beat
 	}
 	a.outboxes = nil
 	for _, r := range rs {
-		o := &outbox{r: r, queue: make(chan Event, a.opts.Queue), last: map[string]time.Time{}}
+		o := &outbox{r: r, queue: make(chan Event, a.opts.Queue), last: map[string]time.Time{},
+			beat: beats[[3]string{r.URL, r.Format, r.ChatID}]}
 		a.outboxes = append(a.outboxes, o)
 		if a.ctx != nil {
 			a.start(o)
@@ -163,18 +172,39 @@ func (a *Alerter) Send(e Event) {
 			continue
 		}
 		o.last[e.Kind] = e.At
-		for {
+		a.queue(o, e)
+	}
+}
+
+// Beat queues e, a heartbeat, for every receiver that wants one and has
+// had none for its heartbeat interval (or none yet). Call it often: at
+// start and every few seconds.
+func (a *Alerter) Beat(e Event) {
+	e.Kind = KindHeartbeat
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	for _, o := range a.outboxes {
+		if o.r.Heartbeat <= 0 || (!o.beat.IsZero() && e.At.Sub(o.beat) < o.r.Heartbeat && !e.At.Before(o.beat)) {
+			continue
+		}
+		o.beat = e.At
+		a.queue(o, e)
+	}
+}
+
+// queue puts e in o's queue without blocking: a full queue loses its
+// oldest event. Call it with a.mu held.
+func (a *Alerter) queue(o *outbox, e Event) {
+	for {
+		select {
+		case o.queue <- e:
+			return
+		default:
 			select {
-			case o.queue <- e:
+			case <-o.queue: // full: the oldest goes
+				a.log.Warn("alert queue full; the oldest alert was dropped", "format", o.r.Format)
 			default:
-				select {
-				case <-o.queue: // full: the oldest goes
-					a.log.Warn("alert queue full; the oldest alert was dropped", "format", o.r.Format)
-				default:
-				}
-				continue
 			}
-			break
 		}
 	}
 }
@@ -251,6 +281,8 @@ func render(r Receiver, e Event) ([]byte, error) {
 		fmt.Fprintf(&b, "fluxrelay on %s: the disk is nearly full", e.Gateway)
 	case KindUncleanRestart:
 		fmt.Fprintf(&b, "fluxrelay on %s restarted after an unclean stop (a power cut?)", e.Gateway)
+	case KindHeartbeat:
+		fmt.Fprintf(&b, "fluxrelay on %s is alive: %s", e.Gateway, stateWords[e.State])
 	default:
 		fmt.Fprintf(&b, "fluxrelay on %s: %s", e.Gateway, e.Kind)
 	}

@@ -172,3 +172,47 @@ func TestNoAnswerHidesTheURL(t *testing.T) {
 		t.Errorf("post to a closed port: %v", err)
 	}
 }
+
+// TestHeartbeat: only the receivers that ask for a heartbeat get one, at
+// the first Beat and then once per interval whatever the other alerts;
+// a reload that keeps a receiver keeps its rhythm; the Telegram text names
+// the gateway.
+func TestHeartbeat(t *testing.T) {
+	beats, beatSrv := newReceiver(t)
+	quiet, quietSrv := newReceiver(t)
+	tg, tgSrv := newReceiver(t)
+	rs := []Receiver{
+		{URL: beatSrv.URL, Format: "json", MinInterval: time.Minute, Heartbeat: 24 * time.Hour},
+		{URL: quietSrv.URL, Format: "json", MinInterval: time.Minute},
+		{URL: tgSrv.URL, Format: "telegram", ChatID: "42", MinInterval: time.Minute, Heartbeat: 24 * time.Hour},
+	}
+	a := running(t, rs...)
+	ev := event(KindState, "ok", "", 0)
+	ev.Gateway = "Ikeja City Mall"
+	for _, at := range []time.Duration{0, time.Minute, 23 * time.Hour, 24 * time.Hour, 30 * time.Hour} {
+		ev.At = t0.Add(at)
+		a.Beat(ev)
+		if at == time.Minute {
+			beats.wait(1)
+			tg.wait(1)
+			a.SetReceivers(rs) // a reload
+		}
+	}
+	got := beats.wait(1)
+	for i, want := range []time.Time{t0, t0.Add(24 * time.Hour)} {
+		if got[i]["kind"] != "heartbeat" || got[i]["gateway"] != "Ikeja City Mall" || got[i]["at"] != want.Format(time.RFC3339) {
+			t.Errorf("heartbeat %d: %v; want one at %s", i, got[i], want)
+		}
+	}
+	msg := tg.wait(1)[0]["text"].(string)
+	if !strings.HasPrefix(msg, "fluxrelay on Ikeja City Mall is alive: OK") {
+		t.Errorf("telegram heartbeat %q", msg)
+	}
+	a.Send(event(KindDisk, "action_needed", "ok", 31*time.Hour)) // goes after any heartbeat still queued
+	if got := beats.wait(1); len(got) != 3 || got[2]["kind"] != "disk" {
+		t.Errorf("the heartbeat receiver got %v; want two heartbeats, then the disk alert", got)
+	}
+	if got := quiet.wait(1); len(got) != 1 || got[0]["kind"] != "disk" {
+		t.Errorf("the receiver without heartbeat got %v", got)
+	}
+}

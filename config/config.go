@@ -79,18 +79,22 @@ type HTTP struct {
 
 // MQTT is the embedded broker or the external broker subscription.
 type MQTT struct {
-	Mode        string     `toml:"mode"`
-	Listen      string     `toml:"listen"`
-	Broker      string     `toml:"broker"`
-	TopicPrefix string     `toml:"topic_prefix"`
-	ClientID    string     `toml:"client_id"`
-	Username    string     `toml:"username"`
-	Password    Secret     `toml:"password"`
-	SharedGroup string     `toml:"shared_group"`
-	TLSCertFile string     `toml:"tls_cert_file"`
-	TLSKeyFile  string     `toml:"tls_key_file"`
-	CAFile      string     `toml:"ca_file"`
-	Users       []MQTTUser `toml:"user"`
+	Mode        string `toml:"mode"`
+	Listen      string `toml:"listen"`
+	Broker      string `toml:"broker"`
+	TopicPrefix string `toml:"topic_prefix"`
+	ClientID    string `toml:"client_id"`
+	Username    string `toml:"username"`
+	Password    Secret `toml:"password"`
+	SharedGroup string `toml:"shared_group"`
+	TLSCertFile string `toml:"tls_cert_file"`
+	TLSKeyFile  string `toml:"tls_key_file"`
+	CAFile      string `toml:"ca_file"`
+	// PublishStatus (external mode) keeps a retained
+	// {topic_prefix}/_gateway/{gateway}/status on the broker: "online",
+	// and "offline" (the last will) once the gateway is gone.
+	PublishStatus bool       `toml:"publish_status"`
+	Users         []MQTTUser `toml:"user"`
 }
 
 // MQTTUser is one terminal's login on the embedded broker: a password, or
@@ -135,6 +139,10 @@ type Alert struct {
 	// MinInterval is the least time between two alerts of a kind; "back to
 	// OK" is always sent.
 	MinInterval Duration `toml:"min_interval"`
+	// Heartbeat, when set, sends a "still alive" event this often (and at
+	// start): its absence tells a team without Prometheus that the
+	// gateway went silent.
+	Heartbeat Duration `toml:"heartbeat"`
 }
 
 // RemoteWrite is one [[remote_write]] table: a Prometheus remote-write

@@ -106,7 +106,7 @@ func allKeys() []string {
 		"listen", "max_body", "trusted_proxies", "tls_cert_file", "tls_key_file",
 		"mode", "broker", "topic_prefix", "client_id", "username", "password", "shared_group", "ca_file",
 		"socket", "token", "page_listen", "page_pin", "page_contact", "level", "format",
-		"gateway", "keep_delivered", "interval", "bearer_token",
+		"gateway", "keep_delivered", "interval", "bearer_token", "heartbeat", "publish_status",
 		"name", "provider", "secret", "allow", "forward", "forward_url", "merchant_id", "business_id", "signature_mode", "max_skew"}
 }
 

@@ -191,6 +191,12 @@ func (d *decoder) decodeValue(key string, v *value, fv reflect.Value) {
 		if wantString() {
 			fv.SetString(v.str)
 		}
+	case t.Kind() == reflect.Bool:
+		if v.kind != unstable.Bool {
+			d.add(v.pos, key, "got %s, want true or false", v.describe())
+			return
+		}
+		fv.SetBool(v.bool)
 	case t.Kind() == reflect.Int:
 		if v.kind != unstable.Integer {
 			d.add(v.pos, key, "got %s, want a whole number", v.describe())

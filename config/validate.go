@@ -134,6 +134,9 @@ func (v *validator) alerts() {
 			a.MinInterval = Duration(15 * time.Minute)
 		}
 		v.between(key+".min_interval", a.MinInterval.D(), time.Minute, 7*24*time.Hour)
+		if a.Heartbeat != 0 {
+			v.between(key+".heartbeat", a.Heartbeat.D(), time.Hour, 30*24*time.Hour)
+		}
 	}
 }
 
@@ -219,6 +222,9 @@ func (v *validator) mqtt() {
 	case "off":
 	default:
 		v.errf("mqtt.mode", `got %q, want "embedded", "external" or "off"`, m.Mode)
+	}
+	if m.PublishStatus && m.Mode != "external" {
+		v.errf("mqtt.publish_status", `is only used with mqtt.mode = "external" (it tells a central broker whether this gateway is up)`)
 	}
 	if m.TopicPrefix == "" || strings.ContainsAny(m.TopicPrefix, "+#") || strings.HasPrefix(m.TopicPrefix, "/") || strings.HasSuffix(m.TopicPrefix, "/") {
 		v.errf("mqtt.topic_prefix", `got %q, want a topic prefix without wildcards or leading/trailing "/", e.g. "fluxrelay"`, m.TopicPrefix)

@@ -2,7 +2,6 @@ package daemon
 
 import (
 	"context"
-	"os"
 	"time"
 
 	"github.com/fluxrelay/fluxrelay/alert"
@@ -18,7 +17,8 @@ const delayedAlertAfter = 15 * time.Minute
 func receivers(cfg *config.Config) []alert.Receiver {
 	var out []alert.Receiver
 	for _, a := range cfg.Alerts {
-		out = append(out, alert.Receiver{URL: a.URL.Value(), Format: a.Format, ChatID: a.ChatID, MinInterval: a.MinInterval.D()})
+		out = append(out, alert.Receiver{URL: a.URL.Value(), Format: a.Format, ChatID: a.ChatID, MinInterval: a.MinInterval.D(),
+			Heartbeat: a.Heartbeat.D()})
 	}
 	return out
 }
@@ -26,13 +26,14 @@ func receivers(cfg *config.Config) []alert.Receiver {
 // watch looks at the state every few seconds and tells the alerter what a
 // person needs to know: a change to ACTION NEEDED at once, to DELAYED once
 // it has lasted 15 minutes, back to OK after either; each new dead letter;
-// free space below twice the reserve; a start after an unclean stop.
+// free space below twice the reserve; a start after an unclean stop; and
+// to the receivers that asked, a heartbeat. Each carries the gateway's
+// name as configured now.
 func (d *Daemon) watch(ctx context.Context) error {
 	every := d.opts.WatchEvery
 	if every == 0 {
 		every = 5 * time.Second
 	}
-	gateway, _ := os.Hostname()
 	tick := time.NewTicker(every)
 	defer tick.Stop()
 	alerted := StateOK // the state the last state alert told
@@ -52,10 +53,12 @@ func (d *Daemon) watch(ctx context.Context) error {
 			d.notify("STATUS=" + l)
 			line = l
 		}
-		send := func(kind, previous string) {
-			d.alerter.Send(alert.Event{Kind: kind, Gateway: gateway, State: st.State, PreviousState: previous,
-				Reasons: st.Reasons, QueueDepth: st.QueueDepth, DeadLetters: st.DeadLetters, At: now.UTC()})
+		event := func(kind, previous string) alert.Event {
+			return alert.Event{Kind: kind, Gateway: st.Gateway, State: st.State, PreviousState: previous,
+				Reasons: st.Reasons, QueueDepth: st.QueueDepth, DeadLetters: st.DeadLetters, At: now.UTC()}
 		}
+		send := func(kind, previous string) { d.alerter.Send(event(kind, previous)) }
+		d.alerter.Beat(event(alert.KindHeartbeat, st.State))
 		if st.State != StateDelayed {
 			delayedSince = time.Time{}
 		} else if delayedSince.IsZero() {

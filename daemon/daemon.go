@@ -51,6 +51,7 @@ import (
 	"github.com/fluxrelay/fluxrelay/notification"
 	"github.com/fluxrelay/fluxrelay/provider"
 	"github.com/fluxrelay/fluxrelay/relay"
+	"github.com/fluxrelay/fluxrelay/remotewrite"
 	"github.com/fluxrelay/fluxrelay/store"
 )
 
@@ -93,6 +94,7 @@ type Daemon struct {
 	broker  *mqttingest.Broker // nil unless mqtt.mode is "embedded"
 	alerter *alert.Alerter
 	metrics *admin.Metrics
+	pusher  *remotewrite.Pusher // [[remote_write]]
 
 	started   time.Time
 	ready     atomic.Bool
@@ -193,6 +195,7 @@ func (d *Daemon) Run(ctx context.Context, reload <-chan struct{}) error {
 		Logger:       d.log.With("component", "relay"),
 	})
 	d.alerter = alert.New(alert.Options{Logger: d.log.With("component", "alert")})
+	d.pusher = d.newPusher()
 	if err := d.apply(cfg); err != nil {
 		return errors.Join(err, ps.stop())
 	}
@@ -202,6 +205,7 @@ func (d *Daemon) Run(ctx context.Context, reload <-chan struct{}) error {
 	// store is closed.
 	ps.start("relay", d.relay.Run)
 	ps.start("alerts", d.alerter.Run)
+	ps.start("remote_write", d.pusher.Run)
 	ps.start("watch", d.watch)
 	ps.start("http", func(ctx context.Context) error {
 		return d.serve(ctx, "http", cfg.HTTP.Listen, d.http, cfg.HTTP.TLSCertFile, cfg.HTTP.TLSKeyFile)
@@ -378,6 +382,7 @@ func (d *Daemon) apply(cfg *config.Config) error {
 		RetryMaxWait: cfg.Core.RetryMaxWait.D(), MaxAge: cfg.Core.MaxAge.D()})
 	d.http.SetTrustedProxies(trusted)
 	d.alerter.SetReceivers(receivers(cfg))
+	d.pusher.Set(cfg.GatewayName(), endpoints(cfg))
 	c := cfg.Core
 	bySource := map[string]relay.Target{}
 	for _, s := range cfg.Sources {

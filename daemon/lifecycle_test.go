@@ -20,7 +20,7 @@ import (
 // the reverse order of its start with the store closed last, and nothing
 // is left listening.
 func TestAPartFailingStopsEverything(t *testing.T) {
-	for _, failing := range []string{"relay", "alerts", "watch", "http", "mqtt", "admin", "reload"} {
+	for _, failing := range []string{"relay", "alerts", "remote_write", "watch", "http", "mqtt", "admin", "reload"} {
 		t.Run(failing, func(t *testing.T) {
 			e := newEnv(t, nil)
 			e.embedBroker("till-1", "till-1-password")
@@ -60,7 +60,7 @@ func TestAPartFailingStopsEverything(t *testing.T) {
 			if err == nil || !strings.Contains(err.Error(), failing+": injected failure") {
 				t.Errorf("Run returned %v; want the %s part's failure", err, failing)
 			}
-			want := []string{"reload", "admin", "mqtt", "http", "watch", "alerts", "relay", "store"}
+			want := []string{"reload", "admin", "mqtt", "http", "watch", "remote_write", "alerts", "relay", "store"}
 			if !slices.Equal(d.parts.stopped, want) {
 				t.Errorf("stopped %v; want %v (reverse order of start, the store last)", d.parts.stopped, want)
 			}

@@ -2,8 +2,10 @@ package daemon
 
 import (
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"regexp"
@@ -23,7 +25,8 @@ func TestMonitoringFiles(t *testing.T) {
 		}
 		t.Log("skipped the promtool checks: promtool is not installed (apt-get install prometheus)")
 	} else {
-		for _, args := range [][]string{{"check", "rules", "fluxrelay.rules.yml"}, {"test", "rules", "fluxrelay.rules.test.yml"}} {
+		for _, args := range [][]string{{"check", "rules", "fluxrelay.rules.yml"}, {"test", "rules", "fluxrelay.rules.test.yml"},
+			{"check", "rules", "fluxrelay-fleet.rules.yml"}, {"test", "rules", "fluxrelay-fleet.rules.test.yml"}} {
 			cmd := exec.Command(promtool, args...)
 			cmd.Dir = dir
 			if out, err := cmd.CombinedOutput(); err != nil {
@@ -33,6 +36,9 @@ func TestMonitoringFiles(t *testing.T) {
 	}
 
 	e := newEnv(t, nil)
+	receiver := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(http.StatusNoContent) }))
+	t.Cleanup(receiver.Close)
+	e.writeConfig(testSecret, fmt.Sprintf("[[remote_write]]\nurl = %q\n", receiver.URL)) // its metrics too
 	r := e.start()
 	// Some metrics exist from the first delivery on (its counts, the
 	// clock skew from Fluxvend's Date header).
@@ -57,12 +63,18 @@ func TestMonitoringFiles(t *testing.T) {
 	if !served["fluxrelay_build_info"] || !strings.Contains(string(body), `version="e2e"`) {
 		t.Errorf("/metrics lacks fluxrelay_build_info with the version")
 	}
-	rules, _ := os.ReadFile(dir + "fluxrelay.rules.yml")
-	dash, _ := os.ReadFile(dir + "fluxrelay.grafana.json")
-	if !json.Valid(dash) {
-		t.Fatal("the Grafana dashboard is not JSON")
+	var files [][]byte
+	for _, name := range []string{"fluxrelay.rules.yml", "fluxrelay.grafana.json", "fluxrelay-fleet.rules.yml", "fluxrelay-fleet.grafana.json"} {
+		src, err := os.ReadFile(dir + name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if strings.HasSuffix(name, ".json") && !json.Valid(src) {
+			t.Fatalf("the Grafana dashboard %s is not JSON", name)
+		}
+		files = append(files, src)
 	}
-	for _, src := range [][]byte{rules, dash} {
+	for _, src := range files {
 		for _, name := range regexp.MustCompile(`fluxrelay_[a-z_]+`).FindAllString(string(src), -1) {
 			base := strings.TrimSuffix(name, "_bucket")
 			if !served[name] && !served[base] && !served[base+"_bucket"] {

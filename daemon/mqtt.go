@@ -32,9 +32,13 @@ func (d *Daemon) runSubscriber(ctx context.Context, cfg *config.Config) error {
 	if err != nil {
 		return err
 	}
+	status := ""
+	if m.PublishStatus {
+		status = mqttingest.StatusTopic(m.TopicPrefix, cfg.GatewayName())
+	}
 	sub := mqttingest.NewSubscriber(d.intake, mqttingest.SubscriberOptions{
 		Broker: m.Broker, ClientID: m.ClientID, Username: m.Username, Password: m.Password.Value(),
-		TopicPrefix: m.TopicPrefix, SharedGroup: m.SharedGroup, TLS: tc,
+		TopicPrefix: m.TopicPrefix, SharedGroup: m.SharedGroup, TLS: tc, StatusTopic: status,
 		Logger: d.log.With("component", "mqtt"), Now: d.opts.Now,
 		OnState: func(up bool, err error) {
 			if up {

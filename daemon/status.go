@@ -36,7 +36,6 @@ func (d *Daemon) Status() Status {
 		Full: st.Full, MovedAside: d.store.MovedAside, WritesRefused: st.WritesRefused, Evicted: st.Evicted, EvictedAt: st.EvictedAt,
 		Listeners: map[string]health.Listener{}}
 	s := Status{
-		Gateway:    cfg.GatewayName(),
 		QueueDepth: st.Pending, DeadLetters: st.Dead,
 		DiskUsedBytes: st.DiskUsed, DiskFreeBytes: st.DiskFree,
 		StoreCommits: st.Commits, StoreWrites: st.Writes, StoreSyncFailures: st.SyncFailures, StoreWritesRefused: st.WritesRefused,
@@ -45,6 +44,7 @@ func (d *Daemon) Status() Status {
 		Sources: map[string]SourceStatus{}, Targets: []admin.TargetStatus{}, Listeners: map[string]ListenerStatus{},
 		StoreMovedAside: d.store.MovedAside, Rejections: []admin.Rejection{},
 		Version: d.opts.Version, StartedAt: d.started.UTC(), Location: d.loc.Load(),
+		Gateway: cfg.GatewayName(), RemoteWrite: d.remoteWriteStatus(),
 	}
 	if !rs.LastDeliveryAt.IsZero() {
 		t := rs.LastDeliveryAt.UTC()

@@ -37,7 +37,7 @@ var stateWords = map[string]string{admin.StateOK: "OK", admin.StateDelayed: "DEL
 
 func printStatus(w io.Writer, st admin.Status) {
 	loc := zoneNamed(st.Timezone)
-	fmt.Fprintf(w, "fluxrelay %s: %s\n", st.Version, stateWords[st.State])
+	fmt.Fprintf(w, "%s — fluxrelay %s: %s\n", st.Gateway, st.Version, stateWords[st.State])
 	for _, r := range st.Reasons {
 		fmt.Fprintf(w, "  ! %s\n", oneLine(r))
 	}
@@ -79,6 +79,9 @@ func printStatus(w io.Writer, st admin.Status) {
 		cfgLine += "; restart to apply " + strings.Join(rl.RestartNeeded, ", ")
 	}
 	fmt.Fprintf(tw, "config:\t%s\n", cfgLine)
+	for _, rw := range st.RemoteWrite {
+		fmt.Fprintf(tw, "remote write %d:\t%s\n", rw.Endpoint, remoteWriteLine(rw, st.Clock))
+	}
 	names := make([]string, 0, len(st.Listeners))
 	for n := range st.Listeners {
 		names = append(names, n)
@@ -136,4 +139,22 @@ func printRejections(w io.Writer, rs []admin.Rejection, loc *time.Location) {
 		}
 		fmt.Fprintf(w, "  %s  %s from %s: %s: %s\n", stamp(r.At, loc), oneLine(r.Source), oneLine(from), r.Outcome, oneLine(r.Error))
 	}
+}
+
+// remoteWriteLine says how pushing to one [[remote_write]] goes.
+func remoteWriteLine(rw admin.RemoteWriteStatus, now time.Time) string {
+	line := "to " + rw.Host + ": "
+	switch {
+	case rw.OK && rw.LastSuccess != nil:
+		line += fmt.Sprintf("pushing, last %s ago", now.Sub(*rw.LastSuccess).Round(time.Second))
+	case rw.LastErrorAt != nil:
+		line += "FAILING: " + oneLine(rw.LastError)
+	default:
+		line += "not pushed yet"
+	}
+	line += fmt.Sprintf("; %d waiting", rw.Waiting)
+	if rw.Refused > 0 || rw.Dropped > 0 {
+		line += fmt.Sprintf(", %d refused by the receiver, %d dropped", rw.Refused, rw.Dropped)
+	}
+	return line
 }

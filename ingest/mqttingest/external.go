@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"log/slog"
 	"os"
+	"strings"
 	"sync"
 	"time"
 
@@ -36,6 +37,31 @@ type SubscriberOptions struct {
 	// BounceWait is how long to stay away after the store refused a
 	// message, before reconnecting for its redelivery (default 5s).
 	BounceWait time.Duration
+	// StatusTopic, when set, is kept retained on the broker: "online"
+	// while connected, "offline" after a clean stop and, as the last will,
+	// when the connection is lost (see StatusTopic).
+	StatusTopic string
+}
+
+// The payloads of the status topic.
+const (
+	StatusOnline  = "online"
+	StatusOffline = "offline"
+)
+
+// StatusTopic is where a gateway tells a central broker whether it is up:
+// {prefix}/_gateway/{name}/status, with the characters a topic level
+// cannot hold ("/", "+", "#") in the name made "_". It is one level deeper
+// than what terminals publish to, so no subscription to {prefix}/+/+ sees
+// it, and "_gateway" can never be a source's name.
+func StatusTopic(prefix, gateway string) string {
+	name := strings.Map(func(r rune) rune {
+		if r == '/' || r == '+' || r == '#' || r == 0 {
+			return '_'
+		}
+		return r
+	}, gateway)
+	return prefix + "/_gateway/" + name + "/status"
 }
 
 // Subscriber takes notifications from an external broker at least once: a
@@ -116,6 +142,9 @@ func (s *Subscriber) Run(ctx context.Context) error {
 	if s.opts.TLS != nil {
 		o.SetTLSConfig(s.opts.TLS)
 	}
+	if s.opts.StatusTopic != "" {
+		o.SetWill(s.opts.StatusTopic, StatusOffline, 1, true)
+	}
 	o.SetOnConnectHandler(func(c paho.Client) {
 		t := c.Subscribe(s.Filter(), 1, s.handle)
 		if t.Wait() && t.Error() != nil {
@@ -125,6 +154,7 @@ func (s *Subscriber) Run(ctx context.Context) error {
 		}
 		s.log.Info("subscribed to the MQTT broker", "broker", s.opts.Broker, "filter", s.Filter(), "client_id", s.opts.ClientID)
 		s.state(true, nil)
+		s.tellStatus(c, StatusOnline)
 	})
 	client := paho.NewClient(o)
 	client.Connect() // with ConnectRetry it keeps trying in the background
@@ -132,8 +162,26 @@ func (s *Subscriber) Run(ctx context.Context) error {
 	s.mu.Lock()
 	s.closed = true
 	s.mu.Unlock()
+	if client.IsConnectionOpen() {
+		s.tellStatus(client, StatusOffline) // a clean stop sends no will
+	}
 	client.Disconnect(250)
 	return nil
+}
+
+// tellStatus publishes the retained status, when one is kept. It goes at
+// QoS 0: a connection lost before it is written is followed by the will
+// ("offline") and, on reconnecting, by "online" again. (At QoS 1, paho
+// v1.5.1 re-sends an unacknowledged publish after a reconnect from two
+// goroutines at once: a data race, and a panic when both complete it.)
+func (s *Subscriber) tellStatus(c paho.Client, status string) {
+	if s.opts.StatusTopic == "" {
+		return
+	}
+	t := c.Publish(s.opts.StatusTopic, 0, true, status)
+	if !t.WaitTimeout(5*time.Second) || t.Error() != nil {
+		s.log.Warn("the gateway's status could not be published to the MQTT broker", "topic", s.opts.StatusTopic, "status", status, "err", t.Error())
+	}
 }
 
 func (s *Subscriber) state(up bool, err error) {
