@@ -143,7 +143,7 @@ func renderPage(w http.ResponseWriter, r *http.Request, b Backend, pinNote strin
 // statePart is what the page shows to anyone: the state and the queue.
 func statePart(st Status, loc *time.Location) pageData {
 	d := pageData{Word: stateWord(st.State), Class: st.State, Gateway: st.Gateway, Sentences: st.Staff, Waiting: st.QueueDepth,
-		DeadLetters: st.DeadLetters, Clock: st.Clock.In(loc).Format("15:04 MST"), Version: st.Version,
+		DeadLetters: st.DeadLetters, Clock: st.Clock.In(loc).Format("15:04 MST (UTC-07:00)"), Version: st.Version,
 		Oldest: "none", LastDelivery: "not yet"}
 	if st.QueueDepth > 0 {
 		d.Oldest = ago(time.Duration(st.OldestPendingAgeSeconds)*time.Second) + " ago"

@@ -99,7 +99,7 @@ func PaymentOf(r *notification.Record) (Payment, bool) {
 	case r.Provider == "core" || p.Provider == "":
 		p.From = "from the till (not confirmed by a bank)"
 	default:
-		p.From = "from " + p.Provider + " (not confirmed by " + p.Provider + ")"
+		p.From = "said to be from " + p.Provider + " (not signed, so not confirmed)"
 	}
 	switch r.State {
 	case notification.Delivered:

@@ -21,9 +21,9 @@ func TestPaymentFrom(t *testing.T) {
 		{config.Source{Provider: "moniepoint-pos", Secret: config.NewSecret("s")}, "confirmed by Moniepoint"},
 		{config.Source{Provider: "opay", Secret: config.NewSecret("s")}, "confirmed by OPay"},
 		{config.Source{Provider: "vesicash", Secret: config.NewSecret("s"), BusinessID: "1", SignatureMode: "B"}, "confirmed by Vesicash"},
-		{config.Source{Provider: "vesicash", Secret: config.NewSecret("s"), BusinessID: "1", SignatureMode: "A"}, "from Vesicash (not confirmed by Vesicash)"},
-		{config.Source{Provider: "vesicash", SignatureMode: "none"}, "from Vesicash (not confirmed by Vesicash)"},
-		{config.Source{Provider: "opay-pos", MerchantID: "1"}, "from OPay (not confirmed by OPay)"},
+		{config.Source{Provider: "vesicash", Secret: config.NewSecret("s"), BusinessID: "1", SignatureMode: "A"}, "said to be from Vesicash (not signed, so not confirmed)"},
+		{config.Source{Provider: "vesicash", SignatureMode: "none"}, "said to be from Vesicash (not signed, so not confirmed)"},
+		{config.Source{Provider: "opay-pos", MerchantID: "1"}, "said to be from OPay (not signed, so not confirmed)"},
 		{config.Source{Provider: "core"}, "from the till (not confirmed by a bank)"},
 		{config.Source{Provider: "core", Secret: config.NewSecret("s")}, "from the POS app (not confirmed by a bank)"},
 	} {

@@ -200,7 +200,7 @@ func (c *cashierRun) recentList() {
 	want := []string{
 		"₦1,500.50 HH:MM from the POS app (not confirmed by a bank) POS · sent to Fluxvend",
 		"₦15,750.00 HH:MM ✓ confirmed by Monnify transfer · paid 14 Mar 10:22 · sent to Fluxvend",
-		"₦8,200.00 HH:MM from OPay (not confirmed by OPay) card · paid 14 Mar 11:30 · sent to Fluxvend",
+		"₦8,200.00 HH:MM said to be from OPay (not signed, so not confirmed) card · paid 14 Mar 11:30 · sent to Fluxvend",
 		"₦8,200.00 HH:MM from the till (not confirmed by a bank) card · sent to Fluxvend",
 		"₦8,200.00 HH:MM ✓ confirmed by Monnify transfer · sent to Fluxvend",
 	}

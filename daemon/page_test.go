@@ -120,8 +120,8 @@ func (tb *tab) look(shots, name string) string {
 	if a := address.FindString(l.Text); a != "" {
 		t.Errorf("%s shows staff %q, a URL or an address", at, a)
 	}
-	if !strings.Contains(l.Text, "WAT") {
-		t.Errorf("%s does not give the time in the shop's zone (WAT)", at)
+	if !strings.Contains(l.Text, "WAT (UTC+01:00)") {
+		t.Errorf("%s does not give the time in the shop's zone with its offset (WAT (UTC+01:00))", at)
 	}
 	t.Logf("%s: lowest contrast %.2f:1 over %d texts", at, l.MinRatio, l.Checked)
 	return l.Text
