@@ -11,6 +11,7 @@ import (
 	"unicode"
 	"unicode/utf8"
 
+	"github.com/fluxrelay/fluxrelay/internal/jsonscan"
 	"github.com/fluxrelay/fluxrelay/provider"
 )
 
@@ -197,9 +198,9 @@ func (s *scanner) value(keys *provider.Keys, path []string, isRef bool) error {
 	case '[':
 		return s.array(keys, path)
 	case '"':
-		end := stringEnd(s.b, s.i)
+		end := jsonscan.StringEnd(s.b, s.i)
 		if isRef {
-			v, _ := unquote(s.b[s.i:end])
+			v, _ := jsonscan.Unquote(s.b[s.i:end])
 			if len(v) > MaxRef {
 				return overLimit("%s: %d bytes, longer than the %d bytes a reference may have", pathName(path), len(v), MaxRef)
 			}
@@ -235,8 +236,8 @@ func (s *scanner) object(keys *provider.Keys, path []string) error {
 		if s.b[s.i] == '}' {
 			break
 		}
-		end := stringEnd(s.b, s.i)
-		key, _ := unquote(s.b[s.i:end])
+		end := jsonscan.StringEnd(s.b, s.i)
+		key, _ := jsonscan.Unquote(s.b[s.i:end])
 		s.i = end
 		if seen[key] {
 			return overLimit("%s: given twice; a notification must give each key once", pathName(append(path, key)))
@@ -329,35 +330,4 @@ func clipText(s string) string {
 		cut--
 	}
 	return s[:cut] + "…"
-}
-
-// stringEnd returns the index just past the JSON string that starts at
-// b[i].
-func stringEnd(b []byte, i int) int {
-	for i++; i < len(b); i++ {
-		switch b[i] {
-		case '\\':
-			i++
-		case '"':
-			return i + 1
-		}
-	}
-	return len(b)
-}
-
-// unquote returns a JSON string's value as encoding/json reads it, so
-// that "a" and "\u0061" are the same key, as they are to every reader.
-func unquote(q []byte) (string, bool) {
-	plain := len(q) >= 2
-	for _, c := range q {
-		if c == '\\' || c >= utf8.RuneSelf {
-			plain = false
-			break
-		}
-	}
-	if plain {
-		return string(q[1 : len(q)-1]), true
-	}
-	var s string
-	return s, json.Unmarshal(q, &s) == nil
 }

@@ -7,8 +7,8 @@ import (
 	"io"
 	"strings"
 	"time"
-	"unicode/utf8"
 
+	"github.com/fluxrelay/fluxrelay/internal/jsonscan"
 	"github.com/fluxrelay/fluxrelay/notification"
 )
 
@@ -115,27 +115,27 @@ func topLevel(body []byte) ([]notification.Field, error) {
 // order. It reports false for anything else (not an object, a repeated
 // key), which topLevelTokens then explains.
 func splitObject(b []byte) ([]notification.Field, bool) {
-	i := skipSpace(b, 0)
+	i := jsonscan.SkipSpace(b, 0)
 	if i >= len(b) || b[i] != '{' {
 		return nil, false
 	}
 	var out []notification.Field
 	seen := make(map[string]bool, 16)
-	for i = skipSpace(b, i+1); i < len(b) && b[i] == '"'; i = skipSpace(b, i+1) {
-		end := stringEnd(b, i)
-		key, ok := unquote(b[i:end])
+	for i = jsonscan.SkipSpace(b, i+1); i < len(b) && b[i] == '"'; i = jsonscan.SkipSpace(b, i+1) {
+		end := jsonscan.StringEnd(b, i)
+		key, ok := jsonscan.Unquote(b[i:end])
 		if !ok || seen[key] {
 			return nil, false
 		}
 		seen[key] = true
-		i = skipSpace(b, end)
+		i = jsonscan.SkipSpace(b, end)
 		if i >= len(b) || b[i] != ':' {
 			return nil, false
 		}
-		start := skipSpace(b, i+1)
-		end = valueEnd(b, start)
+		start := jsonscan.SkipSpace(b, i+1)
+		end = jsonscan.ValueEnd(b, start)
 		out = append(out, notification.Field{Key: key, Value: json.RawMessage(b[start:end])})
-		if i = skipSpace(b, end); i >= len(b) || b[i] != ',' {
+		if i = jsonscan.SkipSpace(b, end); i >= len(b) || b[i] != ',' {
 			break
 		}
 	}
@@ -143,76 +143,6 @@ func splitObject(b []byte) ([]notification.Field, bool) {
 		return nil, false
 	}
 	return out, true
-}
-
-func skipSpace(b []byte, i int) int {
-	for i < len(b) && (b[i] == ' ' || b[i] == '\t' || b[i] == '\n' || b[i] == '\r') {
-		i++
-	}
-	return i
-}
-
-// stringEnd returns the index just past the string that starts at b[i].
-func stringEnd(b []byte, i int) int {
-	for i++; i < len(b); i++ {
-		switch b[i] {
-		case '\\':
-			i++
-		case '"':
-			return i + 1
-		}
-	}
-	return len(b)
-}
-
-// valueEnd returns the index just past the (valid) value that starts at
-// b[i].
-func valueEnd(b []byte, i int) int {
-	if i >= len(b) {
-		return i
-	}
-	switch b[i] {
-	case '"':
-		return stringEnd(b, i)
-	case '{', '[':
-		depth := 0
-		for ; i < len(b); i++ {
-			switch b[i] {
-			case '"':
-				i = stringEnd(b, i) - 1
-			case '{', '[':
-				depth++
-			case '}', ']':
-				if depth--; depth == 0 {
-					return i + 1
-				}
-			}
-		}
-		return len(b)
-	}
-	for ; i < len(b); i++ {
-		switch b[i] {
-		case ',', '}', ']', ' ', '\t', '\n', '\r':
-			return i
-		}
-	}
-	return i
-}
-
-// unquote returns a JSON string's value, as encoding/json would.
-func unquote(q []byte) (string, bool) {
-	plain := len(q) >= 2
-	for _, c := range q {
-		if c == '\\' || c >= utf8.RuneSelf {
-			plain = false
-			break
-		}
-	}
-	if plain {
-		return string(q[1 : len(q)-1]), true
-	}
-	var s string
-	return s, json.Unmarshal(q, &s) == nil
 }
 
 // topLevelTokens is topLevel, token by token, for input that is not one
