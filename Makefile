@@ -26,7 +26,7 @@ ARMV7_SUITES := $(ARM64_SUITES)
 STEADY_RATE ?= 300
 STEADY_FOR  ?= 10m
 
-.PHONY: help build run test test-arm64 lint bench steady fuzz attack soak powercut cross package armv7-check clean
+.PHONY: help build run test test-arm64 test-upgrade lint bench steady fuzz attack soak powercut cross package armv7-check clean
 
 help: ## list the targets
 	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-8s %s\n", $$1, $$2}'
@@ -58,6 +58,11 @@ test-arm64: ## the store, provider, relay, config, notification and HTTP suites 
 	FLUXRELAY_TEST_OUTPUT=$(CURDIR)/$(TEST_OUTPUT) CGO_ENABLED=0 GOOS=linux GOARCH=arm GOARM=7 \
 	  go test -count=1 -timeout 20m -exec qemu-arm $(ARMV7_SUITES) 2>&1 \
 	  | tee $(TEST_OUTPUT)/go-test-armv7.log | grep -E '^(ok|FAIL|--- FAIL|panic:)|^\s+\S+_test\.go:[0-9]+:'
+
+test-upgrade: ## stores written by the end of each earlier round (built from git history, cached in build/oldbuilds) opened, collected and drained by this build
+	@mkdir -p $(TEST_OUTPUT)
+	@set -o pipefail; FLUXRELAY_TEST_OLDBUILDS=1 go test -count=1 -timeout 30m -v ./internal/oldbuild/ ./upgrade/ 2>&1 \
+		| tee $(TEST_OUTPUT)/go-test-upgrade.log | grep -E '^(ok|FAIL|--- |panic:)|^\s+\S+_test\.go:[0-9]+:'
 
 lint: ## gofmt, go vet, a pinned staticcheck, and go.mod as go mod tidy leaves it
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
