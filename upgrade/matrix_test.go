@@ -144,6 +144,7 @@ func sessions(r release) int {
 func writeWithOldBuild(t *testing.T, r release, stop syscall.Signal, g *gateway, co *core, l *ledger, old string) {
 	n := sessions(r)
 	for s := 1; s <= n; s++ {
+		tables := ssts(g)
 		g.start(old)
 		co.down.Store(false)
 		by := fmt.Sprintf("%s-%d", r.commit, s)
@@ -161,6 +162,9 @@ func writeWithOldBuild(t *testing.T, r release, stop syscall.Signal, g *gateway,
 		want := l.waitingPersons()
 		g.waitStatus(fmt.Sprintf("run %d's sales delivered and %d waiting for a person", s, want),
 			func(st status) bool { return st.QueueDepth == 0 && st.DeadLetters == want })
+		if r.valueLog && s == n {
+			waitCompacted(t, g, tables)
+		}
 		if s == n-1 {
 			drop(t, r, g, l, old)
 		}
@@ -228,6 +232,33 @@ func firstStart(t *testing.T, r release, stop syscall.Signal, g *gateway, l *led
 	}
 	g.stop(syscall.SIGTERM)
 	return st.UncleanRestarts
+}
+
+// ssts lists the table files of the gateway's store.
+func ssts(g *gateway) []string {
+	found, _ := filepath.Glob(filepath.Join(g.data, "store", "*.sst"))
+	return found
+}
+
+// waitCompacted waits until the earlier build has compacted its level 0:
+// one of the tables it started with is gone. Only a compaction records
+// what in the value log is garbage; a run too short to finish one would
+// leave collection nothing to move.
+func waitCompacted(t *testing.T, g *gateway, tables []string) {
+	t.Helper()
+	if len(tables) < 8 {
+		t.Fatalf("the earlier build's store has %d tables after its runs; the test expected its 8 flushes to make level 0 full", len(tables))
+	}
+	for deadline := time.Now().Add(2 * time.Minute); ; time.Sleep(50 * time.Millisecond) {
+		for _, f := range tables {
+			if _, err := os.Stat(f); os.IsNotExist(err) {
+				return
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the earlier build did not compact its level 0 (%d tables) within two minutes", len(tables))
+		}
+	}
 }
 
 // vlogs lists the value-log files of the gateway's store.
