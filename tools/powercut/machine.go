@@ -48,18 +48,27 @@ func findKernel(path string) (kernel, error) {
 	return k, nil
 }
 
-// buildInitramfs builds the daemon and the guest program, statically, and
-// packs them with busybox, the drivers and /init into a newc cpio archive.
-func buildInitramfs(out string, k kernel) (string, error) {
-	root := filepath.Join(out, "initramfs")
+// buildInitramfs builds the daemon (with the build tags, if any) and the
+// guest program, statically, and packs them with busybox, the drivers and
+// /init into a newc cpio archive.
+func buildInitramfs(out string, k kernel, tags []string) (string, error) {
+	name := "initramfs"
+	if len(tags) > 0 {
+		name += "-" + strings.Join(tags, "-")
+	}
+	root := filepath.Join(out, name)
 	_ = os.RemoveAll(root)
 	for _, d := range []string{"bin", "lib/modules"} {
 		if err := os.MkdirAll(filepath.Join(root, d), 0o755); err != nil {
 			return "", err
 		}
 	}
-	for pkg, name := range map[string]string{"./cmd/fluxrelay": "fluxrelay", "./tools/powercut/guest": "guest"} {
-		cmd := exec.Command("go", "build", "-trimpath", "-o", filepath.Join(root, "bin", name), pkg)
+	for pkg, bin := range map[string]string{"./cmd/fluxrelay": "fluxrelay", "./tools/powercut/guest": "guest"} {
+		args := []string{"build", "-trimpath", "-o", filepath.Join(root, "bin", bin)}
+		if bin == "fluxrelay" && len(tags) > 0 {
+			args = append(args, "-tags", strings.Join(tags, ","))
+		}
+		cmd := exec.Command("go", append(args, pkg)...)
 		cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS=linux", "GOARCH=amd64")
 		if b, err := cmd.CombinedOutput(); err != nil {
 			return "", fmt.Errorf("go build %s: %v\n%s", pkg, err, b)
@@ -89,7 +98,7 @@ func buildInitramfs(out string, k kernel) (string, error) {
 	if err := os.WriteFile(filepath.Join(root, "modules.order"), []byte(strings.Join(names, "\n")+"\n"), 0o644); err != nil {
 		return "", err
 	}
-	archive := filepath.Join(out, "initramfs.cpio")
+	archive := filepath.Join(out, name+".cpio")
 	cmd := exec.Command("sh", "-c", "find . | cpio -o -H newc --quiet > "+archive)
 	cmd.Dir = root
 	if b, err := cmd.CombinedOutput(); err != nil {
@@ -256,6 +265,13 @@ type machine struct {
 	accel               string
 }
 
+// with is the same machine booting another initramfs.
+func (m *machine) with(initrd string) *machine {
+	c := *m
+	c.initrd = initrd
+	return &c
+}
+
 func (m *machine) accelArgs() []string {
 	if m.accel == "kvm" {
 		return []string{"-accel", "kvm", "-cpu", "host"}
@@ -343,7 +359,7 @@ func (m *machine) boot(d *disk, dir, phase string, extra ...string) (*guest, err
 	if err := cmd.Start(); err != nil {
 		return nil, fmt.Errorf("qemu: %v", err)
 	}
-	g := &guest{cmd: cmd, exited: make(chan struct{}), console: &tail{path: console}}
+	g := &guest{cmd: cmd, exited: make(chan struct{}), console: &tail{path: console, start: time.Now()}}
 	go func() { _ = cmd.Wait(); close(g.exited) }()
 	return g, nil
 }
@@ -417,9 +433,11 @@ func (g *guest) waitDone(timeout time.Duration) {
 }
 
 // tail reads the harness's lines ("POWERCUT …") from a console file as
-// qemu writes it.
+// qemu writes it, and writes them to path+".times" with when the host saw
+// each, in seconds since the boot.
 type tail struct {
 	path    string
+	start   time.Time
 	off     int64
 	partial string
 	seen    []line
@@ -453,5 +471,11 @@ func (t *tail) lines() []line {
 		}
 	}
 	t.seen = append(t.seen, out...)
+	if f, err := os.OpenFile(t.path+".times", os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644); err == nil {
+		for _, l := range out {
+			fmt.Fprintf(f, "%8.3f %s\n", l.at.Sub(t.start).Seconds(), l.text)
+		}
+		f.Close()
+	}
 	return out
 }

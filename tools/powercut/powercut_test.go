@@ -75,23 +75,78 @@ func TestVerdicts(t *testing.T) {
 		"fsck":            {Disk: "direct", Acked: 10, Present: 10, Store: "opened", Fsck: "exit 4", Unclean: 1},
 		"no unclean":      {Disk: "direct", Acked: 10, Present: 10, Store: "opened", Fsck: "clean"},
 		"problem":         {Disk: "direct", Acked: 10, Present: 10, Store: "opened", Fsck: "clean", Unclean: 1, Problems: []string{"x"}},
-		"control no loss": {Disk: "control", Acked: 10, Present: 10, Store: "opened", Fsck: "clean"},
+		"control no loss": {Disk: "control", Control: true, Acked: 10, Present: 10, Store: "opened", Fsck: "clean"},
 	} {
 		if r.passed() {
 			t.Errorf("%s: passed", name)
 		}
 	}
-	control := result{Disk: "control", Acked: 10, Present: 2, Lost: 8}
+	control := result{Disk: "control", Control: true, Acked: 10, Present: 2, Lost: 8}
 	if !control.passed() {
 		t.Error("a control that lost passed not")
+	}
+	up := result{Disk: "writeback", Upgrade: "e10d3dc", Collected: true, WantDead: 3, DeadLetters: 3, Acked: 10, Present: 10, Store: "opened", Fsck: "clean", Unclean: 1}
+	if !up.passed() {
+		t.Errorf("an upgrade round that lost nothing failed: %s", up.verdict())
+	}
+	for name, change := range map[string]func(*result){
+		"no collection":        func(r *result) { r.Collected = false },
+		"resent":               func(r *result) { r.Resent = 1 },
+		"dead letters missing": func(r *result) { r.DeadLetters = 2 },
+		"lost":                 func(r *result) { r.Lost, r.Present = 1, 9 },
+	} {
+		r := up
+		change(&r)
+		if r.passed() {
+			t.Errorf("upgrade round, %s: passed", name)
+		}
+	}
+	hole1 := result{Disk: "writeback", Control: true, Hole1: true, Upgrade: "e10d3dc", Acked: 10, Present: 9, Lost: 1}
+	if hole1.passed() {
+		t.Error("an upgrade control with no collection before the cut passed")
+	}
+	hole1.Collected = true
+	if !hole1.passed() {
+		t.Errorf("an upgrade control that lost after a collection failed: %s", hole1.verdict())
 	}
 }
 
 func TestPlanEndsWithTheControlAndAimsSomeCuts(t *testing.T) {
-	p := plan(4)
-	want := []roundPlan{{"direct", false}, {"writeback", false}, {"direct", true}, {"control", false}}
+	p := plan(4, nil)
+	want := []roundPlan{{disk: "direct"}, {disk: "writeback"}, {disk: "direct", aimed: true}, {disk: "control"}}
 	if !slices.Equal(p, want) {
-		t.Errorf("plan(4) = %v, want %v", p, want)
+		t.Errorf("plan(4, nil) = %v, want %v", p, want)
+	}
+	up := &upgrade{seed: &seed{commit: "e10d3dc"}, hole1Initrd: "initramfs-hole1.cpio"}
+	want = append(want[:3:3], roundPlan{disk: "writeback", upgrade: up}, roundPlan{disk: "writeback", upgrade: up, hole1: true}, roundPlan{disk: "control"})
+	if p := plan(4, up); !slices.Equal(p, want) {
+		t.Errorf("plan(4, upgrade) = %v, want %v", p, want)
+	}
+	// without the log sync with hole 1, the upgrade's control is the lying disk
+	up.hole1Initrd = ""
+	if p := plan(4, up); p[4] != (roundPlan{disk: "control", upgrade: up}) || p[5] != (roundPlan{disk: "control"}) {
+		t.Errorf("plan(4, upgrade without hole 1) = %v", p)
+	}
+}
+
+func TestCountKeepsTheEarlierReleasesPromises(t *testing.T) {
+	dir := t.TempDir()
+	write := func(name, text string) {
+		t.Helper()
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(text), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// w1, w2 were left waiting by the earlier release, d1, d2 delivered by it
+	write("acked-before.log", "A w1\nA w2\n")
+	write("delivered-before.log", "D d1\nD d2\n")
+	write("acked-load.log", "A a1\r\n")
+	write("delivered-load.log", "D a1\r\nD w1\r\n")
+	write("delivered-verify.log", "D d2\r\n")
+	var r result
+	r.count(dir)
+	if r.Acked != 3 || r.Present != 2 || r.Lost != 1 || r.Extra != 0 || r.Resent != 1 {
+		t.Errorf("got acked %d present %d lost %d extra %d resent %d, want 3 2 1 0 1", r.Acked, r.Present, r.Lost, r.Extra, r.Resent)
 	}
 }
 

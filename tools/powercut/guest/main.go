@@ -6,6 +6,15 @@
 //	powercut.phase=load    run the daemon, a fake core and senders until the plug is pulled
 //	powercut.phase=verify  run the daemon and the fake core until every stored notification is delivered
 //
+// With powercut.scenario=upgrade the data disk already holds a store an
+// earlier release wrote (the harness put it on the image): the load phase
+// starts the daemon on it with value-log collection forced every second
+// (gcEnv), reports each value-log file collection deletes, and paces the
+// senders (pacer) so that the collection runs between two sales as in a
+// quiet shop. Its core never answers, as in an outage: nothing is
+// delivered before the cut, so every notification acknowledged, then and
+// by the earlier release, must survive it.
+//
 // Nothing leaves the machine except over its serial ports, each written to
 // a file on the host: ttyS0 is the console (lines starting "POWERCUT "),
 // ttyS1 gets "A <ref>" for every notification the daemon acknowledged, and
@@ -46,6 +55,10 @@ const (
 	admin     = "127.0.0.1:8081"
 	coreAddr  = "127.0.0.1:9090"
 	senders   = 8
+	// gcEnv, read by the store, makes it collect the value log at that
+	// interval instead of every ten minutes: the upgrade scenario's way to
+	// force a collection in the running daemon (tools/powercut/README.md).
+	gcEnv = "FLUXRELAY_TEST_GC_EVERY"
 )
 
 // The daemon's configuration: the core source (Fluxvend's own format, so the
@@ -80,7 +93,7 @@ func main() {
 	case "probe":
 		say("PROBE ok")
 	case "load":
-		err = load(args["powercut.round"])
+		err = load(args["powercut.round"], args["powercut.scenario"] == "upgrade")
 	case "verify":
 		err = verify()
 	default:
@@ -145,12 +158,15 @@ func (s *serial) write(lines []string) error {
 // that a delivery the daemon counts as done is always in the host's file.
 // It takes pause over each delivery, one at a time: under load a core
 // slower than the till leaves a backlog in the store for the cut to test.
-func startCore(pause time.Duration) (*http.Server, error) {
+// A core that is down takes each request and never answers it, as an
+// unreachable host whose packets are dropped: the daemon's attempts hang
+// and write nothing to the store until the cut.
+func startCore(pause time.Duration, down bool) (*http.Server, error) {
 	port, err := openSerial("/dev/ttyS2")
 	if err != nil {
 		return nil, err
 	}
-	core := &relaytest.Core{APIKey: "K", APISecret: "S", Answer: func(_ int, d relaytest.Delivery) int {
+	var core http.Handler = &relaytest.Core{APIKey: "K", APISecret: "S", Answer: func(_ int, d relaytest.Delivery) int {
 		var p struct {
 			TransactionRef string `json:"transactionRef"`
 		}
@@ -164,6 +180,9 @@ func startCore(pause time.Duration) (*http.Server, error) {
 		}
 		return http.StatusOK
 	}}
+	if down {
+		core = http.HandlerFunc(func(_ http.ResponseWriter, r *http.Request) { <-r.Context().Done() })
+	}
 	ln, err := net.Listen("tcp", coreAddr)
 	if err != nil {
 		return nil, err
@@ -176,14 +195,15 @@ func startCore(pause time.Duration) (*http.Server, error) {
 // startDaemon writes the config and starts the daemon, its log on the
 // console, and waits until it takes requests. exited is closed when it
 // exits.
-func startDaemon() (cmd *exec.Cmd, exited chan error, err error) {
+func startDaemon(text string, env ...string) (cmd *exec.Cmd, exited chan error, err error) {
 	if err := os.MkdirAll(dataDir, 0o700); err != nil {
 		return nil, nil, err
 	}
-	if err := os.WriteFile(config, []byte(configText), 0o600); err != nil {
+	if err := os.WriteFile(config, []byte(text), 0o600); err != nil {
 		return nil, nil, err
 	}
 	cmd = exec.Command(daemonBin, "run", "-c", config)
+	cmd.Env = append(os.Environ(), env...)
 	cmd.Stdout, cmd.Stderr = os.Stdout, os.Stdout
 	if err := cmd.Start(); err != nil {
 		return nil, nil, err
@@ -206,26 +226,41 @@ func startDaemon() (cmd *exec.Cmd, exited chan error, err error) {
 
 // load sends notifications from several senders until the power is cut,
 // recording each acknowledged reference on ttyS1, and reports each file
-// Badger creates so the harness can aim a cut just after one.
-func load(round string) error {
+// Badger creates so the harness can aim a cut just after one. In the
+// upgrade scenario it forces value-log collection and paces the senders
+// (pacer).
+func load(round string, upgrade bool) error {
 	acked, err := openSerial("/dev/ttyS1")
 	if err != nil {
 		return err
 	}
-	if _, err := startCore(40 * time.Millisecond); err != nil {
+	if _, err := startCore(40*time.Millisecond, upgrade); err != nil {
 		return err
 	}
 	if err := os.MkdirAll(storeDir, 0o700); err != nil {
 		return err
 	}
-	if err := watchFiles(storeDir); err != nil {
+	var pace *pacer
+	if upgrade {
+		pace = newPacer()
+	}
+	if err := watchFiles(storeDir, pace.event); err != nil {
 		return err
 	}
-	_, exited, err := startDaemon()
+	text, env := configText, []string(nil)
+	if upgrade {
+		// the core never answers and the daemon waits for it as long as
+		// it may: its attempts write nothing, and the store's only
+		// writers are the senders, the upgrade and the collection
+		text = strings.Replace(configText, "[core]\n", "[core]\ntimeout = \"5m\"\n", 1)
+		env = append(env, gcEnv+"=1s")
+	}
+	_, exited, err := startDaemon(text, env...)
 	if err != nil {
 		return err
 	}
 	say("LOAD started")
+	pace.start()
 
 	// One goroutine writes acknowledgements in batches, so that the port,
 	// not the senders, sets the pace of recording.
@@ -255,6 +290,7 @@ func load(round string) error {
 		go func() {
 			defer wg.Done()
 			for n := 0; ; n++ {
+				pace.wait()
 				ref := fmt.Sprintf("pc%s-%d-%d", round, s, n)
 				if queued(client, ref) {
 					refs <- ref
@@ -264,6 +300,83 @@ func load(round string) error {
 	}
 	err = <-exited
 	return fmt.Errorf("the daemon exited under load: %v", err)
+}
+
+// pacer paces the senders in the upgrade scenario like a shop's day: a
+// burst of sales every few seconds (a queue at the till) while the daemon
+// brings the earlier release's store up to date; nothing from the moment
+// the store starts a new memtable (the upgrade or the collection is
+// rewriting) until a collection has deleted a value-log file, so that the
+// collection runs with no commit of the store's own in between, as in a
+// quiet shop; then as fast as they can until the cut. A nil pacer does
+// not hold anyone back.
+type pacer struct {
+	mu      sync.Mutex
+	started time.Time
+	holding bool
+	flood   chan struct{} // closed once a collection deleted a file
+}
+
+// burst is how often the senders come before the collection.
+const burst = 3 * time.Second
+
+func newPacer() *pacer { return &pacer{flood: make(chan struct{})} }
+
+// start begins the bursts; files created before it do not count.
+func (p *pacer) start() {
+	if p == nil {
+		return
+	}
+	p.mu.Lock()
+	p.started = time.Now()
+	p.mu.Unlock()
+}
+
+// wait returns when a sender may send its next sale.
+func (p *pacer) wait() {
+	if p == nil {
+		return
+	}
+	for first := true; ; first = false {
+		select {
+		case <-p.flood:
+			return
+		default:
+		}
+		p.mu.Lock()
+		holding, started := p.holding, p.started
+		p.mu.Unlock()
+		switch {
+		case holding:
+			<-p.flood
+			return
+		case !first:
+			return
+		}
+		time.Sleep(burst - time.Since(started)%burst)
+	}
+}
+
+// event takes what watchFiles reports.
+func (p *pacer) event(what, name string) {
+	if p == nil {
+		return
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	switch {
+	case p.started.IsZero():
+	case what == "GONE":
+		select {
+		case <-p.flood:
+		default:
+			close(p.flood)
+			say("PACE flood: a collection deleted %s", name)
+		}
+	case what == "FILE" && filepath.Ext(name) == ".mem" && !p.holding:
+		p.holding = true
+		say("PACE hold: %s started", name)
+	}
 }
 
 // queued posts one notification and says whether the daemon answered that
@@ -289,13 +402,15 @@ func body(ref string) []byte {
 }
 
 // watchFiles reports every file created in dir from now on, the moments
-// when a missing directory sync would show.
-func watchFiles(dir string) error {
+// when a missing directory sync would show ("FILE name"), and every
+// value-log file deleted, which only a value-log collection does ("GONE
+// name").
+func watchFiles(dir string, on func(what, name string)) error {
 	fd, err := unix.InotifyInit1(unix.IN_CLOEXEC)
 	if err != nil {
 		return fmt.Errorf("inotify: %v", err)
 	}
-	if _, err := unix.InotifyAddWatch(fd, dir, unix.IN_CREATE|unix.IN_MOVED_TO); err != nil {
+	if _, err := unix.InotifyAddWatch(fd, dir, unix.IN_CREATE|unix.IN_MOVED_TO|unix.IN_DELETE); err != nil {
 		return fmt.Errorf("inotify: %v", err)
 	}
 	go func() {
@@ -310,12 +425,18 @@ func watchFiles(dir string) error {
 				return
 			}
 			for off := 0; off+unix.SizeofInotifyEvent <= n; {
-				size := int(binary.NativeEndian.Uint32(buf[off+12:])) // struct inotify_event's len
+				mask := binary.NativeEndian.Uint32(buf[off+4:])       // struct inotify_event's mask
+				size := int(binary.NativeEndian.Uint32(buf[off+12:])) // and len
 				name := strings.TrimRight(string(buf[off+unix.SizeofInotifyEvent:off+unix.SizeofInotifyEvent+size]), "\x00")
 				off += unix.SizeofInotifyEvent + size
-				switch filepath.Ext(name) {
-				case ".mem", ".sst", ".vlog":
+				switch ext := filepath.Ext(name); {
+				case mask&unix.IN_DELETE != 0 && ext == ".vlog":
+					say("GONE %s", name)
+					on("GONE", name)
+				case mask&unix.IN_DELETE != 0:
+				case ext == ".mem" || ext == ".sst" || ext == ".vlog":
 					say("FILE %s", name)
+					on("FILE", name)
 				}
 			}
 		}
@@ -326,10 +447,10 @@ func watchFiles(dir string) error {
 // verify runs the daemon after the cut until it has delivered everything
 // it holds, then stops it cleanly and reports what its status said.
 func verify() error {
-	if _, err := startCore(0); err != nil {
+	if _, err := startCore(0, false); err != nil {
 		return err
 	}
-	cmd, exited, err := startDaemon()
+	cmd, exited, err := startDaemon(configText)
 	if err != nil {
 		say("STORE failed: %v", err)
 		return err
