@@ -67,28 +67,14 @@ func idOf(t *testing.T, file, name string) int {
 }
 
 func TestDebInstallsIntoARoot(t *testing.T) {
-	need(t, "dpkg", "dpkg-deb", "useradd", "make")
+	need(t, "dpkg", "dpkg-deb", "useradd", "make", "deb-systemd-helper")
 	hostPasswd, _ := os.ReadFile("/etc/passwd")
-	run(t, []string{"PKG_ARCHES=amd64"}, "make", "-C", "..", "package", "PKG_ARCHES=amd64")
-	debs, _ := filepath.Glob("../dist/fluxrelay_*_amd64.deb")
-	if len(debs) != 1 {
-		t.Fatalf("make package made %v", debs)
-	}
-	deb, _ := filepath.Abs(debs[0])
+	deb := buildDeb(t)
 	if c := run(t, nil, "dpkg-deb", "-I", deb, "conffiles"); strings.TrimSpace(c) != "/etc/default/fluxrelay\n/etc/fluxrelay/fluxrelay.toml" {
 		t.Errorf("conffiles = %q", c)
 	}
 
-	root := t.TempDir()
-	for _, d := range []string{"var/lib/dpkg/info", "var/lib/dpkg/updates", "etc"} {
-		os.MkdirAll(filepath.Join(root, d), 0o755)
-	}
-	for _, f := range []string{"var/lib/dpkg/status", "var/lib/dpkg/available"} {
-		os.WriteFile(filepath.Join(root, f), nil, 0o644)
-	}
-	for f, line := range map[string]string{"passwd": "root:x:0:0:root:/root:/bin/sh\n", "group": "root:x:0:\n", "shadow": "root:*:19000:0:99999:7:::\n", "gshadow": "root:*::\n"} {
-		os.WriteFile(filepath.Join(root, "etc", f), []byte(line), 0o644)
-	}
+	root := newRoot(t)
 	dpkg := func(args ...string) string {
 		// an empty root has no systemd or adduser to satisfy Depends
 		return run(t, nil, "dpkg", append([]string{"--root=" + root, "--force-script-chrootless", "--force-depends", "--log=/dev/null"}, args...)...)
@@ -112,6 +98,7 @@ func TestDebInstallsIntoARoot(t *testing.T) {
 		"usr/lib/sysusers.d/fluxrelay.conf":                  {0o644, 0, 0},
 		"usr/lib/tmpfiles.d/fluxrelay.conf":                  {0o644, 0, 0},
 		"lib/systemd/system/fluxrelay.service":               {0o644, 0, 0},
+		"usr/share/doc/fluxrelay/upgrade.md":                 {0o644, 0, 0},
 		"var/lib/fluxrelay":                                  {0o750, uid, gid},
 	} {
 		mode, u, g := fileID(t, filepath.Join(root, path))
@@ -126,6 +113,11 @@ func TestDebInstallsIntoARoot(t *testing.T) {
 	}
 	if s := dpkg("-s", "fluxrelay"); !strings.Contains(s, "Status: install ok installed") {
 		t.Errorf("dpkg -s:\n%s", s)
+	}
+	// a first install enables the service (deb-systemd-helper, in the root)
+	wants := filepath.Join(root, "etc/systemd/system/multi-user.target.wants/fluxrelay.service")
+	if dst, err := os.Readlink(wants); err != nil || dst != "/lib/systemd/system/fluxrelay.service" {
+		t.Errorf("the first install did not enable the service: %q %v", dst, err)
 	}
 	// the binary says the package's version
 	pkgVersion := strings.TrimSpace(run(t, nil, "dpkg-deb", "-f", deb, "Version"))
@@ -160,12 +152,20 @@ func TestDebInstallsIntoARoot(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(root, "usr/bin/fluxrelay")); err == nil {
 		t.Error("the binary is still there after remove")
 	}
+	if dst, err := os.Readlink(filepath.Join(root, "etc/systemd/system/fluxrelay.service")); err != nil || dst != "/dev/null" {
+		t.Errorf("remove did not mask the service, as a package's removal does: %q %v", dst, err)
+	}
 	dpkg("-P", "fluxrelay")
 	if _, err := os.Stat(filepath.Join(root, "var/lib/fluxrelay")); err == nil {
 		t.Error("purge kept /var/lib/fluxrelay")
 	}
 	if _, err := os.Stat(filepath.Join(root, "etc/default/fluxrelay")); err == nil {
 		t.Error("purge kept /etc/default/fluxrelay")
+	}
+	for _, link := range []string{"etc/systemd/system/fluxrelay.service", "etc/systemd/system/multi-user.target.wants/fluxrelay.service"} {
+		if _, err := os.Lstat(filepath.Join(root, link)); err == nil {
+			t.Errorf("purge left /%s", link)
+		}
 	}
 	// Debian keeps system users on purge: files elsewhere may still belong to them
 	if !bytes.Contains(mustRead(t, filepath.Join(root, "etc/passwd")), []byte("fluxrelay:")) {
