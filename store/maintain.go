@@ -33,7 +33,7 @@ func (s *Store) sampleRecordSize() {
 func (s *Store) maintain() {
 	defer close(s.idle)
 	measure := time.NewTicker(5 * time.Second)
-	gc := time.NewTicker(10 * time.Minute)
+	gc := time.NewTicker(gcEvery)
 	defer measure.Stop()
 	defer gc.Stop()
 	for {
