@@ -61,10 +61,12 @@ test-arm64: ## the store, provider, relay, config, notification and HTTP suites 
 
 test-upgrade: ## stores the end of each earlier round wrote (built from git history, cached in build/oldbuilds) drained by this build; the previous .deb upgraded, downgraded
 	@mkdir -p $(TEST_OUTPUT)
-	@set -o pipefail; FLUXRELAY_TEST_OLDBUILDS=1 go test -count=1 -timeout 30m -v ./internal/oldbuild/ ./upgrade/ 2>&1 \
-		| tee $(TEST_OUTPUT)/go-test-upgrade.log | grep -E '^(ok|FAIL|--- |panic:)|^\s+\S+_test\.go:[0-9]+:'
-	@set -o pipefail; FLUXRELAY_TEST_OLDBUILDS=1 go test -count=1 -timeout 30m -v -run '^TestDebUpgradeAndDowngrade$$' ./packaging/ 2>&1 \
-		| tee -a $(TEST_OUTPUT)/go-test-upgrade.log | grep -E '^(ok|FAIL|--- |panic:)|^\s+\S+_test\.go:[0-9]+:'
+	@set -o pipefail; rc=0; export FLUXRELAY_TEST_OLDBUILDS=1; \
+	go test -count=1 -timeout 30m -v ./internal/oldbuild/ ./upgrade/ 2>&1 | tee $(TEST_OUTPUT)/go-test-upgrade.log \
+		| grep -E '^(ok|FAIL|--- |panic:)|^\s+\S+_test\.go:[0-9]+:' || rc=1; \
+	go test -count=1 -timeout 30m -v -run '^TestDebUpgradeAndDowngrade$$' ./packaging/ 2>&1 | tee -a $(TEST_OUTPUT)/go-test-upgrade.log \
+		| grep -E '^(ok|FAIL|--- |panic:)|^\s+\S+_test\.go:[0-9]+:' || rc=1; \
+	exit $$rc
 
 lint: ## gofmt, go vet, a pinned staticcheck, and go.mod as go mod tidy leaves it
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
