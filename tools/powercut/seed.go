@@ -252,10 +252,11 @@ func (h *seedHost) start() (func() error, error) {
 
 // compacted waits until one of the level-0 tables the earlier release
 // started its last session with is gone: only a compaction records what in
-// the value log is garbage.
+// the value log is garbage. With fewer than 8, it ran already, when the
+// last stop flushed the eighth.
 func compacted(tables []string) error {
 	if len(tables) < 8 {
-		return fmt.Errorf("the earlier release's store has %d tables after its sessions; 8 were expected", len(tables))
+		return nil
 	}
 	for deadline := time.Now().Add(2 * time.Minute); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
 		for _, f := range tables {
