@@ -26,7 +26,6 @@ package main
 import (
 	"bufio"
 	"bytes"
-	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -35,7 +34,6 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"strings"
 	"sync"
 	"syscall"
@@ -302,83 +300,6 @@ func load(round string, upgrade bool) error {
 	return fmt.Errorf("the daemon exited under load: %v", err)
 }
 
-// pacer paces the senders in the upgrade scenario like a shop's day: a
-// burst of sales every few seconds (a queue at the till) while the daemon
-// brings the earlier release's store up to date; nothing from the moment
-// the store starts a new memtable (the upgrade or the collection is
-// rewriting) until a collection has deleted a value-log file, so that the
-// collection runs with no commit of the store's own in between, as in a
-// quiet shop; then as fast as they can until the cut. A nil pacer does
-// not hold anyone back.
-type pacer struct {
-	mu      sync.Mutex
-	started time.Time
-	holding bool
-	flood   chan struct{} // closed once a collection deleted a file
-}
-
-// burst is how often the senders come before the collection.
-const burst = 3 * time.Second
-
-func newPacer() *pacer { return &pacer{flood: make(chan struct{})} }
-
-// start begins the bursts; files created before it do not count.
-func (p *pacer) start() {
-	if p == nil {
-		return
-	}
-	p.mu.Lock()
-	p.started = time.Now()
-	p.mu.Unlock()
-}
-
-// wait returns when a sender may send its next sale.
-func (p *pacer) wait() {
-	if p == nil {
-		return
-	}
-	for first := true; ; first = false {
-		select {
-		case <-p.flood:
-			return
-		default:
-		}
-		p.mu.Lock()
-		holding, started := p.holding, p.started
-		p.mu.Unlock()
-		switch {
-		case holding:
-			<-p.flood
-			return
-		case !first:
-			return
-		}
-		time.Sleep(burst - time.Since(started)%burst)
-	}
-}
-
-// event takes what watchFiles reports.
-func (p *pacer) event(what, name string) {
-	if p == nil {
-		return
-	}
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	switch {
-	case p.started.IsZero():
-	case what == "GONE":
-		select {
-		case <-p.flood:
-		default:
-			close(p.flood)
-			say("PACE flood: a collection deleted %s", name)
-		}
-	case what == "FILE" && filepath.Ext(name) == ".mem" && !p.holding:
-		p.holding = true
-		say("PACE hold: %s started", name)
-	}
-}
-
 // queued posts one notification and says whether the daemon answered that
 // it stored it.
 func queued(client *http.Client, ref string) bool {
@@ -399,49 +320,6 @@ func queued(client *http.Client, ref string) bool {
 func body(ref string) []byte {
 	return fmt.Appendf(nil, `{"transactionRef":%q,"paymentRef":%q,"amount":"15750.50","paymentMethod":"ACCOUNT_TRANSFER","customer":{"id":"FXV-TILL-0001","name":"Demo Shop Till 1","email":"till-1@demo-shop.example.com","phone":"+2348000000000"},"accountNumber":"0000000001","bankCode":"000013","bankName":"Example Bank","accountName":"AMAKA EXAMPLE","note":%q}`,
 		ref, ref, strings.Repeat("n", 600))
-}
-
-// watchFiles reports every file created in dir from now on, the moments
-// when a missing directory sync would show ("FILE name"), and every
-// value-log file deleted, which only a value-log collection does ("GONE
-// name").
-func watchFiles(dir string, on func(what, name string)) error {
-	fd, err := unix.InotifyInit1(unix.IN_CLOEXEC)
-	if err != nil {
-		return fmt.Errorf("inotify: %v", err)
-	}
-	if _, err := unix.InotifyAddWatch(fd, dir, unix.IN_CREATE|unix.IN_MOVED_TO|unix.IN_DELETE); err != nil {
-		return fmt.Errorf("inotify: %v", err)
-	}
-	go func() {
-		buf := make([]byte, 64<<10)
-		for {
-			n, err := unix.Read(fd, buf)
-			if errors.Is(err, syscall.EINTR) {
-				continue
-			}
-			if err != nil {
-				say("ERROR inotify: %v", err)
-				return
-			}
-			for off := 0; off+unix.SizeofInotifyEvent <= n; {
-				mask := binary.NativeEndian.Uint32(buf[off+4:])       // struct inotify_event's mask
-				size := int(binary.NativeEndian.Uint32(buf[off+12:])) // and len
-				name := strings.TrimRight(string(buf[off+unix.SizeofInotifyEvent:off+unix.SizeofInotifyEvent+size]), "\x00")
-				off += unix.SizeofInotifyEvent + size
-				switch ext := filepath.Ext(name); {
-				case mask&unix.IN_DELETE != 0 && ext == ".vlog":
-					say("GONE %s", name)
-					on("GONE", name)
-				case mask&unix.IN_DELETE != 0:
-				case ext == ".mem" || ext == ".sst" || ext == ".vlog":
-					say("FILE %s", name)
-					on("FILE", name)
-				}
-			}
-		}
-	}()
-	return nil
 }
 
 // verify runs the daemon after the cut until it has delivered everything
