@@ -146,7 +146,16 @@ func (d *Daemon) Run(ctx context.Context, reload <-chan struct{}) error {
 	if storeInUse(storeDir(cfg)) {
 		return fmt.Errorf("data_dir %s: another fluxrelay is running on it (its store is locked); stop that one first (systemctl status fluxrelay), or give this one its own data_dir", cfg.DataDir)
 	}
-	unclean, uncleanNow, err := checkUnclean(cfg.DataDir, d.started)
+	stop, err := readLastStop(cfg.DataDir)
+	if err != nil {
+		d.log.Warn("cannot keep the record of clean stops in data_dir", "err", err)
+	}
+	st, err := openStore(cfg, d.log, d.opts.Now, d.opts.SyncFault)
+	if err != nil {
+		return err
+	}
+	_, markers := st.OpenedAs()
+	unclean, uncleanNow, err := checkUnclean(cfg.DataDir, d.started, stop, markers)
 	if err != nil {
 		d.log.Warn("cannot keep the record of clean stops in data_dir", "err", err)
 	}
@@ -154,10 +163,6 @@ func (d *Daemon) Run(ctx context.Context, reload <-chan struct{}) error {
 	if uncleanNow {
 		d.log.Warn("fluxrelay was not stopped cleanly last time (a power cut, a kill or a crash); nothing acknowledged is lost, but frequent power cuts wear an SD card — a UPS helps",
 			"unclean_restarts", unclean.Count)
-	}
-	st, err := openStore(cfg, d.log, d.opts.Now, d.opts.SyncFault)
-	if err != nil {
-		return err
 	}
 	d.store = st
 	// The store is the first part: stopped (closed) last, and the stop is

@@ -6,8 +6,6 @@ import (
 	"os"
 	"path/filepath"
 	"time"
-
-	"github.com/fluxrelay/fluxrelay/store"
 )
 
 // A clean stop leaves cleanMarker in data_dir, written after the store is
@@ -15,9 +13,10 @@ import (
 // without it means the last stop was not clean: a power cut, a kill, a
 // crash. A store is found when Badger's MANIFEST is: a store directory made
 // ahead of the first start (by a package or a technician) holds nothing to
-// lose. A store that does not record its format (store.Versioned) was
-// written by a release from before the marker, whose clean stops left
-// none: its first start under this release is not counted. The count lives
+// lose. Releases before the marker left none, clean stop or not: a store
+// they wrote is told by what it held when this release opened it (no
+// recorded format and no receive-time index, which came with the marker),
+// and its first start under this release is not counted. The count lives
 // in uncleanFile.
 const (
 	cleanMarker = "clean-stop"
@@ -30,29 +29,40 @@ type Unclean struct {
 	Last  time.Time `json:"last"`
 }
 
-// checkUnclean reads what the last stop left and starts this run's
-// record: it returns the unclean restarts so far, and whether this start
-// is one of them.
-func checkUnclean(dataDir string, now time.Time) (Unclean, bool, error) {
+// lastStop is what the last stop left in data_dir, read before the store
+// is opened (which makes a MANIFEST of its own).
+type lastStop struct {
+	storeFound, marked bool
+}
+
+// readLastStop reads what the last stop left and removes the marker: this
+// run's own clean stop writes it again.
+func readLastStop(dataDir string) (lastStop, error) {
+	_, storeErr := os.Stat(filepath.Join(storeDirOf(dataDir), "MANIFEST"))
+	_, markErr := os.Stat(filepath.Join(dataDir, cleanMarker))
+	stop := lastStop{storeFound: storeErr == nil, marked: markErr == nil}
+	if err := os.Remove(filepath.Join(dataDir, cleanMarker)); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return stop, err
+	}
+	return stop, nil
+}
+
+// checkUnclean counts this start when the last stop was not clean: a
+// store was found without the marker, and it was written by a release
+// that leaves one (markers). It returns the unclean restarts so far, and
+// whether this start is one of them.
+func checkUnclean(dataDir string, now time.Time, stop lastStop, markers bool) (Unclean, bool, error) {
 	var u Unclean
 	if b, err := os.ReadFile(filepath.Join(dataDir, uncleanFile)); err == nil {
 		_ = json.Unmarshal(b, &u)
 	}
-	_, storeErr := os.Stat(filepath.Join(storeDirOf(dataDir), "MANIFEST"))
-	_, markErr := os.Stat(filepath.Join(dataDir, cleanMarker))
-	unclean := storeErr == nil && errors.Is(markErr, os.ErrNotExist) && store.Versioned(storeDirOf(dataDir))
-	if unclean {
-		u.Count++
-		u.Last = now.UTC()
-		b, _ := json.Marshal(u)
-		if err := writeSynced(filepath.Join(dataDir, uncleanFile), b); err != nil {
-			return u, true, err
-		}
+	if !stop.storeFound || stop.marked || !markers {
+		return u, false, nil
 	}
-	if err := os.Remove(filepath.Join(dataDir, cleanMarker)); err != nil && !errors.Is(err, os.ErrNotExist) {
-		return u, unclean, err
-	}
-	return u, unclean, nil
+	u.Count++
+	u.Last = now.UTC()
+	b, _ := json.Marshal(u)
+	return u, true, writeSynced(filepath.Join(dataDir, uncleanFile), b)
 }
 
 // markClean records a clean stop.

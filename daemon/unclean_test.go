@@ -67,20 +67,39 @@ func TestCleanStopOfAnEarlierReleaseIsNotUnclean(t *testing.T) {
 	dataDir := t.TempDir()
 	untar(t, "../store/testdata/data-e10d3dc.tar.gz", dataDir)
 	now := time.Date(2026, 6, 1, 8, 0, 0, 0, time.UTC)
-	if u, unclean, err := checkUnclean(dataDir, now); err != nil || unclean || u.Count != 0 {
-		t.Fatalf("the earlier release's clean stop: unclean %v, count %d, %v", unclean, u.Count, err)
+	start := func() (Unclean, bool) {
+		t.Helper()
+		stop, err := readLastStop(dataDir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		st, err := store.Open(store.Options{Dir: storeDirOf(dataDir), MinFree: 1})
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, markers := st.OpenedAs()
+		u, unclean, err := checkUnclean(dataDir, now, stop, markers)
+		if err != nil {
+			t.Fatal(err)
+		}
+		waitFor(t, "the store's migration", func() bool { return !st.Stats().Migrating })
+		if err := st.Close(); err != nil {
+			t.Fatal(err)
+		}
+		return u, unclean
 	}
-	st, err := store.Open(store.Options{Dir: storeDirOf(dataDir), MinFree: 1})
-	if err != nil {
-		t.Fatal(err)
-	}
-	waitFor(t, "the store's migration", func() bool { return !st.Stats().Migrating })
-	if err := st.Close(); err != nil {
-		t.Fatal(err)
+	if u, unclean := start(); unclean || u.Count != 0 {
+		t.Fatalf("the earlier release's clean stop: unclean %v, count %d", unclean, u.Count)
 	}
 	// no markClean: the power was cut
-	if u, unclean, err := checkUnclean(dataDir, now); err != nil || !unclean || u.Count != 1 {
-		t.Errorf("a stop without the marker after this release ran: unclean %v, count %d, %v", unclean, u.Count, err)
+	if u, unclean := start(); !unclean || u.Count != 1 {
+		t.Errorf("a stop without the marker after this release ran: unclean %v, count %d", unclean, u.Count)
+	}
+	if err := markClean(dataDir); err != nil {
+		t.Fatal(err)
+	}
+	if u, unclean := start(); unclean || u.Count != 1 {
+		t.Errorf("a clean stop of this release: unclean %v, count %d", unclean, u.Count)
 	}
 }
 

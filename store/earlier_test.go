@@ -94,6 +94,9 @@ func TestMigrateEarlierStore(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer func() { s.Close() }()
+	if format, indexed := s.OpenedAs(); format != 0 || indexed {
+		t.Errorf("the earlier store opened as format %d with the receive-time index %v; want 0, without", format, indexed)
+	}
 	waitUntil(t, "the migration", func() bool { return !s.Stats().Migrating })
 	if !store.Versioned(dir) {
 		t.Error("the migrated store does not record its format")

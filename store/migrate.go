@@ -54,6 +54,28 @@ func Versioned(dir string) bool {
 	return err == nil
 }
 
+// OpenedAs says what the store held when it was opened: its format (0 for
+// a store written before releases recorded one) and, for such a store,
+// whether it already had the receive-time index (t/), which every release
+// since the one that began leaving a clean-stop marker wrote with each
+// notification.
+func (s *Store) OpenedAs() (format int, receiveIndex bool) {
+	return s.formatAtOpen, s.formatAtOpen > 0 || s.indexedAtOpen
+}
+
+// hasAny reports whether any key starts with prefix.
+func (s *Store) hasAny(prefix string) bool {
+	found := false
+	_ = s.db.View(func(txn *badger.Txn) error {
+		it := txn.NewIterator(badger.IteratorOptions{Prefix: []byte(prefix), PrefetchValues: false})
+		defer it.Close()
+		it.Rewind()
+		found = it.Valid()
+		return nil
+	})
+	return found
+}
+
 // openFormat reads the store's format at open; a new store (no records
 // and no format) is given the current one at once.
 func (s *Store) openFormat() (int, error) {

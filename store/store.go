@@ -169,7 +169,10 @@ type Store struct {
 	// formatAtOpen is the store format the store had when it was opened;
 	// migrated is closed once it is the current one (migrate.go).
 	formatAtOpen int
-	migrated     chan struct{}
+	// indexedAtOpen says whether an unversioned store already had the
+	// receive-time index when it was opened (OpenedAs).
+	indexedAtOpen bool
+	migrated      chan struct{}
 
 	// MovedAside names the directory an unreadable store was moved to at
 	// open, or is empty.
@@ -251,8 +254,16 @@ func Open(opts Options) (*Store, error) {
 		s.logs.close()
 		return nil, fmt.Errorf("open store %s: %w", opts.Dir, err)
 	}
+	if s.formatAtOpen == 0 {
+		s.indexedAtOpen = s.hasAny(pRecv)
+	}
 	s.space.measure()
 	go s.writer()
+	if n, err := s.reinstate(); err != nil {
+		s.log.Warn("cannot look again at the notifications set aside as damaged", "err", err)
+	} else if n > 0 {
+		s.log.Warn("notifications set aside as damaged (by an earlier release, or while a file could not be read) are readable and back in the queue", "count", n)
+	}
 	if s.formatAtOpen < formatVersion {
 		go s.migrate()
 	} else {
