@@ -133,7 +133,8 @@ func (g *gateway) kept(edited [2][]byte) {
 		}
 	}
 	mode, uid, gid := fileID(g.t, filepath.Join(g.root, "var/lib/fluxrelay"))
-	if mode != 0o750 || uid != idOf(g.t, filepath.Join(g.root, "etc/passwd"), "fluxrelay") || gid != idOf(g.t, filepath.Join(g.root, "etc/group"), "fluxrelay") {
+	// 0700 from this release on (0750 before it): never open to others
+	if mode&0o707 != 0o700 || uid != idOf(g.t, filepath.Join(g.root, "etc/passwd"), "fluxrelay") || gid != idOf(g.t, filepath.Join(g.root, "etc/group"), "fluxrelay") {
 		g.t.Errorf("/var/lib/fluxrelay: mode %04o owner %d:%d", mode, uid, gid)
 	}
 	if _, err := os.Stat(filepath.Join(g.root, "var/lib/fluxrelay/store/MANIFEST")); err != nil {

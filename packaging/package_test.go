@@ -99,7 +99,7 @@ func TestDebInstallsIntoARoot(t *testing.T) {
 		"usr/lib/tmpfiles.d/fluxrelay.conf":                  {0o644, 0, 0},
 		"lib/systemd/system/fluxrelay.service":               {0o644, 0, 0},
 		"usr/share/doc/fluxrelay/upgrade.md":                 {0o644, 0, 0},
-		"var/lib/fluxrelay":                                  {0o750, uid, gid},
+		"var/lib/fluxrelay":                                  {0o700, uid, gid},
 	} {
 		mode, u, g := fileID(t, filepath.Join(root, path))
 		if int(mode) != want[0] || u != want[1] || g != want[2] {

@@ -52,7 +52,9 @@ func TestDebUpgradeAndDowngrade(t *testing.T) {
 
 	format := gw.upgrade(next, edited)
 	large := gw.downgrade(prev, edited)
-	// and up again: what the previous release could not read is delivered
+	// and up again: what the previous release could not read waits again
+	// (the core is down until it is counted), then is delivered
+	gw.core.down.Store(true)
 	gw.dpkg(true, "--force-confdef", "--force-confold", "-i", next)
 	gw.installed("0.1.0")
 	gw.restart()

@@ -7,7 +7,7 @@ uid=$(awk -F: '$1 == "fluxrelay" { print $3 }' "$root/etc/passwd")
 gid=$(awk -F: '$1 == "fluxrelay" { print $3 }' "$root/etc/group")
 mkdir -p "$root/var/lib/fluxrelay"
 chown "$uid:$gid" "$root/var/lib/fluxrelay"
-chmod 0750 "$root/var/lib/fluxrelay"
+chmod 0700 "$root/var/lib/fluxrelay"
 chown "0:$gid" "$root/etc/fluxrelay/fluxrelay.toml"
 chmod 0640 "$root/etc/fluxrelay/fluxrelay.toml"
 if [ -z "$root" ] && [ -d /run/systemd/system ]; then
