@@ -98,7 +98,7 @@ func TestDebInstallsIntoARoot(t *testing.T) {
 		"usr/lib/sysusers.d/fluxrelay.conf":                  {0o644, 0, 0},
 		"usr/lib/tmpfiles.d/fluxrelay.conf":                  {0o644, 0, 0},
 		"lib/systemd/system/fluxrelay.service":               {0o644, 0, 0},
-		"usr/share/doc/fluxrelay/upgrade.md":                 {0o644, 0, 0},
+		"usr/share/doc/fluxrelay/docs/upgrade.md":            {0o644, 0, 0},
 		"var/lib/fluxrelay":                                  {0o700, uid, gid},
 	} {
 		mode, u, g := fileID(t, filepath.Join(root, path))

@@ -17,7 +17,7 @@ data=$(sed -n 's/^[[:space:]]*data_dir[[:space:]]*=[[:space:]]*"\([^"]*\)".*/\1/
   "$root/etc/fluxrelay/fluxrelay.toml" 2>/dev/null | tail -n 1)
 format=$(cat "$root${data:-/var/lib/fluxrelay}/store/FORMAT" 2>/dev/null || echo 0)
 if [ "$format" -gt "$reads_format" ] 2>/dev/null; then
-  echo "fluxrelay: not installed: the queue in ${data:-/var/lib/fluxrelay} was written by a newer fluxrelay (store format $format) and this version reads up to format $reads_format: it would not find the payments waiting there. Keep the newer version installed (see /usr/share/doc/fluxrelay/upgrade.md)." >&2
+  echo "fluxrelay: not installed: the queue in ${data:-/var/lib/fluxrelay} was written by a newer fluxrelay (store format $format) and this version reads up to format $reads_format: it would not find the payments waiting there. Keep the newer version installed (see /usr/share/doc/fluxrelay/docs/upgrade.md)." >&2
   exit 1
 fi
 exit 0
