@@ -23,7 +23,7 @@ import (
 //
 // Where the store can sync a log itself (Linux: fdatasync on its own
 // descriptor writes the pages Badger dirtied through its mapping, as msync
-// does), it turns SyncWrites off and syncs exactly what a commit may have
+// does; Windows: logsync_windows.go), it turns SyncWrites off and syncs exactly what a commit may have
 // written. It learns which logs exist from the store's directory, read
 // again at a commit whenever a file was created or removed in it since the
 // last one (inotify tells, for one read that usually finds nothing; a read
@@ -252,7 +252,7 @@ func (l *logSync) syncKind(k *logKind, ids []int) (live bool, err error) {
 	for _, id := range ids {
 		h := k.held[id]
 		if h == nil {
-			f, err := os.Open(l.path(k, id))
+			f, err := openLog(l.path(k, id))
 			if errors.Is(err, fs.ErrNotExist) {
 				continue // flushed and deleted since the listing
 			}
