@@ -49,12 +49,18 @@ func newAdminClient(cfgFlag, socketFlag, addrFlag string) *adminClient {
 	case err == nil:
 		if socket == "" && addr == "" {
 			socket, addr = cfg.Admin.Socket, cfg.Admin.Listen
+			if !socketServed {
+				socket = ""
+			}
 		}
 		token = cfg.Admin.Token.Value()
 	case socket != "" || addr != "":
 		// told where the daemon is: the config is not needed
 	case errors.Is(err, config.ErrNoConfig) && !named:
 		socket = config.Default().Admin.Socket
+		if socket == "" { // no socket here (Windows): the default admin.listen
+			addr = config.Default().Admin.Listen
+		}
 	default:
 		var problems config.Problems
 		if errors.As(err, &problems) {
@@ -110,9 +116,9 @@ func (c *adminClient) send(method, path string, in, out any) error {
 	if err != nil {
 		switch {
 		case errors.Is(err, fs.ErrPermission), errors.Is(err, syscall.EACCES):
-			return fmt.Errorf("permission denied on %s: run with sudo or join the group fluxrelay", c.where)
-		case errors.Is(err, fs.ErrNotExist), errors.Is(err, syscall.ECONNREFUSED), errors.Is(err, syscall.ENOENT):
-			return fmt.Errorf("fluxrelay is not running (nothing answers on %s); start it with: sudo systemctl start fluxrelay", c.where)
+			return fmt.Errorf("permission denied on %s: %s", c.where, hintElevate)
+		case errors.Is(err, fs.ErrNotExist), refused(err), errors.Is(err, syscall.ENOENT):
+			return fmt.Errorf("fluxrelay is not running (nothing answers on %s); start it with: %s", c.where, hintStart)
 		}
 		return fmt.Errorf("cannot reach fluxrelay on %s: %v", c.where, err)
 	}
@@ -121,15 +127,24 @@ func (c *adminClient) send(method, path string, in, out any) error {
 	if resp.StatusCode >= 300 {
 		var e struct{ Error string }
 		if json.Unmarshal(body, &e) == nil && e.Error != "" {
-			return errors.New(e.Error)
+			return &answerError{status: resp.StatusCode, msg: e.Error}
 		}
-		return fmt.Errorf("fluxrelay answered %s", resp.Status)
+		return &answerError{status: resp.StatusCode, msg: "fluxrelay answered " + resp.Status}
 	}
 	if out == nil {
 		return nil
 	}
 	return json.Unmarshal(body, out)
 }
+
+// answerError is the daemon's answer when it refused or failed a request:
+// its words, and the HTTP status for the commands that tell cases apart.
+type answerError struct {
+	status int
+	msg    string
+}
+
+func (e *answerError) Error() string { return e.msg }
 
 func printJSON(w io.Writer, v any) {
 	enc := json.NewEncoder(w)

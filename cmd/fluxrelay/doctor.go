@@ -109,8 +109,11 @@ func probeConfig(e *doctorEnv) []check {
 }
 
 func probeFilesystem(e *doctorEnv) []check {
-	if e.cfg == nil || e.mounts == "" {
+	if e.cfg == nil {
 		return nil
 	}
-	return []check{doctorFilesystem(e.cfg.DataDir, e.mounts)}
+	if c, ok := filesystemCheck(e.cfg.DataDir, e.mounts); ok {
+		return []check{c}
+	}
+	return nil
 }

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -45,10 +44,4 @@ func doctorFilesystem(dir, mounts string) check {
 		return check{"WARN", "filesystem", where + ", mounted with data=writeback: a power cut can leave damaged files — use the default data=ordered"}
 	}
 	return check{"OK", "filesystem", where}
-}
-
-// readMounts is the mount table, or "" where there is none (not Linux).
-func readMounts() string {
-	b, _ := os.ReadFile("/proc/self/mounts")
-	return string(b)
 }

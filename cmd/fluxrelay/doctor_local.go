@@ -31,10 +31,10 @@ func probeDataDir(e *doctorEnv) []check {
 	var out []check
 	probe := filepath.Join(dir, ".doctor-probe")
 	if err := os.WriteFile(probe, []byte("x"), 0o600); err != nil {
-		out = append(out, check{"FAIL", "data dir", fmt.Sprintf("cannot write in %s (%v) — chown -R fluxrelay:fluxrelay %s", dir, err, dir)})
+		out = append(out, check{"FAIL", "data dir", fmt.Sprintf("cannot write in %s (%v) — %s", dir, err, hintOwnDataDir(dir))})
 	} else {
 		os.Remove(probe)
-		out = append(out, check{"OK", "data dir", fmt.Sprintf("%s is writable (owner %s)", dir, owner(fi))})
+		out = append(out, check{"OK", "data dir", fmt.Sprintf("%s is writable (%s)", dir, whoMay(dir, fi))})
 	}
 	disk := daemon.DiskReport(e.cfg)
 	if free, reserve := disk.Free, disk.Reserve; disk.FreeErr == nil {

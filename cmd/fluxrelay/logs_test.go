@@ -27,7 +27,7 @@ func TestJSONLogsHaveNoRepeatedKeys(t *testing.T) {
 	var logs syncbuf.Buffer
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan int, 1)
-	go func() { done <- runDaemon(ctx, cfg, &logs) }()
+	go func() { done <- runDaemon(ctx, cfg, daemonIO{stderr: &logs}) }()
 	for deadline := time.Now().Add(20 * time.Second); !strings.Contains(logs.String(), "fluxrelay started"); {
 		if time.Now().After(deadline) {
 			cancel()

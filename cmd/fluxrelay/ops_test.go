@@ -29,12 +29,18 @@ import (
 )
 
 // opsEnv is a real daemon (real store, real HTTP, admin socket) behind a
-// fake core that refuses refs starting with DEAD until told otherwise.
+// fake core that refuses refs starting with DEAD until told otherwise. On
+// Windows the commands reach it on admin.listen with the token instead.
 type opsEnv struct {
 	cfg, ingest, socket string
 	refuse              atomic.Bool
 	core                *relaytest.Core
+	adminAPI            *http.Client // for the page: the socket, or admin.listen with the token
+	adminURL            string
 }
+
+// opsToken is the admin.token of the Windows opsEnv.
+const opsToken = "ops-admin-token"
 
 func startOps(t *testing.T) *opsEnv { t.Helper(); return startOpsWith(t, nil, "") }
 
@@ -79,18 +85,57 @@ listen = "127.0.0.1:0"
 [mqtt]
 mode = "off"
 [admin]
-socket = %q
-listen = ""
+%s
 [[source]]
 name = "till"
 provider = "core"
-`, srv.URL, coreExtra, e.socket)
+`, srv.URL, coreExtra, e.adminKeys(t))
 	d := startTestDaemon(t, e.cfg, doc, "ops-test")
 	e.ingest = "http://" + d.Addr("http", 10*time.Second)
+	if !socketServed {
+		if d.Addr("admin", 10*time.Second) == "" {
+			t.Fatal("admin.listen did not come up")
+		}
+		return e
+	}
 	if d.Addr("socket", 10*time.Second) == "" {
 		t.Fatal("the admin socket did not come up")
 	}
 	return e
+}
+
+// adminKeys is the [admin] table: the socket, or on Windows admin.listen
+// on a free port with a token, which the commands read from the config.
+func (e *opsEnv) adminKeys(t *testing.T) string {
+	if !socketServed {
+		addr := loopback.FreeAddr(t)
+		e.adminURL = "http://" + addr
+		e.adminAPI = &http.Client{Transport: bearer{opsToken}}
+		return fmt.Sprintf("socket = \"\"\nlisten = %q\ntoken = %q", addr, opsToken)
+	}
+	e.adminURL = "http://fluxrelay"
+	e.adminAPI = &http.Client{Transport: &http.Transport{DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+		return (&net.Dialer{}).DialContext(ctx, "unix", e.socket)
+	}}}
+	return fmt.Sprintf("socket = %q\nlisten = \"\"", e.socket)
+}
+
+// bearer adds the admin token to each request.
+type bearer struct{ token string }
+
+func (b bearer) RoundTrip(r *http.Request) (*http.Response, error) {
+	r = r.Clone(r.Context())
+	r.Header.Set("Authorization", "Bearer "+b.token)
+	return http.DefaultTransport.RoundTrip(r)
+}
+
+// nowhere is how a command is pointed at a daemon that is not running:
+// a socket that does not exist, or on Windows a port nothing listens on.
+func nowhere(t *testing.T) []string {
+	if !socketServed {
+		return []string{"--addr", loopback.FreeAddr(t)}
+	}
+	return []string{"--socket", filepath.Join(t.TempDir(), "admin.sock")}
 }
 
 func (e *opsEnv) post(t *testing.T, ref string) {
@@ -228,8 +273,8 @@ func TestStatusAndDeadLetters(t *testing.T) {
 }
 
 func TestStatusWhenNotRunning(t *testing.T) {
-	code, _, errOut := runCmd("status", "-c", filepath.Join(t.TempDir(), "absent.toml"), "--socket", filepath.Join(t.TempDir(), "admin.sock"))
-	if code != 1 || !strings.Contains(errOut, "fluxrelay is not running") || !strings.Contains(errOut, "systemctl start fluxrelay") {
+	code, _, errOut := runCmd(append([]string{"status", "-c", filepath.Join(t.TempDir(), "absent.toml")}, nowhere(t)...)...)
+	if code != 1 || !strings.Contains(errOut, "fluxrelay is not running") || !strings.Contains(errOut, hintStart) {
 		t.Errorf("status with no daemon: %d %q", code, errOut)
 	}
 	if code, _, errOut := runCmd("dlq"); code != 2 || !strings.Contains(errOut, "usage: fluxrelay dlq") {
@@ -249,7 +294,8 @@ func TestDoctor(t *testing.T) {
 	}
 	// A temporary folder on tmpfs is rightly a FAIL for a data_dir: where
 	// the machine's /tmp is one, that is the one FAIL allowed here.
-	onTmpfs := doctorFilesystem(filepath.Join(filepath.Dir(e.cfg), "data"), readMounts()).level == "FAIL"
+	fsCheck, _ := filesystemCheck(filepath.Join(filepath.Dir(e.cfg), "data"), readMounts())
+	onTmpfs := fsCheck.level == "FAIL"
 	rest := regexp.MustCompile(`(?m)^FAIL  filesystem.*$`).ReplaceAllString(out, "")
 	if (code != 0 && !onTmpfs) || strings.Contains(rest, "FAIL") || !strings.Contains(out, "filesystem") {
 		t.Errorf("doctor on a healthy gateway: exit %d\n%s", code, out)
@@ -272,9 +318,8 @@ listen = "127.0.0.1:0"
 [mqtt]
 listen = "127.0.0.1:0"
 [admin]
-socket = %q
-listen = ""
-`, notADir, closed, filepath.Join(dir, "none.sock"))), 0o600)
+%s
+`, notADir, closed, strings.Join(adminNowhere(t, dir), "\n"))), 0o600)
 	code, out, _ = runCmd("doctor", "-c", cfg)
 	for _, want := range []string{"FAIL  data dir  " + notADir + " is a file, not a folder", "FAIL  core      cannot connect to " + closed, "WARN  mqtt      no [[mqtt.user]]", "WARN  daemon    fluxrelay is not running"} {
 		if !strings.Contains(out, want) {
@@ -476,10 +521,7 @@ func TestReportSums(t *testing.T) {
 	}
 
 	// The page, through the admin socket, shows the same totals.
-	client := &http.Client{Transport: &http.Transport{DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
-		return (&net.Dialer{}).DialContext(ctx, "unix", e.socket)
-	}}}
-	resp, err := client.Get("http://fluxrelay/")
+	resp, err := e.adminAPI.Get(e.adminURL + "/")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -509,4 +551,12 @@ func startTestDaemon(t *testing.T, cfg, doc, version string) *daemon.Daemon {
 	go func() { done <- d.Run(ctx, nil) }()
 	t.Cleanup(func() { cancel(); <-done })
 	return d
+}
+
+// adminNowhere is an [admin] table where no daemon answers.
+func adminNowhere(t *testing.T, dir string) []string {
+	if !socketServed {
+		return []string{"socket = \"\"", fmt.Sprintf("listen = %q", loopback.FreeAddr(t))}
+	}
+	return []string{fmt.Sprintf("socket = %q", filepath.Join(dir, "none.sock")), "listen = \"\""}
 }

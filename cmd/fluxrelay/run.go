@@ -30,15 +30,26 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return code
 	}
 	path := configPath(*c)
-	if managed, code := runUnderServiceManager(path, func(ctx context.Context) int { return runDaemon(ctx, path, stderr) }); managed {
+	if managed, code := runUnderServiceManager(path, stderr); managed {
 		return code
 	}
-	return runDaemon(ctx, path, stderr)
+	return runDaemon(ctx, path, daemonIO{stderr: stderr})
+}
+
+// daemonIO is where a running daemon's words go, and what else asks it to
+// re-read its config.
+type daemonIO struct {
+	stderr io.Writer // the problems found before the log is set up
+	// logger builds the log; nil: lines in log.format on stderr.
+	logger func(format string, level *slog.LevelVar) *slog.Logger
+	// reload, when not nil, takes the requests to re-read the config
+	// besides SIGHUP (the Windows service's paramchange).
+	reload chan struct{}
 }
 
 // runDaemon runs the daemon in the foreground until ctx ends.
-func runDaemon(ctx context.Context, path string, stderr io.Writer) int {
-	cfg, code := loadConfig(path, stderr)
+func runDaemon(ctx context.Context, path string, dio daemonIO) int {
+	cfg, code := loadConfig(path, dio.stderr)
 	if cfg == nil {
 		return code
 	}
@@ -46,14 +57,22 @@ func runDaemon(ctx context.Context, path string, stderr io.Writer) int {
 		debug.SetMemoryLimit(defaultMemoryLimit)
 	}
 	level := new(slog.LevelVar)
-	log := newLogger(stderr, cfg.Log.Format, level)
+	var log *slog.Logger
+	if dio.logger != nil {
+		log = dio.logger(cfg.Log.Format, level)
+	} else {
+		log = newLogger(dio.stderr, cfg.Log.Format, level)
+	}
 	if err := restrictFiles(cfg.DataDir); err != nil {
 		log.Warn("cannot close data_dir to other users; run chmod 700 on it", "data_dir", cfg.DataDir, "err", err)
 	}
 
-	reload := make(chan struct{}, 1)
+	reload := dio.reload
+	if reload == nil {
+		reload = make(chan struct{}, 1)
+	}
 	hup := make(chan os.Signal, 1)
-	signal.Notify(hup, syscall.SIGHUP)
+	signal.Notify(hup, syscall.SIGHUP) // never sent on Windows: fluxrelay reload is the way there
 	defer signal.Stop(hup)
 	go func() {
 		for range hup {

@@ -1,25 +1,23 @@
 package main
 
 import (
-	"context"
+	"bytes"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
-	"os"
-	"os/exec"
 	"path/filepath"
-	"runtime"
-	"time"
 
 	"github.com/kardianos/service"
 
 	"github.com/fluxrelay/fluxrelay/systemd"
 )
 
-// packagedUnits are where the .deb and .rpm put the unit; `service install`
-// must not shadow them with a copy in /etc/systemd/system.
-var packagedUnits = []string{"/lib/systemd/system/fluxrelay.service", "/usr/lib/systemd/system/fluxrelay.service"}
+// serviceName is the service's name for systemd and the Windows service
+// manager, and the Windows Event Log's source.
+const serviceName = "fluxrelay"
 
 func serviceConfig(configPath string) *service.Config {
 	abs, err := filepath.Abs(configPath)
@@ -27,68 +25,21 @@ func serviceConfig(configPath string) *service.Config {
 		configPath = abs
 	}
 	return &service.Config{
-		Name:        "fluxrelay",
+		Name:        serviceName,
 		DisplayName: "fluxrelay payment notification relay",
 		Description: "Stores payment notifications durably and relays them to Fluxvend.",
 		Arguments:   []string{"run", "-c", configPath},
 		Option: service.KeyValue{
-			"SystemdScript":    systemd.ServiceTemplate(configPath),
-			"ReloadSignal":     "HUP",
-			"Restart":          "on-failure",
-			"OnFailure":        "restart", // Windows: restart after a crash
-			"DelayedAutoStart": true,
+			"SystemdScript": systemd.ServiceTemplate(configPath),
+			"ReloadSignal":  "HUP",
+			"Restart":       "on-failure",
 		},
 	}
 }
 
-// program adapts the daemon to kardianos/service: Start launches it and
-// returns at once; Stop cancels it and waits for the drain.
-type program struct {
-	run    func(ctx context.Context) int
-	cancel context.CancelFunc
-	done   chan int
-}
-
-func (p *program) Start(service.Service) error {
-	ctx, cancel := context.WithCancel(context.Background())
-	p.cancel, p.done = cancel, make(chan int, 1)
-	go func() { p.done <- p.run(ctx) }()
-	return nil
-}
-
-func (p *program) Stop(service.Service) error {
-	p.cancel()
-	select {
-	case code := <-p.done:
-		if code != exitOK {
-			return fmt.Errorf("fluxrelay stopped with exit code %d", code)
-		}
-	case <-time.After(25 * time.Second):
-		return errors.New("fluxrelay did not stop within 25s")
-	}
-	return nil
-}
-
-// runUnderServiceManager runs the daemon through kardianos/service when a
-// service manager started it (it answers the Windows service manager;
-// under systemd and launchd it waits for SIGTERM). It reports whether it did.
-func runUnderServiceManager(configPath string, run func(context.Context) int) (bool, int) {
-	if service.Interactive() {
-		return false, 0
-	}
-	p := &program{run: run}
-	s, err := service.New(p, serviceConfig(configPath))
-	if err != nil {
-		return false, 0
-	}
-	if err := s.Run(); err != nil {
-		return true, exitFailure
-	}
-	return true, exitOK
-}
-
 // cmdService installs and controls the system service, for installs from a
-// tarball; packaged installs use their own unit and systemctl.
+// tarball or, on Windows, the MSI (which runs service install itself);
+// Linux packages use their own unit and systemctl.
 func cmdService(args []string, stdout, stderr io.Writer, newService func(*service.Config) (service.Service, error)) int {
 	fs := flag.NewFlagSet("service", flag.ContinueOnError)
 	fs.SetOutput(stderr)
@@ -105,7 +56,8 @@ func cmdService(args []string, stdout, stderr io.Writer, newService func(*servic
 		return usage()
 	}
 	action := rest[0]
-	svc, err := newService(serviceConfig(configPath(*c)))
+	path := configPath(*c)
+	svc, err := newService(serviceConfig(path))
 	if err != nil {
 		fmt.Fprintln(stderr, "fluxrelay service:", err)
 		return exitFailure
@@ -124,25 +76,22 @@ func cmdService(args []string, stdout, stderr io.Writer, newService func(*servic
 		fmt.Fprintln(stdout, map[service.Status]string{service.StatusRunning: "running", service.StatusStopped: "stopped"}[st])
 		return exitOK
 	case "install":
-		if runtime.GOOS == "linux" {
-			for _, u := range packagedUnits {
-				if _, err := os.Stat(u); err == nil {
-					fmt.Fprintf(stderr, "fluxrelay service install: fluxrelay is installed from a package (%s); use: sudo systemctl enable --now fluxrelay\n", u)
-					return exitUsage
-				}
-			}
-			if err := ensureUser(); err != nil {
-				fmt.Fprintln(stderr, "fluxrelay service install:", err)
-				return exitFailure
-			}
-		}
-	case "uninstall", "start", "stop", "restart":
+		err = installService(svc, path, stdout)
+	case "uninstall":
+		err = uninstallService(svc, stdout)
+	case "start", "stop", "restart":
+		err = service.Control(svc, action)
 	default:
 		fmt.Fprintf(stderr, "fluxrelay service: unknown action %q (want install, uninstall, start, stop, restart or status)\n", action)
 		return exitUsage
 	}
-	if err := service.Control(svc, action); err != nil {
-		fmt.Fprintf(stderr, "fluxrelay service %s: %v (run it as root or from an elevated prompt)\n", action, err)
+	var refusal usageError
+	switch {
+	case errors.As(err, &refusal):
+		fmt.Fprintf(stderr, "fluxrelay service %s: %v\n", action, err)
+		return exitUsage
+	case err != nil:
+		fmt.Fprintf(stderr, "fluxrelay service %s: %v (%s)\n", action, err, hintAdmin)
 		return exitFailure
 	}
 	fmt.Fprintf(stdout, "fluxrelay service %s: done\n", action)
@@ -152,14 +101,29 @@ func cmdService(args []string, stdout, stderr io.Writer, newService func(*servic
 	return exitOK
 }
 
-// ensureUser creates the fluxrelay system user the unit runs as.
-func ensureUser() error {
-	if err := exec.Command("id", "-u", "fluxrelay").Run(); err == nil {
-		return nil
+// usageError is a refusal to do what was asked as it was asked: exit 2.
+type usageError string
+
+func (e usageError) Error() string { return string(e) }
+
+// withAdminToken fills in the empty token of the example's [admin] table
+// with 32 random bytes in hex, and says whether it found it.
+func withAdminToken(doc []byte) ([]byte, bool) {
+	admin := bytes.Index(doc, []byte("\n[admin]\n"))
+	if admin < 0 {
+		return doc, false
 	}
-	out, err := exec.Command("useradd", "--system", "--user-group", "--home-dir", "/var/lib/fluxrelay", "--shell", "/usr/sbin/nologin", "fluxrelay").CombinedOutput()
-	if err != nil {
-		return fmt.Errorf("creating the fluxrelay user failed: %v: %s", err, out)
+	const empty = "\ntoken = \"\"\n"
+	at := bytes.Index(doc[admin:], []byte(empty))
+	if at < 0 || bytes.Contains(doc[admin+1:admin+at], []byte("\n[")) {
+		return doc, false
 	}
-	return nil
+	b := make([]byte, 32)
+	_, _ = rand.Read(b)
+	at += admin
+	var out bytes.Buffer
+	out.Write(doc[:at])
+	fmt.Fprintf(&out, "\ntoken = %q\n", hex.EncodeToString(b))
+	out.Write(doc[at+len(empty):])
+	return out.Bytes(), true
 }

@@ -39,7 +39,7 @@ func TestSystemdNotify(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan int, 1)
 	var stderr bytes.Buffer
-	go func() { done <- runDaemon(ctx, cfg, &stderr) }()
+	go func() { done <- runDaemon(ctx, cfg, daemonIO{stderr: &stderr}) }()
 	defer func() { cancel(); <-done }()
 
 	next := func() string {

@@ -1,0 +1,210 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/kardianos/service"
+	"golang.org/x/sys/windows"
+	"golang.org/x/sys/windows/svc"
+	"golang.org/x/sys/windows/svc/eventlog"
+	"golang.org/x/sys/windows/svc/mgr"
+)
+
+// recovery is what the service manager does when fluxrelay stops without
+// being asked (a crash, or a part that failed): start it again after 5 s,
+// then 30 s, then every 2 minutes; the count starts over after a day
+// without failures.
+var recovery = []mgr.RecoveryAction{
+	{Type: mgr.ServiceRestart, Delay: 5 * time.Second},
+	{Type: mgr.ServiceRestart, Delay: 30 * time.Second},
+	{Type: mgr.ServiceRestart, Delay: 2 * time.Minute},
+}
+
+const recoveryReset = 24 * 60 * 60 // seconds
+
+// installService registers fluxrelay with the service manager, or updates
+// the registration (the MSI runs it at every install and upgrade): it
+// starts at boot, as LocalSystem, and comes back after a failure. It also
+// prepares %ProgramData%\fluxrelay and the Event Log source. It does not
+// start the service.
+//
+// It talks to the service manager itself rather than through
+// kardianos/service's Install, which asks for a delayed start (up to two
+// minutes after boot, while terminals are already sending) and restarts
+// only after a crash, not after fluxrelay stops on a failure it found.
+func installService(_ service.Service, cfgPath string, out io.Writer) error {
+	exe, err := os.Executable()
+	if err != nil {
+		return err
+	}
+	if err := prepareHome(cfgPath, exe, out); err != nil {
+		return err
+	}
+	sc := serviceConfig(cfgPath)
+	m, err := mgr.Connect()
+	if err != nil {
+		return fmt.Errorf("the service manager: %w", err)
+	}
+	defer m.Disconnect()
+	s, err := m.OpenService(serviceName)
+	if err == nil {
+		c, err := s.Config()
+		if err == nil {
+			c.BinaryPathName = windows.EscapeArg(exe) + " " + strings.Join(escapeArgs(sc.Arguments), " ")
+			c.StartType, c.DelayedAutoStart = mgr.StartAutomatic, false
+			c.DisplayName, c.Description = sc.DisplayName, sc.Description
+			err = s.UpdateConfig(c)
+		}
+		if err != nil {
+			s.Close()
+			return fmt.Errorf("updating the service %s: %w", serviceName, err)
+		}
+	} else {
+		s, err = m.CreateService(serviceName, exe, mgr.Config{
+			DisplayName:  sc.DisplayName,
+			Description:  sc.Description,
+			StartType:    mgr.StartAutomatic,
+			ErrorControl: mgr.ErrorNormal,
+		}, sc.Arguments...)
+		if err != nil {
+			return fmt.Errorf("creating the service %s: %w", serviceName, err)
+		}
+	}
+	defer s.Close()
+	if err := s.SetRecoveryActions(recovery, recoveryReset); err != nil {
+		return fmt.Errorf("setting what to do when fluxrelay fails: %w", err)
+	}
+	if err := s.SetRecoveryActionsOnNonCrashFailures(true); err != nil {
+		return fmt.Errorf("setting what to do when fluxrelay fails: %w", err)
+	}
+	if err := eventlog.InstallAsEventCreate(serviceName, eventlog.Error|eventlog.Warning|eventlog.Info); err != nil && !strings.Contains(err.Error(), "exists") {
+		return fmt.Errorf("registering the Event Log source %s: %w", serviceName, err)
+	}
+	fmt.Fprintf(out, "service: %s, starts at boot as LocalSystem, restarted 5 s, 30 s, then every 2 min after a failure\n", serviceName)
+	fmt.Fprintf(out, "logs:    the Event Log (Windows Logs > Application, source %s); at log.level = \"debug\" also %s\n", serviceName, debugLogPath())
+	return nil
+}
+
+func escapeArgs(args []string) []string {
+	out := make([]string, len(args))
+	for i, a := range args {
+		out[i] = windows.EscapeArg(a)
+	}
+	return out
+}
+
+// uninstallService stops the service, waits for it to stop, and removes
+// it and its Event Log source. The config and the data stay.
+func uninstallService(_ service.Service, out io.Writer) error {
+	m, err := mgr.Connect()
+	if err != nil {
+		return fmt.Errorf("the service manager: %w", err)
+	}
+	defer m.Disconnect()
+	s, err := m.OpenService(serviceName)
+	if err != nil {
+		fmt.Fprintf(out, "fluxrelay is not installed as a service\n")
+		return nil
+	}
+	defer s.Close()
+	if err := stopAndWait(s, 40*time.Second); err != nil {
+		return err
+	}
+	if err := s.Delete(); err != nil {
+		return fmt.Errorf("removing the service: %w", err)
+	}
+	_ = eventlog.Remove(serviceName)
+	fmt.Fprintf(out, "the config and the data stay in %s\n", homeDir())
+	return nil
+}
+
+func stopAndWait(s *mgr.Service, limit time.Duration) error {
+	st, err := s.Query()
+	if err != nil || st.State == svc.Stopped {
+		return nil
+	}
+	if _, err := s.Control(svc.Stop); err != nil && !errors.Is(err, windows.ERROR_SERVICE_NOT_ACTIVE) {
+		return fmt.Errorf("stopping the service: %w", err)
+	}
+	for deadline := time.Now().Add(limit); ; time.Sleep(300 * time.Millisecond) {
+		if st, err := s.Query(); err != nil || st.State == svc.Stopped {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("the service did not stop within %s", limit)
+		}
+	}
+}
+
+// runUnderServiceManager answers the Windows service manager when it
+// started fluxrelay, and reports whether it did.
+func runUnderServiceManager(configPath string, _ io.Writer) (bool, int) {
+	isService, err := svc.IsWindowsService()
+	if err != nil || !isService {
+		return false, 0
+	}
+	h := &serviceHandler{path: configPath}
+	if err := svc.Run(serviceName, h); err != nil {
+		return true, exitFailure
+	}
+	return true, h.code
+}
+
+// serviceHandler runs the daemon for the service manager: stop and
+// shutdown stop it, paramchange (sc control fluxrelay paramchange) reloads
+// its config as SIGHUP does elsewhere. The log goes to the Event Log.
+type serviceHandler struct {
+	path string
+	code int
+}
+
+func (h *serviceHandler) Execute(_ []string, req <-chan svc.ChangeRequest, status chan<- svc.Status) (bool, uint32) {
+	status <- svc.Status{State: svc.StartPending}
+	logs, err := openServiceLog()
+	if err != nil {
+		h.code = exitFailure
+		return true, uint32(exitFailure)
+	}
+	defer logs.Close()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	reload := make(chan struct{}, 1)
+	done := make(chan int, 1)
+	go func() {
+		done <- runDaemon(ctx, h.path, daemonIO{stderr: logs.errors(), logger: logs.logger, reload: reload})
+	}()
+	status <- svc.Status{State: svc.Running, Accepts: svc.AcceptStop | svc.AcceptShutdown | svc.AcceptParamChange}
+	for {
+		select {
+		case h.code = <-done:
+			// It stopped by itself: a non-zero code makes the service
+			// manager restart it (recovery actions on non-crash failures).
+			return h.code != exitOK, uint32(h.code)
+		case c := <-req:
+			switch c.Cmd {
+			case svc.Interrogate:
+				status <- c.CurrentStatus
+			case svc.ParamChange:
+				select {
+				case reload <- struct{}{}:
+				default:
+				}
+			case svc.Stop, svc.Shutdown:
+				status <- svc.Status{State: svc.StopPending, WaitHint: 30000}
+				cancel()
+				select {
+				case h.code = <-done:
+				case <-time.After(25 * time.Second):
+					h.code = exitFailure
+				}
+				return h.code != exitOK, uint32(h.code)
+			}
+		}
+	}
+}
