@@ -40,6 +40,9 @@ type Backend interface {
 	// ReplayWindow queues again the dead letters (and, asked, the delivered
 	// notifications) received in a window; with DryRun it only counts them.
 	ReplayWindow(ctx context.Context, w ReplayWindow) (ReplayResult, error)
+	// Reload re-reads the config file, as SIGHUP does (`fluxrelay reload`,
+	// the way on Windows), and says what came of it.
+	Reload() ReloadResult
 }
 
 // ReplayWindow is what `fluxrelay replay` asks for. Times are RFC 3339, or
@@ -140,6 +143,14 @@ func Handler(b Backend, token func() string, reg *prometheus.Registry) http.Hand
 		default:
 			writeJSON(w, http.StatusOK, res)
 		}
+	})
+	mux.HandleFunc("POST /api/reload", func(w http.ResponseWriter, r *http.Request) {
+		res := b.Reload()
+		code := http.StatusOK
+		if !res.OK {
+			code = http.StatusUnprocessableEntity // the file is not valid: the running config stays
+		}
+		writeJSON(w, code, res)
 	})
 	mux.HandleFunc("GET /api/report", func(w http.ResponseWriter, r *http.Request) {
 		rep, err := b.Report(r.URL.Query().Get("from"), r.URL.Query().Get("to"))

@@ -11,6 +11,7 @@ import (
 var synopsis = map[string]string{
 	"run":          "run [-c FILE]\n\nRun in the foreground (what the service runs). SIGHUP reloads the config.",
 	"check-config": "check-config [FILE]\n\nValidate a config file: exit 0 valid, 2 not. FILE defaults to -c, $FLUXRELAY_CONFIG, then the installed path.",
+	"reload":       "reload [-c FILE]\n\nAsk the running daemon to re-read its config, as SIGHUP does: an invalid file leaves the running config in place. The way on Windows.",
 	"status":       "status [--json] [-c FILE]\n\nThe running daemon's state, queue, last delivery and per-source counts.",
 	"dlq":          "dlq list | show ID | replay ID… | replay --all | drop ID… [--yes] [--json] [-c FILE]\n\nDead letters: notifications that need a person. An ID may be any unique prefix.",
 	"find":         "find REF [--json] [-c FILE]\n\nA payment's trail by its transactionRef, its paymentRef or the start of its id.",

@@ -48,6 +48,7 @@ const usage = `usage: fluxrelay COMMAND [-c FILE] [flags]
 
 commands:
   run           run in the foreground (what the service runs); SIGHUP reloads the config
+  reload        ask the running daemon to re-read its config (the way on Windows)
   check-config  validate the config file; exit 0 valid, 2 invalid
   status        the running daemon's state, queue, last delivery and per-source counts (--json)
   dlq           dead letters: list | show ID | replay ID… | replay --all | drop ID…
@@ -78,6 +79,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return cmdRun(ctx, rest, stdout, stderr)
 	case "check-config":
 		return cmdCheckConfig(rest, stdout, stderr)
+	case "reload":
+		return cmdReload(rest, stdout, stderr)
 	case "status":
 		return cmdStatus(rest, stdout, stderr)
 	case "dlq":
