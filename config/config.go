@@ -271,7 +271,11 @@ func Load(path string) (*Config, error) {
 		return nil, fmt.Errorf("%s: %w (give another with -c FILE or $FLUXRELAY_CONFIG, or copy the example from %s)", path, ErrNoConfig, ExamplePath())
 	}
 	if errors.Is(err, fs.ErrPermission) {
-		return nil, fmt.Errorf("%s: %w (run with sudo, or join the group fluxrelay: sudo adduser $USER fluxrelay, then log in again)", path, ErrUnreadable)
+		hint := "run with sudo, or join the group fluxrelay: sudo adduser $USER fluxrelay, then log in again"
+		if runtime.GOOS == "windows" { // readable by Administrators and the service only
+			hint = "run it from an elevated prompt: right-click Command Prompt, Run as administrator"
+		}
+		return nil, fmt.Errorf("%s: %w (%s)", path, ErrUnreadable, hint)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", path, err)
