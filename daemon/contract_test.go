@@ -220,7 +220,7 @@ func TestReloadAppliesOrReportsEveryKey(t *testing.T) {
 	ca := filepath.Join(e.dir, "ca.pem")
 	writeFile(t, ca, "not read until a restart")
 	writeFile(t, e.cfgPath, strings.Replace(base, "[[source]]", "token = \"second-admin-token\"\n[log]\nformat = \"json\"\n[[source]]", 1))
-	writeFile(t, e.cfgPath, strings.Replace(readFile(t, e.cfgPath), "mode = \"off\"", "mode = \"off\"\nca_file = \""+ca+"\"", 1))
+	writeFile(t, e.cfgPath, strings.Replace(readFile(t, e.cfgPath), "mode = \"off\"", "mode = \"off\"\nca_file = '"+ca+"'", 1)) // a literal string: a Windows path has backslashes
 	r.reload <- struct{}{}
 	waitFor(t, "the reload", func() bool {
 		code, _ := get(t, r.admin+"/api/status", "second-admin-token")

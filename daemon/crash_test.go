@@ -13,6 +13,7 @@ import (
 	"os/exec"
 	"os/signal"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"strings"
 	"sync"
@@ -249,7 +250,14 @@ provider = "core"
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
-	_ = cmd.Process.Signal(syscall.SIGTERM)
+	if runtime.GOOS == "windows" {
+		// No SIGTERM for another process on Windows: the service's stop
+		// (and its clean-stop marker) is tried end to end under wine by
+		// packaging/windows instead.
+		_ = cmd.Process.Kill()
+	} else {
+		_ = cmd.Process.Signal(syscall.SIGTERM)
+	}
 	_ = cmd.Wait()
 
 	// Every SIGKILL was followed by a start that knew the stop was not
@@ -258,7 +266,7 @@ provider = "core"
 	if b, err := os.ReadFile(filepath.Join(dir, "data", uncleanFile)); err != nil || json.Unmarshal(b, &unclean) != nil || unclean.Count != rounds {
 		t.Errorf("%d unclean restarts counted after %d SIGKILLs (%v)", unclean.Count, rounds, err)
 	}
-	if _, err := os.Stat(filepath.Join(dir, "data", cleanMarker)); err != nil {
+	if _, err := os.Stat(filepath.Join(dir, "data", cleanMarker)); err != nil && runtime.GOOS != "windows" {
 		t.Errorf("the last stop, a SIGTERM, left no clean-stop marker: %v", err)
 	}
 
