@@ -237,13 +237,6 @@ func defaultSocket() string {
 	return ""
 }
 
-func programData() string {
-	if p := os.Getenv("ProgramData"); p != "" {
-		return p
-	}
-	return `C:\ProgramData`
-}
-
 // ErrNoConfig means the config file does not exist; ErrUnreadable that
 // this user may not read it.
 var (

@@ -8,6 +8,7 @@ import (
 	"os"
 	"strings"
 	"time"
+	"unsafe"
 
 	"github.com/kardianos/service"
 	"golang.org/x/sys/windows"
@@ -54,14 +55,7 @@ func installService(_ service.Service, cfgPath string, out io.Writer) error {
 	defer m.Disconnect()
 	s, err := m.OpenService(serviceName)
 	if err == nil {
-		c, err := s.Config()
-		if err == nil {
-			c.BinaryPathName = windows.EscapeArg(exe) + " " + strings.Join(escapeArgs(sc.Arguments), " ")
-			c.StartType, c.DelayedAutoStart = mgr.StartAutomatic, false
-			c.DisplayName, c.Description = sc.DisplayName, sc.Description
-			err = s.UpdateConfig(c)
-		}
-		if err != nil {
+		if err := updateService(s, exe, sc); err != nil {
 			s.Close()
 			return fmt.Errorf("updating the service %s: %w", serviceName, err)
 		}
@@ -77,26 +71,53 @@ func installService(_ service.Service, cfgPath string, out io.Writer) error {
 		}
 	}
 	defer s.Close()
-	if err := s.SetRecoveryActions(recovery, recoveryReset); err != nil {
-		return fmt.Errorf("setting what to do when fluxrelay fails: %w", err)
+	restarts := "restarted 5 s, 30 s, then every 2 min after a failure"
+	err = s.SetRecoveryActions(recovery, recoveryReset)
+	if err == nil {
+		err = s.SetRecoveryActionsOnNonCrashFailures(true)
 	}
-	if err := s.SetRecoveryActionsOnNonCrashFailures(true); err != nil {
-		return fmt.Errorf("setting what to do when fluxrelay fails: %w", err)
+	if err != nil {
+		// Windows always takes them; wine's service manager does not.
+		// The service is registered: say so, and how to set them by hand.
+		restarts = fmt.Sprintf("NOT restarted after a failure: the service manager refused the recovery actions (%v); set them in services.msc, fluxrelay, Recovery: Restart the Service, three times", err)
 	}
 	if err := eventlog.InstallAsEventCreate(serviceName, eventlog.Error|eventlog.Warning|eventlog.Info); err != nil && !strings.Contains(err.Error(), "exists") {
 		return fmt.Errorf("registering the Event Log source %s: %w", serviceName, err)
 	}
-	fmt.Fprintf(out, "service: %s, starts at boot as LocalSystem, restarted 5 s, 30 s, then every 2 min after a failure\n", serviceName)
+	fmt.Fprintf(out, "service: %s, starts at boot as LocalSystem, %s\n", serviceName, restarts)
 	fmt.Fprintf(out, "logs:    the Event Log (Windows Logs > Application, source %s); at log.level = \"debug\" also %s\n", serviceName, debugLogPath())
 	return nil
 }
 
-func escapeArgs(args []string) []string {
-	out := make([]string, len(args))
-	for i, a := range args {
-		out[i] = windows.EscapeArg(a)
+// updateService makes an existing registration what install would create
+// (an install over an earlier one, or a repair). It sets only what differs
+// from Windows' defaults: mgr's UpdateConfig sets every optional setting,
+// and wine's service manager takes none of them.
+func updateService(s *mgr.Service, exe string, sc *service.Config) error {
+	cmd := windows.EscapeArg(exe)
+	for _, a := range sc.Arguments {
+		cmd += " " + windows.EscapeArg(a)
 	}
-	return out
+	path, _ := windows.UTF16PtrFromString(cmd)
+	display, _ := windows.UTF16PtrFromString(sc.DisplayName)
+	err := windows.ChangeServiceConfig(s.Handle, windows.SERVICE_NO_CHANGE, mgr.StartAutomatic, mgr.ErrorNormal,
+		path, nil, nil, nil, nil, nil, display)
+	if err != nil {
+		return err
+	}
+	desc, _ := windows.UTF16PtrFromString(sc.Description)
+	d := windows.SERVICE_DESCRIPTION{Description: desc}
+	if err := windows.ChangeServiceConfig2(s.Handle, windows.SERVICE_CONFIG_DESCRIPTION, (*byte)(unsafe.Pointer(&d))); err != nil {
+		return err
+	}
+	var delayed windows.SERVICE_DELAYED_AUTO_START_INFO
+	var n uint32
+	err = windows.QueryServiceConfig2(s.Handle, windows.SERVICE_CONFIG_DELAYED_AUTO_START_INFO, (*byte)(unsafe.Pointer(&delayed)), uint32(unsafe.Sizeof(delayed)), &n)
+	if err == nil && delayed.IsDelayedAutoStartUp != 0 { // an earlier install asked for a delayed start
+		delayed.IsDelayedAutoStartUp = 0
+		return windows.ChangeServiceConfig2(s.Handle, windows.SERVICE_CONFIG_DELAYED_AUTO_START_INFO, (*byte)(unsafe.Pointer(&delayed)))
+	}
+	return nil
 }
 
 // uninstallService stops the service, waits for it to stop, and removes
@@ -144,13 +165,19 @@ func stopAndWait(s *mgr.Service, limit time.Duration) error {
 
 // runUnderServiceManager answers the Windows service manager when it
 // started fluxrelay, and reports whether it did.
+//
+// It asks the service manager for the service's control requests
+// (StartServiceCtrlDispatcher): that fails at once, with its own error,
+// in a process the service manager did not start. svc.IsWindowsService
+// guesses instead from the parent process and its session, and wine runs
+// services in another session than Windows does.
 func runUnderServiceManager(configPath string, _ io.Writer) (bool, int) {
-	isService, err := svc.IsWindowsService()
-	if err != nil || !isService {
-		return false, 0
-	}
 	h := &serviceHandler{path: configPath}
-	if err := svc.Run(serviceName, h); err != nil {
+	err := svc.Run(serviceName, h)
+	switch {
+	case errors.Is(err, windows.ERROR_FAILED_SERVICE_CONTROLLER_CONNECT):
+		return false, 0 // run from a prompt
+	case err != nil:
 		return true, exitFailure
 	}
 	return true, h.code

@@ -1,0 +1,6 @@
+//go:build !windows
+
+package config
+
+// programData is only asked for on Windows.
+func programData() string { return `C:\ProgramData` }
