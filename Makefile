@@ -23,10 +23,15 @@ FUZZERS     := ./provider/:FuzzCore ./provider/:FuzzTopLevel ./provider/:FuzzMon
 ROUNDS      ?= 20
 ARM64_SUITES := ./store/ ./provider/ ./relay/ ./config/ ./notification/ ./ingest/httpingest/
 ARMV7_SUITES := $(ARM64_SUITES)
+# The suites that run for windows/amd64 under wine (make test-windows): every package with tests
+# but the Linux packaging, the benchmarks and the tools.
+WINDOWS_SUITES := ./store/ ./config/ ./daemon/ ./cmd/fluxrelay/ ./alert/ ./ingest/ ./ingest/httpingest/ \
+	./ingest/mqttingest/ ./internal/listen/ ./internal/testoutput/ ./notification/ ./provider/ ./relay/
+WINDOWS_TIMEOUT ?= 10m
 STEADY_RATE ?= 300
 STEADY_FOR  ?= 10m
 
-.PHONY: help build run test test-arm64 test-upgrade lint bench steady fuzz attack soak powercut cross package armv7-check clean
+.PHONY: help build run test test-arm64 test-upgrade test-windows lint bench steady fuzz attack soak powercut cross package armv7-check clean
 
 help: ## list the targets
 	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-8s %s\n", $$1, $$2}'
@@ -68,10 +73,17 @@ test-upgrade: ## stores the end of each earlier round wrote (built from git hist
 		| grep -E '^(ok|FAIL|--- |panic:)|^\s+\S+_test\.go:[0-9]+:' || rc=1; \
 	exit $$rc
 
+test-windows: ## the suites for windows/amd64 under wine, then fluxrelay.exe, its service and the MSI under wine (docs/windows.md)
+	@mkdir -p $(TEST_OUTPUT)
+	@set -o pipefail; FLUXRELAY_TEST_OUTPUT=$(CURDIR)/$(TEST_OUTPUT) go run ./tools/winetest -out build/windows \
+	  -timeout $(WINDOWS_TIMEOUT) -linux ./packaging/windows/ $(WINDOWS_SUITES) 2>&1 | tee $(TEST_OUTPUT)/go-test-windows.log
+	go run ./internal/secretscan . $(TEST_OUTPUT)
+
 lint: ## gofmt, go vet, a pinned staticcheck, and go.mod as go mod tidy leaves it
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
 	@go mod tidy -diff || { echo "go.mod or go.sum is not tidy: run go mod tidy and commit the result"; exit 1; }
 	go vet ./...
+	GOOS=windows go vet $(WINDOWS_SUITES)
 	go run $(STATICCHECK) ./...
 
 bench: ## measure ingest against raw fsync on this disk, on a throttled one, and the idle daemon (see BENCHMARKS.md)
@@ -105,7 +117,7 @@ bin/nfpm: tools/nfpm/go.mod tools/nfpm/go.sum
 
 PKG_LDFLAGS := -s -w -X main.version=$(PKG_VERSION) -X main.commit=$(COMMIT)
 
-package: bin/nfpm ## build dist/fluxrelay_<ver>_<arch>.deb and .rpm for amd64, arm64 and armv7 (binary version = package version)
+package: bin/nfpm ## build dist/fluxrelay_<ver>_<arch>.deb and .rpm for amd64, arm64 and armv7, and dist/fluxrelay-<ver>-x64.msi (binary version = package version)
 	@mkdir -p dist/bin
 	CGO_ENABLED=0 go build -trimpath $(RELEASE) -ldflags "$(PKG_LDFLAGS)" -o dist/bin/fluxrelay-host ./cmd/fluxrelay
 	go run ./tools/gendocs -bin dist/bin/fluxrelay-host -version $(PKG_VERSION) -out dist/docs
@@ -117,7 +129,12 @@ package: bin/nfpm ## build dist/fluxrelay_<ver>_<arch>.deb and .rpm for amd64, a
 	      bin/nfpm package --config packaging/nfpm.yaml --packager $$p --target dist/ || exit 1; \
 	  done; \
 	done
-	@ls -1 dist/*.deb dist/*.rpm
+	CGO_ENABLED=0 GOOS=windows GOARCH=amd64 go build -trimpath $(RELEASE) -ldflags "$(PKG_LDFLAGS)" -o dist/bin/fluxrelay.exe ./cmd/fluxrelay
+	@if command -v wixl >/dev/null 2>&1; then \
+	  sh packaging/windows/msi.sh $(PKG_VERSION) dist/bin/fluxrelay.exe dist/fluxrelay-$(PKG_VERSION)-x64.msi; \
+	elif [ "$$CI" = true ]; then echo "wixl is not installed; .ci/run should have installed it"; exit 1; \
+	else echo "--- SKIP: the MSI: wixl is not installed (apt-get install wixl)"; fi
+	@ls -1 dist/*.deb dist/*.rpm dist/*.msi 2>/dev/null
 
 armv7-check: ## run the store's reopen test for linux/arm (GOARM=7) under qemu-arm: is Badger safe there?
 	CGO_ENABLED=0 GOOS=linux GOARCH=arm GOARM=7 go test -c -o bin/store-armv7.test ./store/

@@ -108,7 +108,10 @@ func access(path string) (string, error) {
 		sid := (*windows.SID)(unsafe.Pointer(&ace.SidStart))
 		name := sid.String()
 		if acct, dom, _, err := sid.LookupAccount(""); err == nil {
-			name = dom + `\` + acct
+			name = acct
+			if dom != "" {
+				name = dom + `\` + acct
+			}
 		}
 		if !bytes.Contains(names, []byte(name)) {
 			if len(names) > 0 {
