@@ -91,6 +91,8 @@ type logSync struct {
 	// synced, when set (by tests), is called with each file or directory
 	// synced.
 	synced func(path string)
+	// stopTables stops watchTables, after a last pass.
+	stopTables func()
 }
 
 func newLogSync(dir string, fault func(string) error) (*logSync, error) {
@@ -119,6 +121,7 @@ func newLogSync(dir string, fault func(string) error) (*logSync, error) {
 		l.close()
 		return nil, err
 	}
+	l.stopTables = watchTables(dir)
 	return l, nil
 }
 
@@ -345,5 +348,9 @@ func (l *logSync) close() {
 	if l.watch != nil {
 		l.watch.close()
 		l.watch = nil
+	}
+	if l.stopTables != nil {
+		l.stopTables()
+		l.stopTables = nil
 	}
 }

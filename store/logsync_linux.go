@@ -70,3 +70,6 @@ func (w *dirWatch) close() { unix.Close(w.fd) }
 
 // openLog opens a log for syncing.
 func openLog(path string) (*os.File, error) { return os.Open(path) }
+
+// watchTables: Badger syncs the tables it writes here.
+func watchTables(string) (stop func()) { return func() {} }

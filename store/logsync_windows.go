@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"time"
 	"unsafe"
 
 	"golang.org/x/sys/windows"
@@ -147,5 +148,85 @@ func findView(path string) uintptr {
 			return 0
 		}
 		addr = next
+	}
+}
+
+// watchTables flushes each table Badger writes, within a second of its
+// appearing, and once more when the store closes (Badger writes its last
+// memtable out as it closes). Badger writes a table through a mapping and
+// its flush of it does nothing on Windows; then it deletes the memtable
+// log that held the same entries, or the tables a compaction merged. A
+// power cut in that second can still lose them: docs/windows.md.
+func watchTables(dir string) (stop func()) {
+	w := &tableWatch{dir: dir, seen: map[string]bool{}, quit: make(chan struct{}), done: make(chan struct{})}
+	w.pass() // tables an earlier run left may still be in the system's cache
+	go w.run()
+	return func() {
+		close(w.quit)
+		<-w.done
+		w.pass()
+	}
+}
+
+// tableSynced, when set (by tests), is called with each table flushed.
+var tableSynced func(path string)
+
+type tableWatch struct {
+	dir        string
+	seen       map[string]bool // flushed, by name
+	quit, done chan struct{}
+}
+
+func (w *tableWatch) run() {
+	defer close(w.done)
+	tick := time.NewTicker(time.Second)
+	defer tick.Stop()
+	for {
+		select {
+		case <-w.quit:
+			return
+		case <-tick.C:
+			w.pass()
+		}
+	}
+}
+
+// pass flushes the tables not flushed yet. One that cannot be (gone
+// already, merged by a compaction) is tried again next time if it is
+// still there.
+func (w *tableWatch) pass() {
+	entries, err := os.ReadDir(w.dir)
+	if err != nil {
+		return
+	}
+	present := map[string]bool{}
+	for _, e := range entries {
+		name := e.Name()
+		if !strings.HasSuffix(name, ".sst") {
+			continue
+		}
+		present[name] = true
+		if w.seen[name] {
+			continue
+		}
+		path := filepath.Join(w.dir, name)
+		f, err := openLog(path)
+		if err != nil {
+			continue
+		}
+		err = datasync(f)
+		f.Close()
+		if err == nil {
+			w.seen[name] = true
+			views.forget(path)
+			if tableSynced != nil {
+				tableSynced(path)
+			}
+		}
+	}
+	for name := range w.seen {
+		if !present[name] {
+			delete(w.seen, name)
+		}
 	}
 }
