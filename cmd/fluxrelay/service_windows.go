@@ -6,7 +6,10 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"os/exec"
+	"path/filepath"
 	"strings"
+	"syscall"
 	"time"
 	"unsafe"
 
@@ -84,7 +87,12 @@ func installService(_ service.Service, cfgPath string, out io.Writer) error {
 	if err := eventlog.InstallAsEventCreate(serviceName, eventlog.Error|eventlog.Warning|eventlog.Info); err != nil && !strings.Contains(err.Error(), "exists") {
 		return fmt.Errorf("registering the Event Log source %s: %w", serviceName, err)
 	}
+	firewall := "terminals on the shop's network may connect to fluxrelay.exe (a Windows Firewall rule for private and domain networks; set a network Windows calls Public to Private)"
+	if err := allowThroughFirewall(exe); err != nil {
+		firewall = fmt.Sprintf("NO firewall rule (%v): allow fluxrelay.exe in Windows Defender Firewall, or terminals cannot reach it", err)
+	}
 	fmt.Fprintf(out, "service: %s, starts at boot as LocalSystem, %s\n", serviceName, restarts)
+	fmt.Fprintf(out, "network: %s\n", firewall)
 	fmt.Fprintf(out, "logs:    the Event Log (Windows Logs > Application, source %s); at log.level = \"debug\" also %s\n", serviceName, debugLogPath())
 	return nil
 }
@@ -141,7 +149,32 @@ func uninstallService(_ service.Service, out io.Writer) error {
 		return fmt.Errorf("removing the service: %w", err)
 	}
 	_ = eventlog.Remove(serviceName)
+	_ = netsh("delete rule name=" + serviceName)
 	fmt.Fprintf(out, "the config and the data stay in %s\n", homeDir())
+	return nil
+}
+
+// allowThroughFirewall replaces fluxrelay's inbound rule: fluxrelay.exe
+// may take connections on private and domain networks (the shop's), never
+// on public ones. The rule names the program, not its ports, so that a
+// changed http.listen or mqtt.listen needs nothing more.
+func allowThroughFirewall(exe string) error {
+	_ = netsh("delete rule name=" + serviceName)
+	return netsh(fmt.Sprintf(`add rule name=%s dir=in action=allow program="%s" enable=yes profile=private,domain`, serviceName, exe))
+}
+
+// netsh runs netsh advfirewall firewall with args as written: netsh reads
+// its own command line, and wants program="C:\Program Files\…" as is.
+func netsh(args string) error {
+	prog := "netsh.exe"
+	if root := os.Getenv("SystemRoot"); root != "" {
+		prog = filepath.Join(root, "System32", "netsh.exe")
+	}
+	cmd := exec.Command(prog)
+	cmd.SysProcAttr = &syscall.SysProcAttr{CmdLine: "netsh advfirewall firewall " + args}
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return fmt.Errorf("%v: %s", err, strings.TrimSpace(string(out)))
+	}
 	return nil
 }
 

@@ -308,6 +308,9 @@ func TestServiceUnderWine(t *testing.T) {
 	if code != 0 || !strings.Contains(out, configPath+" (the example") {
 		t.Fatalf("service install: exit %d\n%s", code, out)
 	}
+	if !strings.Contains(out, "network: terminals on the shop's network may connect to fluxrelay.exe") {
+		t.Errorf("service install did not say the firewall lets terminals in:\n%s", out)
+	}
 	if strings.Contains(out, "NOT restarted after a failure") {
 		t.Logf("wine's service manager refuses recovery actions, as expected (Windows takes them):\n%s", out)
 	}

@@ -8,7 +8,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"time"
 )
@@ -77,6 +76,19 @@ func newPrefix(ctx context.Context, dir, wine string) (*prefix, error) {
 	return p, nil
 }
 
+// warmUp runs a first program in the prefix, which starts wine's own
+// background programs (services.exe, winedevice.exe…) with no output: a
+// background program inherits the output of the program that started it,
+// and would keep a test binary's output open after it has ended.
+func (p *prefix) warmUp(ctx context.Context) error {
+	run, cancel := context.WithTimeout(ctx, 2*time.Minute)
+	defer cancel()
+	if err := p.command(run, "cmd", "/c", "exit").Run(); err != nil {
+		return fmt.Errorf("a first program in the prefix: %w", err)
+	}
+	return nil
+}
+
 // command runs a program of the prefix (wineboot, reg, sc, msiexec) or a
 // Windows program given by its path.
 func (p *prefix) command(ctx context.Context, prog string, args ...string) *exec.Cmd {
@@ -117,7 +129,11 @@ func wineserver(wine string) string {
 // answer to the answers that take the fallback, in the test binaries only:
 // fluxrelay.exe itself is built as shipped.
 func removeAllOverlay(dir string) (string, error) {
-	src := filepath.Join(runtime.GOROOT(), "src", "internal", "syscall", "windows", "at_windows.go")
+	goroot, err := exec.Command("go", "env", "GOROOT").Output()
+	if err != nil {
+		return "", fmt.Errorf("go env GOROOT: %w", err)
+	}
+	src := filepath.Join(strings.TrimSpace(string(goroot)), "src", "internal", "syscall", "windows", "at_windows.go")
 	b, err := os.ReadFile(src)
 	if err != nil {
 		return "", err
