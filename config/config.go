@@ -248,10 +248,15 @@ var (
 const installedExample = "/usr/share/doc/fluxrelay/fluxrelay.example.toml"
 
 // ExamplePath is where the annotated example config is on this machine:
-// the installed copy, else the one in a source tree.
+// the installed copy (on Windows, beside fluxrelay.exe), else the one in a
+// source tree.
 func ExamplePath() string {
-	if _, err := os.Stat(installedExample); err == nil {
-		return installedExample
+	installed := installedExample
+	if exe, err := os.Executable(); err == nil && runtime.GOOS == "windows" {
+		installed = filepath.Join(filepath.Dir(exe), "fluxrelay.example.toml")
+	}
+	if _, err := os.Stat(installed); err == nil {
+		return installed
 	}
 	return "packaging/fluxrelay.example.toml in the source"
 }
