@@ -252,17 +252,3 @@ func (b *blobStore) sweep(refers func(id, name string) (bool, error)) (int, erro
 	}
 	return swept, nil
 }
-
-// syncDirectory fsyncs a directory, so that the names created in it are
-// on disk.
-func syncDirectory(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	err = d.Sync()
-	if cerr := d.Close(); err == nil {
-		err = cerr
-	}
-	return err
-}

@@ -50,7 +50,7 @@ func TestLargeRecordValueBeforePointer(t *testing.T) {
 		mu.Unlock()
 	}
 	s, err := Open(Options{Dir: dir, MinFree: 1, SyncFault: func(p string) error {
-		note("sync " + strings.TrimPrefix(p, dir+string(filepath.Separator)))
+		note("sync " + filepath.ToSlash(strings.TrimPrefix(p, dir+string(filepath.Separator))))
 		return nil
 	}})
 	if err != nil {

@@ -57,7 +57,8 @@ const maxRelists = 4
 // errLostTrack is returned when the sync cannot find the log it must sync.
 var errLostTrack = errors.New("the store's memtable log was deleted while it was being synced, again and again; the store cannot tell what reached the disk")
 
-// heldLog is a log file the sync holds open.
+// heldLog is a log file the sync holds open (between syncs only where
+// holdLogs).
 type heldLog struct {
 	f *os.File
 	// clean is set once the file was synced after a newer log of its kind
@@ -246,15 +247,27 @@ func (l *logSync) syncKind(k *logKind, ids []int) (live bool, err error) {
 		return false, nil
 	}
 	for id, h := range k.held {
-		if !slices.Contains(ids, id) {
-			h.f.Close()
+		if !slices.Contains(ids, id) || (h.f != nil && released(h.f)) {
+			h.close()
 			delete(k.held, id)
 		}
+	}
+	if !holdLogs {
+		// Let go of every log between two syncs: a name Badger deletes
+		// stays listed while a handle to it is open.
+		defer func() {
+			for _, h := range k.held {
+				h.close()
+			}
+		}()
 	}
 	newest := ids[len(ids)-1]
 	for _, id := range ids {
 		h := k.held[id]
-		if h == nil {
+		if h != nil && h.clean {
+			continue
+		}
+		if h == nil || h.f == nil {
 			f, err := openLog(l.path(k, id))
 			if errors.Is(err, fs.ErrNotExist) {
 				continue // flushed and deleted since the listing
@@ -262,11 +275,11 @@ func (l *logSync) syncKind(k *logKind, ids []int) (live bool, err error) {
 			if err != nil {
 				return false, err
 			}
-			h = &heldLog{f: f}
-			k.held[id] = h
-		}
-		if h.clean {
-			continue
+			if h == nil {
+				h = &heldLog{}
+				k.held[id] = h
+			}
+			h.f = f
 		}
 		if err := l.datasync(h.f); err != nil {
 			return false, err
@@ -276,11 +289,18 @@ func (l *logSync) syncKind(k *logKind, ids []int) (live bool, err error) {
 		}
 	}
 	h := k.held[newest]
-	if h == nil {
+	if h == nil || h.f == nil {
 		return false, nil
 	}
 	n, ok := linkCount(h.f)
 	return !ok || n > 0, nil
+}
+
+func (h *heldLog) close() {
+	if h.f != nil {
+		h.f.Close()
+		h.f = nil
+	}
 }
 
 func (l *logSync) path(k *logKind, id int) string {
@@ -341,7 +361,7 @@ func (l *logSync) close() {
 	defer l.mu.Unlock()
 	for _, k := range []*logKind{&l.mem, &l.vlog} {
 		for id, h := range k.held {
-			h.f.Close()
+			h.close()
 			delete(k.held, id)
 		}
 	}

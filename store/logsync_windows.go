@@ -33,10 +33,29 @@ func openLog(path string) (*os.File, error) {
 	h, err := windows.CreateFile(p, windows.GENERIC_READ|windows.GENERIC_WRITE,
 		windows.FILE_SHARE_READ|windows.FILE_SHARE_WRITE|windows.FILE_SHARE_DELETE,
 		nil, windows.OPEN_EXISTING, windows.FILE_ATTRIBUTE_NORMAL, 0)
+	if err == windows.ERROR_ACCESS_DENIED && lastNtStatus() == windows.STATUS_DELETE_PENDING {
+		err = windows.ERROR_FILE_NOT_FOUND // deleted, waiting for a handle to close
+	}
 	if err != nil {
 		return nil, &fs.PathError{Op: "open", Path: path, Err: err}
 	}
 	return os.NewFile(uintptr(h), path), nil
+}
+
+var rtlGetLastNtStatus = windows.NewLazySystemDLL("ntdll.dll").NewProc("RtlGetLastNtStatus")
+
+func lastNtStatus() windows.NTStatus {
+	r, _, _ := rtlGetLastNtStatus.Call()
+	return windows.NTStatus(r)
+}
+
+// released says whether Badger deleted a log the store holds. Where a
+// delete leaves the name until the last handle is closed (Windows before
+// 10 1809's POSIX deletes, and wine), the store lets go of it, or the
+// log would stay listed, and held, for ever.
+func released(f *os.File) bool {
+	n, ok := linkCount(f)
+	return ok && n == 0
 }
 
 // linkCount is the number of names the file has: 0 once it was deleted,
@@ -59,13 +78,35 @@ func linkCount(f *os.File) (uint64, bool) {
 	return uint64(info.NumberOfLinks), true
 }
 
-// dirWatch: the log sync reads the store's directory at every commit
-// here (a few dozen names).
-type dirWatch struct{}
+// dirWatch tells whether files were created in, removed from or renamed
+// in the store's directory since it was last asked (a change
+// notification), so that the log sync reads the directory only then.
+type dirWatch struct{ h windows.Handle }
 
-func newDirWatch(string) (*dirWatch, error) { return nil, nil }
-func (*dirWatch) changed() bool             { return true }
-func (*dirWatch) close()                    {}
+func newDirWatch(dir string) (*dirWatch, error) {
+	h, err := windows.FindFirstChangeNotification(dir, false, windows.FILE_NOTIFY_CHANGE_FILE_NAME)
+	if err != nil {
+		return nil, err
+	}
+	return &dirWatch{h: h}, nil
+}
+
+// changed says whether anything happened since the last call, and arms
+// the notification again first: what happens after it is recorded, and
+// seen at the next call.
+func (w *dirWatch) changed() bool {
+	ev, err := windows.WaitForSingleObject(w.h, 0)
+	if err != nil || ev == windows.WAIT_FAILED {
+		return true
+	}
+	if ev != windows.WAIT_OBJECT_0 {
+		return false
+	}
+	_ = windows.FindNextChangeNotification(w.h)
+	return true
+}
+
+func (w *dirWatch) close() { windows.FindCloseChangeNotification(w.h) }
 
 // datasync flushes Badger's view of the log f, then f.
 func datasync(f *os.File) error {
@@ -230,3 +271,9 @@ func (w *tableWatch) pass() {
 		}
 	}
 }
+
+// holdLogs: the sync closes the logs after each pass. Where a delete
+// leaves the name until the last handle is closed (Windows before 10
+// 1809's POSIX deletes, and wine), a log Badger deleted would otherwise
+// stay listed, and so held, for ever.
+const holdLogs = false
