@@ -42,11 +42,12 @@ func TestBrokenConfigs(t *testing.T) {
 }
 
 // withoutGatewayWarning leaves out the warning every config without a
-// gateway name gets, so that a test sees only what it is about.
+// gateway name gets, so that a test sees only what it is about (and on
+// Windows the one every config without admin.token gets).
 func withoutGatewayWarning(ps Problems) Problems {
 	var out Problems
 	for _, p := range ps {
-		if !(p.Warn && p.Key == "gateway") {
+		if !(p.Warn && p.Key == "gateway") && !tokenWarningOnWindows(p) {
 			out = append(out, p)
 		}
 	}
@@ -63,7 +64,7 @@ func TestExampleConfig(t *testing.T) {
 		t.Fatal(err)
 	}
 	c, problems := Parse(path, data)
-	if len(problems) != 1 || problems[0].Key != "gateway" || !problems[0].Warn {
+	if len(withoutGatewayWarning(problems)) != 0 || problems[0].Key != "gateway" || !problems[0].Warn {
 		t.Fatalf("the shipped example is not clean (want only the warning that gateway is empty):\n%v", problems)
 	}
 	if c.Core.URL != "" || len(c.Sources) != 0 || len(c.MQTT.Users) != 0 {
@@ -280,17 +281,26 @@ func TestGatewayAndPageWarnings(t *testing.T) {
 		if !p.Warn {
 			t.Errorf("unexpected error: %v", p)
 		}
-		keys = append(keys, p.Key)
+		if !tokenWarningOnWindows(p) {
+			keys = append(keys, p.Key)
+		}
 	}
 	if diff := cmp.Diff([]string{"gateway", "admin.page_pin"}, keys); diff != "" {
 		t.Errorf("warnings (-want +got):\n%s", diff)
 	}
 	doc = "version = 1\ndata_dir = \"/tmp/x\"\ngateway = \"Ikeja City Mall\"\n[admin]\npage_listen = \"127.0.0.1:8080\"\n"
-	if _, problems := Parse("f.toml", []byte(doc)); len(problems) > 0 {
+	if _, problems := Parse("f.toml", []byte(doc)); len(withoutGatewayWarning(problems)) > 0 {
 		t.Errorf("a named gateway with a loopback page: %v", problems)
 	}
 	doc = "version = 1\ndata_dir = \"/tmp/x\"\ngateway = \"Ikeja City Mall\"\n[admin]\npage_listen = \"0.0.0.0:8080\"\npage_pin = \"2468\"\n"
-	if _, problems := Parse("f.toml", []byte(doc)); len(problems) > 0 {
+	if _, problems := Parse("f.toml", []byte(doc)); len(withoutGatewayWarning(problems)) > 0 {
 		t.Errorf("a page with a PIN: %v", problems)
 	}
+}
+
+// tokenWarningOnWindows says whether p is the warning that admin.token is
+// empty with no admin socket, which on Windows (no socket there) every
+// config without a token gets.
+func tokenWarningOnWindows(p Problem) bool {
+	return runtime.GOOS == "windows" && p.Warn && p.Key == "admin.token"
 }
