@@ -50,9 +50,9 @@ func lastNtStatus() windows.NTStatus {
 }
 
 // released says whether Badger deleted a log the store holds. Where a
-// delete leaves the name until the last handle is closed (Windows before
-// 10 1809's POSIX deletes, and wine), the store lets go of it, or the
-// log would stay listed, and held, for ever.
+// delete leaves the name until the last handle is closed (a delete
+// without POSIX semantics, and every delete under wine), the store lets
+// go of it, or the log would stay listed, and held, for ever.
 func released(f *os.File) bool {
 	n, ok := linkCount(f)
 	return ok && n == 0
@@ -273,7 +273,7 @@ func (w *tableWatch) pass() {
 }
 
 // holdLogs: the sync closes the logs after each pass. Where a delete
-// leaves the name until the last handle is closed (Windows before 10
-// 1809's POSIX deletes, and wine), a log Badger deleted would otherwise
-// stay listed, and so held, for ever.
+// leaves the name until the last handle is closed (a delete without POSIX
+// semantics, and every delete under wine), a log Badger deleted would
+// otherwise stay listed, and so held, for ever.
 const holdLogs = false

@@ -55,12 +55,11 @@ listen = "127.0.0.1:0"
 username = "till-1"
 password = "till-1-password"
 [admin]
-socket = %q
-listen = ""
+%s
 [[source]]
 name = "till"
 provider = "core"
-`, srv.URL, filepath.Join(dir, "run", "admin.sock"))
+`, srv.URL, adminUp(t, filepath.Join(dir, "run", "admin.sock")))
 	if err := os.WriteFile(cfgPath, []byte(doc), 0o600); err != nil {
 		t.Fatal(err)
 	}
@@ -77,11 +76,12 @@ provider = "core"
 	done := make(chan error, 1)
 	go func() { done <- d.Run(ctx, nil) }()
 	t.Cleanup(func() { cancel(); <-done })
-	for _, l := range []string{"http", "mqtt", "socket"} {
+	for _, l := range []string{"http", "mqtt"} {
 		if d.Addr(l, 10*time.Second) == "" {
 			t.Fatalf("%s did not come up", l)
 		}
 	}
+	adminCameUp(t, d)
 	mqttAddr := d.Addr("mqtt", time.Second)
 	before := logs.String()
 	code, out, _ := runCmd("doctor", "-c", cfgPath)

@@ -92,16 +92,30 @@ provider = "core"
 `, srv.URL, coreExtra, e.adminKeys(t))
 	d := startTestDaemon(t, e.cfg, doc, "ops-test")
 	e.ingest = "http://" + d.Addr("http", 10*time.Second)
-	if !socketServed {
-		if d.Addr("admin", 10*time.Second) == "" {
-			t.Fatal("admin.listen did not come up")
-		}
-		return e
-	}
-	if d.Addr("socket", 10*time.Second) == "" {
-		t.Fatal("the admin socket did not come up")
-	}
+	adminCameUp(t, d)
 	return e
+}
+
+// adminCameUp waits for the admin API the commands use: the socket, or
+// on Windows admin.listen.
+func adminCameUp(t *testing.T, d *daemon.Daemon) {
+	t.Helper()
+	name := "socket"
+	if !socketServed {
+		name = "admin"
+	}
+	if d.Addr(name, 10*time.Second) == "" {
+		t.Fatalf("the admin API (%s) did not come up", name)
+	}
+}
+
+// adminUp is an [admin] table the commands can use: the socket sock, or
+// on Windows admin.listen on a free port with opsToken.
+func adminUp(t *testing.T, sock string) string {
+	if !socketServed {
+		return fmt.Sprintf("socket = \"\"\nlisten = %q\ntoken = %q", loopback.FreeAddr(t), opsToken)
+	}
+	return fmt.Sprintf("socket = %q\nlisten = \"\"", sock)
 }
 
 // adminKeys is the [admin] table: the socket, or on Windows admin.listen

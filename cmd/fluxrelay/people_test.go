@@ -60,8 +60,7 @@ listen = "127.0.0.1:0"
 [mqtt]
 mode = "off"
 [admin]
-socket = %q
-listen = ""
+%s
 [[source]]
 name = "monnify"
 provider = "monnify"
@@ -70,12 +69,10 @@ allow = ["127.0.0.1/32"]
 [[source]]
 name = "till"
 provider = "core"
-`, srv.URL, e.socket, monnifySecret)
+`, srv.URL, e.adminKeys(t), monnifySecret)
 	d := startTestDaemon(t, e.cfg, doc, "held-test")
 	e.ingest = "http://" + d.Addr("http", 10*time.Second)
-	if d.Addr("socket", 10*time.Second) == "" {
-		t.Fatal("the admin socket did not come up")
-	}
+	adminCameUp(t, d)
 	return e
 }
 

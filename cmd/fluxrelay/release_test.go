@@ -3,6 +3,7 @@ package main
 import (
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
 )
@@ -12,6 +13,9 @@ import (
 // Fluxvend), not net/http/httptest, not the testing package — and says
 // where mock-core is instead of running it; the developer's build has it.
 func TestShippedBuildCarriesNoTestCode(t *testing.T) {
+	if runtime.GOOS == "windows" {
+		t.Skip("skipped on Windows: it asks the go tool, which the Windows suites (wine) do not have; the shipped build is the same for every system")
+	}
 	out, err := exec.Command("go", "list", "-deps", "-tags", "release", ".").Output()
 	if err != nil {
 		t.Fatalf("go list: %v", err)

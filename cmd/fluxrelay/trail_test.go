@@ -3,10 +3,8 @@ package main
 import (
 	"bufio"
 	"bytes"
-	"context"
 	"encoding/json"
 	"io"
-	"net"
 	"net/http"
 	"strings"
 	"sync/atomic"
@@ -64,13 +62,10 @@ func TestFindShowsEveryAttempt(t *testing.T) {
 	}
 }
 
-// metrics reads /metrics on the admin socket.
+// metrics reads /metrics on the admin socket (on Windows, admin.listen).
 func (e *opsEnv) metrics(t *testing.T) string {
 	t.Helper()
-	c := &http.Client{Transport: &http.Transport{DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
-		return (&net.Dialer{}).DialContext(ctx, "unix", e.socket)
-	}}}
-	resp, err := c.Get("http://fluxrelay/metrics")
+	resp, err := e.adminAPI.Get(e.adminURL + "/metrics")
 	if err != nil {
 		t.Fatal(err)
 	}
