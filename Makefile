@@ -24,9 +24,10 @@ ROUNDS      ?= 20
 ARM64_SUITES := ./store/ ./provider/ ./relay/ ./config/ ./notification/ ./ingest/httpingest/
 ARMV7_SUITES := $(ARM64_SUITES)
 # The suites that run for windows/amd64 under wine (make test-windows): every package with tests
-# but the Linux packaging, the benchmarks and the tools.
-WINDOWS_SUITES := ./store/ ./config/ ./daemon/ ./cmd/fluxrelay/ ./alert/ ./ingest/ ./ingest/httpingest/ \
-	./ingest/mqttingest/ ./internal/listen/ ./internal/testoutput/ ./notification/ ./provider/ ./relay/
+# but the Linux packaging and unit, the benchmarks, the upgrade tests and the tools.
+WINDOWS_SUITES := ./store/ ./config/ ./daemon/ ./cmd/fluxrelay/ ./admin/ ./alert/ ./health/ ./ingest/ \
+	./ingest/httpingest/ ./ingest/mqttingest/ ./internal/jsonscan/ ./internal/listen/ ./internal/testoutput/ \
+	./notification/ ./provider/ ./relay/ ./remotewrite/
 WINDOWS_TIMEOUT ?= 10m
 STEADY_RATE ?= 300
 STEADY_FOR  ?= 10m
