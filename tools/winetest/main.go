@@ -61,7 +61,8 @@ func run(o options) error {
 	}
 	start := time.Now()
 	ctx := context.Background()
-	overlay, err := removeAllOverlay(filepath.Join(out, "overlay"))
+	// Named with "_" so that the go tool's ./... passes over both.
+	overlay, err := removeAllOverlay(filepath.Join(out, "_overlay"))
 	if err != nil {
 		return err
 	}
@@ -75,8 +76,8 @@ func run(o options) error {
 			builds <- built{pkg, exe, err}
 		}
 	}()
-	fmt.Println("== a wine prefix in", filepath.Join(out, "prefix"))
-	p, err := newPrefix(ctx, filepath.Join(out, "prefix"), wine)
+	fmt.Println("== a wine prefix in", filepath.Join(out, "_prefix"))
+	p, err := newPrefix(ctx, filepath.Join(out, "_prefix"), wine)
 	if err != nil {
 		return err
 	}
