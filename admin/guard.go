@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/netip"
 	"os"
+	"runtime"
 	"strconv"
 	"strings"
 
@@ -43,7 +44,7 @@ func refuse(r *http.Request, token func() string) (int, error) {
 		case want != "" && r.URL.Path != "/healthz" && subtle.ConstantTimeCompare([]byte(got), []byte(want)) != 1:
 			return http.StatusUnauthorized, errors.New("the admin API needs Authorization: Bearer <admin.token>")
 		case change && want == "":
-			return http.StatusForbidden, errors.New("changes through admin.listen need admin.token: set it in the config, or run the command on the gateway with sudo so that it uses the admin socket")
+			return http.StatusForbidden, errors.New(noTokenForChanges)
 		}
 	}
 	if change {
@@ -53,6 +54,16 @@ func refuse(r *http.Request, token func() string) (int, error) {
 	}
 	return 0, nil
 }
+
+// noTokenForChanges is the answer to a change through admin.listen while
+// admin.token is empty: where there is an admin socket (Linux) the command
+// can use it instead; elsewhere the token is the only way.
+var noTokenForChanges = func() string {
+	if runtime.GOOS == "linux" {
+		return "changes through admin.listen need admin.token: set it in the config and reload, or run the command on the gateway with sudo so that it uses the admin socket"
+	}
+	return "changes through admin.listen need admin.token: set token = \"a long random string\" under [admin] in the config (fluxrelay service install writes one), then reload, and run the command from an elevated prompt"
+}()
 
 // localHost says whether a request names this machine in its Host.
 func localHost(r *http.Request) bool {

@@ -581,7 +581,7 @@ func (v *validator) openDoors() {
 	}
 	a := v.c.Admin
 	if a.Listen != "" && a.Socket == "" && !a.Token.IsSet() {
-		v.warnf("admin.token", "is empty and admin.socket is off: fluxrelay dlq replay, dlq drop and replay will be refused (a change through admin.listen needs the token); set token = \"a long random string\"")
+		v.warnf("admin.token", "is empty and admin.socket is off: fluxrelay dlq replay, dlq drop, replay and reload will be refused (a change through admin.listen needs the token); set token = \"a long random string\"")
 	}
 }
 
