@@ -144,3 +144,60 @@ func containsSuffix(names []string, suffix string) bool {
 	}
 	return false
 }
+
+// TestNothingGoesOutBeforeItsSync: a notification is visible in Badger
+// from its commit, but on disk only once the sync that follows returns.
+// Until then Due does not hand it out: were the sync to fail, what was
+// sent could not be recorded, and it would be sent again after the
+// re-open.
+func TestNothingGoesOutBeforeItsSync(t *testing.T) {
+	syncing, release := make(chan struct{}), make(chan struct{})
+	var held sync.Once
+	var hold bool
+	var mu sync.Mutex
+	fault := func(path string) error {
+		mu.Lock()
+		h := hold
+		mu.Unlock()
+		if h && strings.HasSuffix(path, ".mem") {
+			held.Do(func() { close(syncing); <-release })
+		}
+		return nil
+	}
+	s, err := store.Open(store.Options{Dir: t.TempDir(), MinFree: 1, SyncFault: fault})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	mu.Lock()
+	hold = true
+	mu.Unlock()
+	r := storetest.NewRecord("IN-SYNC", 100, storetest.T0)
+	done := make(chan error, 1)
+	go func() { _, err := s.Enqueue(context.Background(), r); done <- err }()
+	<-syncing // committed in Badger, its sync under way
+	due := func() int {
+		seq, _ := s.Due(storetest.T0.Add(time.Hour), nil)
+		n := 0
+		for _, err := range seq {
+			if err != nil {
+				t.Fatal(err)
+			}
+			n++
+		}
+		return n
+	}
+	if n := due(); n != 0 {
+		t.Errorf("Due handed out %d notification(s) whose sync had not returned", n)
+	}
+	if _, err := s.Get(r.ID); err != nil {
+		t.Fatalf("the record is not visible in Badger during its sync, so the test shows nothing: %v", err)
+	}
+	close(release)
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if n := due(); n != 1 {
+		t.Errorf("after its sync, Due hands out %d; want the one", n)
+	}
+}

@@ -65,8 +65,8 @@ func (s *Store) Due(now time.Time, skip map[string]bool) (due iter.Seq2[*notific
 						later = at
 						return nil
 					}
-					if skip[id] {
-						continue
+					if skip[id] || s.isInSync(id) {
+						continue // the caller has it, or it is not on disk yet
 					}
 					r, err := s.getRecord(txn, id)
 					if errors.Is(err, notification.ErrNotFound) {

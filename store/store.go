@@ -155,6 +155,12 @@ type Store struct {
 	reopening           sync.WaitGroup
 	unsyncedMu          sync.Mutex
 	unsynced            map[string]bool
+	// inSync names the new records of the batch being committed: visible
+	// in Badger from its commit, on disk only once its sync returns. Due
+	// hands none of them out meanwhile: were the sync to fail, what went
+	// out could not be recorded, and it would go out again.
+	inSyncMu sync.Mutex
+	inSync   map[string]bool
 
 	// evicted counts the records evicted for disk space, evictedAt is
 	// when that last ran (Unix nanoseconds); relief asks maintain to
@@ -210,6 +216,7 @@ func Open(opts Options) (*Store, error) {
 		relief:   make(chan struct{}, 1),
 		migrated: make(chan struct{}),
 		unsynced: map[string]bool{},
+		inSync:   map[string]bool{},
 		blobs:    blobs,
 	}
 	s.space = newSpace(opts.Dir, opts.MaxDisk, opts.MinFree, s.rewriteReserve)

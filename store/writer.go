@@ -167,6 +167,9 @@ func (s *Store) commit(batch []*op) {
 				}
 				return err
 			}
+			if o.id != "" {
+				s.markInSync(o.id)
+			}
 		}
 		if s.beforeCommit != nil {
 			s.beforeCommit()
@@ -179,6 +182,7 @@ func (s *Store) commit(batch []*op) {
 		// synced, and nothing is acknowledged before.
 		syncErr = s.syncLogs(batch, errs, d.valueLog)
 	}
+	s.clearInSync()
 	s.commitMu.Unlock()
 	s.dbMu.RUnlock()
 	s.blobs.done(d.newBlobs...)
@@ -206,6 +210,25 @@ func (s *Store) commit(batch []*op) {
 			o.done <- errs[i]
 		}
 	}
+}
+
+func (s *Store) markInSync(id string) {
+	s.inSyncMu.Lock()
+	s.inSync[id] = true
+	s.inSyncMu.Unlock()
+}
+
+func (s *Store) clearInSync() {
+	s.inSyncMu.Lock()
+	clear(s.inSync)
+	s.inSyncMu.Unlock()
+}
+
+// isInSync reports whether id was written by the batch being synced.
+func (s *Store) isInSync(id string) bool {
+	s.inSyncMu.Lock()
+	defer s.inSyncMu.Unlock()
+	return s.inSync[id]
 }
 
 // refuse answers a batch while a failed sync stops writes (f, or nil
