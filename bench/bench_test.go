@@ -42,6 +42,7 @@ func startDaemon(b *testing.B, bin, dir, extra string) (*exec.Cmd, string) {
 	cfg := filepath.Join(dir, "fluxrelay.toml")
 	doc := fmt.Sprintf(`version = 1
 data_dir = "data"
+gateway = "bench"
 [store]
 max_disk = "8GiB"
 [http]
@@ -51,6 +52,7 @@ level = "warn"
 [[source]]
 name = "till"
 provider = "core"
+allow = ["127.0.0.0/8"]
 %s`, addr, extra)
 	if err := os.WriteFile(cfg, []byte(doc), 0o600); err != nil {
 		b.Fatal(err)
