@@ -18,7 +18,8 @@ SHELL       := /bin/bash
 # goroutines make nearly every input look new: it does not minimize them.
 FUZZERS     := ./provider/:FuzzCore ./provider/:FuzzTopLevel ./provider/:FuzzMonnify ./provider/:FuzzMoniepoint \
                ./provider/:FuzzOPay ./provider/:FuzzOPayPOS ./provider/:FuzzVesicash ./config/:FuzzLoad \
-               ./ingest/:FuzzAcceptedIsDeliverable:0s ./ingest/:FuzzHeaders ./ingest/mqttingest/:FuzzEnvelope
+               ./ingest/:FuzzAcceptedIsDeliverable:0s ./ingest/:FuzzHeaders ./ingest/mqttingest/:FuzzEnvelope \
+               ./notification/:FuzzFingerprintIsCanonical
 
 ROUNDS      ?= 20
 ARM64_SUITES := ./store/ ./provider/ ./relay/ ./config/ ./notification/ ./ingest/httpingest/

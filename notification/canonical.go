@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 )
 
 // Canonical returns JSON in one spelling for one value: object keys sorted
@@ -26,6 +27,78 @@ func Canonical(raw []byte) []byte {
 	var b bytes.Buffer
 	writeCanonical(&b, v)
 	return b.Bytes()
+}
+
+// canonical is Canonical(p.render(true)), written from the payload's
+// fields instead of decoded again from that rendering (the costliest part
+// of taking a notification in): the documented values are canonical as
+// they are (the amount is spelled by value), and only the extra keys'
+// values go through Canonical. Where the two could differ — an extra value
+// that is not valid JSON, a key given twice — it takes the long way.
+func (p *Payload) canonical() []byte {
+	type member struct {
+		key string
+		val []byte
+	}
+	quoted := func(v string) []byte {
+		var b bytes.Buffer
+		writeJSON(&b, decodedText(v))
+		return b.Bytes()
+	}
+	date := ""
+	if !p.TransactionDate.IsZero() && !p.DateDefaulted {
+		date = FormatTime(p.TransactionDate)
+	}
+	var customer bytes.Buffer
+	customer.WriteByte('{')
+	for i, kv := range [][2]string{{"email", p.Customer.Email}, {"id", p.Customer.ID}, {"name", p.Customer.Name}, {"phone", p.Customer.Phone}} {
+		if i > 0 {
+			customer.WriteByte(',')
+		}
+		writeJSON(&customer, kv[0])
+		customer.WriteByte(':')
+		writeJSON(&customer, decodedText(kv[1]))
+	}
+	customer.WriteByte('}')
+	members := []member{
+		{"tenantId", quoted(p.TenantID)}, {"transactionRef", quoted(p.TransactionRef)}, {"paymentRef", quoted(p.PaymentRef)},
+		{"paymentMethod", quoted(p.PaymentMethod)}, {"amount", []byte(canonicalNumber(p.Amount.String()))},
+		{"customer", customer.Bytes()}, {"transactionDate", quoted(date)}, {"accountNumber", quoted(p.AccountNumber)},
+		{"bankCode", quoted(p.BankCode)}, {"bankName", quoted(p.BankName)}, {"accountName", quoted(p.AccountName)},
+	}
+	for _, f := range p.Extra {
+		key := decodedText(f.Key)
+		if !json.Valid(f.Value) || slices.ContainsFunc(members, func(m member) bool { return m.key == key }) {
+			return Canonical(p.render(true))
+		}
+		members = append(members, member{key, Canonical(f.Value)})
+	}
+	slices.SortFunc(members, func(a, b member) int { return strings.Compare(a.key, b.key) })
+	var b bytes.Buffer
+	b.WriteByte('{')
+	for i, m := range members {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		writeJSON(&b, m.key)
+		b.WriteByte(':')
+		b.Write(m.val)
+	}
+	b.WriteByte('}')
+	return b.Bytes()
+}
+
+// decodedText is s as the rendering gives it back once decoded: every byte
+// that is not UTF-8 became U+FFFD when it was written.
+func decodedText(s string) string {
+	if utf8.ValidString(s) {
+		return s
+	}
+	var b strings.Builder
+	for _, r := range s {
+		b.WriteRune(r)
+	}
+	return b.String()
 }
 
 func writeCanonical(b *bytes.Buffer, v any) {

@@ -56,7 +56,7 @@ func (p *Payload) Render() []byte { return p.render(false) }
 // notification: Render without a defaulted date, as canonical JSON (keys
 // sorted at every depth, numbers by value), so that a resend with its keys
 // in another order or "8200.0" for "8200" is a repeat, not a conflict.
-func (p *Payload) Fingerprint() []byte { return Canonical(p.render(true)) }
+func (p *Payload) Fingerprint() []byte { return p.canonical() }
 
 func (p *Payload) render(fingerprint bool) []byte {
 	var b bytes.Buffer
@@ -110,10 +110,28 @@ func writeCustomer(b *bytes.Buffer, c Customer) {
 
 // writeJSON writes s as a JSON string without escaping <, > and &.
 func writeJSON(b *bytes.Buffer, s string) {
+	if plainJSON(s) {
+		b.WriteByte('"')
+		b.WriteString(s)
+		b.WriteByte('"')
+		return
+	}
 	enc := json.NewEncoder(b)
 	enc.SetEscapeHTML(false)
 	_ = enc.Encode(s) // a string always encodes
 	b.Truncate(b.Len() - 1)
+}
+
+// plainJSON reports whether s needs no escaping in a JSON string: printable
+// ASCII but for the quote and the backslash (most text a payload holds).
+// Whatever needs escaping goes through encoding/json, as it always did.
+func plainJSON(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < 0x20 || c > 0x7e || c == '"' || c == '\\' {
+			return false
+		}
+	}
+	return true
 }
 
 // FormatTime renders t as RFC 3339 in UTC, to the millisecond.
