@@ -140,7 +140,7 @@ package: bin/nfpm ## build dist/fluxrelay_<ver>_<arch>.deb and .rpm for amd64, a
 
 armv7-check: ## run the store's reopen test for linux/arm (GOARM=7) under qemu-arm: is Badger safe there?
 	CGO_ENABLED=0 GOOS=linux GOARCH=arm GOARM=7 go test -c -o bin/store-armv7.test ./store/
-	qemu-arm bin/store-armv7.test -test.run 'TestReopenLargeTable|TestReopen$$' -test.v
+	qemu-arm bin/store-armv7.test -test.run 'TestReopenLargeTable|TestReopenTablesOfEveryRecordSize|TestEvictionBeforeRefusal|TestReopen$$' -test.v
 
 clean: ## remove build output and development data
 	rm -rf bin dist dev-data

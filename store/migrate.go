@@ -240,7 +240,7 @@ func (s *Store) planMigration(txn *badger.Txn, item *badger.Item, id string) (mi
 			return st, err
 		}
 	}
-	st.whole = r.Blob == "" && item.ValueSize() >= blobMin
+	st.whole = r.Blob == "" && item.ValueSize() >= int64(s.blobMin)
 	return st, nil
 }
 

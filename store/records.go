@@ -35,7 +35,7 @@ func (s *Store) Enqueue(ctx context.Context, r *notification.Record) (notificati
 	if err != nil {
 		return "", err
 	}
-	if len(val) >= blobMin {
+	if len(val) >= s.blobMin {
 		// The blob is on disk before the commit that refers to it.
 		r.Blob = s.blobs.newName(r.ID)
 		defer s.blobs.done(r.Blob)
@@ -323,7 +323,7 @@ func (s *Store) encode(r *notification.Record, d *delta) ([]byte, error) {
 		return encodeSmall(r)
 	}
 	val, err := encodeRecord(r)
-	if err != nil || len(val) < blobMin {
+	if err != nil || len(val) < s.blobMin {
 		return val, err
 	}
 	name := s.blobs.newName(r.ID)

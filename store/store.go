@@ -85,12 +85,28 @@ const DefaultMinFree = 2*memTableSize + 2*valueLogFileSize + level0Stall*memTabl
 // into the LSM tree. Badger allows at most 15 % of the memtable.
 const valueThreshold = 512 << 10
 
-// Level 0 holds this many tables before they are compacted, and writes
-// stall at level0Stall.
+// Level 0 holds level0Tables tables before they are compacted, and writes
+// stall at level0Stall (both for 64-bit builds; level0LimitsFor).
 const (
 	level0Tables = 32
 	level0Stall  = 40
 )
+
+// level0LimitsFor gives level 0's compaction and stall counts for a build
+// whose int has intSize bits. When level 0 has four or more tables and the
+// level below is busy, Badger merges level 0 into one table of any size,
+// its builder sized from a 4 GiB table: on a 32-bit int that size wraps,
+// the builder starts with a 512-byte buffer, and ristretto's allocator
+// writes its later blocks over the first (baseTableSize). On 32-bit builds
+// level 0 therefore never holds four tables: writes stall at three.
+var level0TablesNow, level0StallNow = level0LimitsFor(strconv.IntSize)
+
+func level0LimitsFor(intSize int) (tables, stall int) {
+	if intSize == 32 {
+		return 2, 3
+	}
+	return level0Tables, level0Stall
+}
 
 // Batch limits stay under Badger's per-transaction limit (15 % of the
 // memtable, about 630 KB).
@@ -111,6 +127,9 @@ type Store struct {
 	log   *slog.Logger
 	space *space
 	blobs *blobStore
+	// blobMin is the size of a compressed record from which its body is
+	// kept in a blob (blobMinFor).
+	blobMin int
 	// commitMu is held over a commit and its sync, and over a forced
 	// flush of the memtables (evict.go), which Badger does with writes
 	// blocked.
@@ -218,8 +237,12 @@ func Open(opts Options) (*Store, error) {
 		unsynced: map[string]bool{},
 		inSync:   map[string]bool{},
 		blobs:    blobs,
+		blobMin:  blobMinFor(strconv.IntSize, len(opts.EncryptionKey) > 0),
 	}
 	s.space = newSpace(opts.Dir, opts.MaxDisk, opts.MinFree, s.rewriteReserve)
+	if err := settleLevelZero(opts, s.log); err != nil && !isLockError(err) {
+		s.log.Warn("could not check the store's level-0 tables before opening it", "err", err)
+	}
 	db, err := openBadger(opts, s.log)
 	if err != nil {
 		if isLockError(err) {
@@ -280,26 +303,58 @@ func Open(opts Options) (*Store, error) {
 	return s, nil
 }
 
-// baseTableSize is Badger's table size. On 32-bit builds (armv7) no table
-// builder may outgrow its allocator's first buffer: past it, ristretto's
-// allocator shifts an int by 32, which is 0 there, and later blocks
-// overwrite earlier ones. Badger makes that buffer twice the table size,
-// and a level-0 table holds a whole memtable, so there the table size is
-// the memtable's (docs/armv7.md).
-var baseTableSize = baseTableSizeFor(strconv.IntSize)
+// On 32-bit builds (armv7) no table builder may outgrow its allocator's
+// first buffer: past it, ristretto's allocator shifts an int by 32, which
+// is 0 there, and later blocks overwrite earlier ones (docs/armv7.md).
+// Badger makes that buffer twice the table size; a builder for a memtable
+// flush holds the whole memtable (up to 15 % more), one for a compaction
+// stops at 95 % of the table size, and every block takes blockSize (more
+// when one entry outgrows it: then the block's buffer is doubled, twice,
+// and the old ones wasted). So on 32-bit builds the table size is twice
+// the memtable's, a block holds the largest entry any record makes
+// (blobMin), and each block is at least half used. The test
+// TestThirtyTwoBitBuildersStayInTheirFirstBuffer keeps the arithmetic.
+var (
+	baseTableSize = baseTableSizeFor(strconv.IntSize)
+	blockSize     = blockSizeFor(strconv.IntSize)
+)
 
 func baseTableSizeFor(intSize int) int64 {
 	if intSize == 32 {
-		return memTableSize
+		return 2 * memTableSize
 	}
 	return 1 << 20
 }
 
+func blockSizeFor(intSize int) int {
+	if intSize == 32 {
+		return 128 << 10
+	}
+	return 4 << 10 // Badger's default
+}
+
+// blobMinFor gives the size of a compressed record from which its body
+// goes to a blob. An encrypted table builder also allocates a sealed copy
+// of every block from the same buffer, so on 32-bit builds an encrypted
+// store keeps entries small enough that its blocks are 31/32 full.
+func blobMinFor(intSize int, encrypted bool) int {
+	if intSize == 32 && encrypted {
+		return 4 << 10
+	}
+	return blobMin
+}
+
 func openBadger(opts Options, log *slog.Logger) (db *badger.DB, err error) {
+	return openBadgerWith(opts, log, nil)
+}
+
+// openBadgerWith opens Badger with the store's options, changed by adjust
+// when it is not nil.
+func openBadgerWith(opts Options, log *slog.Logger, adjust func(badger.Options) badger.Options) (db *badger.DB, err error) {
 	bo := badger.DefaultOptions(opts.Dir).
 		WithSyncWrites(!ownLogSync).
 		WithMemTableSize(memTableSize).WithNumMemtables(2).
-		WithNumLevelZeroTables(level0Tables).WithNumLevelZeroTablesStall(level0Stall).
+		WithNumLevelZeroTables(level0TablesNow).WithNumLevelZeroTablesStall(level0StallNow).
 		WithBaseLevelSize(4 << 20).
 		WithValueLogFileSize(valueLogFileSize).WithValueLogMaxEntries(100000).
 		WithValueThreshold(valueThreshold).
@@ -307,7 +362,7 @@ func openBadger(opts Options, log *slog.Logger) (db *badger.DB, err error) {
 		WithCompression(options.None).WithBlockCacheSize(0).
 		WithIndexCacheSize(2 << 20).
 		WithMetricsEnabled(false).
-		WithBaseTableSize(baseTableSize).
+		WithBaseTableSize(baseTableSize).WithBlockSize(blockSize).
 		WithDetectConflicts(false). // one writer goroutine owns every key
 		WithLogger(badgerLogger{log.With("library", "badger")})
 	// Every level's tables are the base size: a compaction's table
@@ -319,6 +374,9 @@ func openBadger(opts Options, log *slog.Logger) (db *badger.DB, err error) {
 		// Badger refuses encryption without a block cache.
 		bo = bo.WithEncryptionKey(opts.EncryptionKey).WithBlockCacheSize(4 << 20).
 			WithEncryptionKeyRotationDuration(30 * 24 * time.Hour)
+	}
+	if adjust != nil {
+		bo = adjust(bo)
 	}
 	// Badger panics on some kinds of damage instead of returning an error.
 	defer func() {
