@@ -178,16 +178,20 @@ func (w *worker) next() []*snapshot {
 	return append([]*snapshot(nil), w.buf[:n]...)
 }
 
-// forget removes the snapshots up to seq (those the sample side has not
-// dropped meanwhile) and counts them in *count.
-func (w *worker) forget(seq uint64, count *int64) {
+// forget removes the snapshots of batch, sent or refused, and counts
+// them in *count. Those the sample side dropped while they were on their
+// way (the buffer was full, or the clock went back) were counted as
+// dropped: they are not lost, so that count is taken back.
+func (w *worker) forget(batch []*snapshot, count *int64) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
+	last := batch[len(batch)-1].seq
 	i := 0
-	for i < len(w.buf) && w.buf[i].seq <= seq {
+	for i < len(w.buf) && w.buf[i].seq <= last {
 		i++
 	}
-	*count += int64(i)
+	w.st.Dropped -= int64(len(batch) - i)
+	*count += int64(len(batch))
 	w.buf = w.buf[i:]
 }
 
@@ -203,10 +207,9 @@ func (w *worker) flush(ctx context.Context) bool {
 		if len(batch) == 0 {
 			return true
 		}
-		last := batch[len(batch)-1].seq
 		body, err := encode(batch)
 		if err != nil {
-			w.refused(last, fmt.Sprintf("%d snapshot(s) could not be encoded (%v); they are dropped", len(batch), err))
+			w.refused(batch, fmt.Sprintf("%d snapshot(s) could not be encoded (%v); they are dropped", len(batch), err))
 			continue
 		}
 		a := w.post(ctx, body)
@@ -214,14 +217,14 @@ func (w *worker) flush(ctx context.Context) bool {
 		switch a.verdict {
 		case accepted:
 			w.succeeded(now)
-			w.forget(last, &w.st.Sent)
+			w.forget(batch, &w.st.Sent)
 		case refused:
 			if len(batch) == 1 {
-				w.refused(last, fmt.Sprintf("the receiver refused a snapshot for good (%s); it is dropped", a.words))
+				w.refused(batch, fmt.Sprintf("the receiver refused a snapshot for good (%s); it is dropped", a.words))
 				break
 			}
 			w.mu.Lock() // one refused sample refuses the whole request: try each alone
-			w.alone = last
+			w.alone = batch[len(batch)-1].seq
 			w.mu.Unlock()
 		default:
 			w.failed(now, a.words)
@@ -234,10 +237,10 @@ func (w *worker) flush(ctx context.Context) bool {
 	return false
 }
 
-// refused drops the snapshots up to seq, which the receiver refused, and
+// refused drops the snapshots of batch, which the receiver refused, and
 // says why.
-func (w *worker) refused(seq uint64, why string) {
-	w.forget(seq, &w.st.Refused)
+func (w *worker) refused(batch []*snapshot, why string) {
+	w.forget(batch, &w.st.Refused)
 	w.failed(w.p.opts.Now(), why)
 }
 
