@@ -11,6 +11,7 @@ import (
 	"net"
 	"net/netip"
 	"slices"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -214,6 +215,12 @@ func (b *Broker) capabilities() *mqtt.Capabilities {
 type durableHook struct {
 	mqtt.HookBase
 	b *Broker
+
+	// mu guards the order in which sessions were left: mochi's stop
+	// time is in whole seconds, too coarse to tell the oldest.
+	mu     sync.Mutex
+	left   map[string]uint64 // client id → when its session was left
+	leftAt uint64
 }
 
 func (h *durableHook) ID() string { return "fluxrelay-durable" }
@@ -272,18 +279,38 @@ func (h *durableHook) OnDisconnect(cl *mqtt.Client, _ error, expire bool) {
 	if expire || srv == nil {
 		return
 	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.left == nil {
+		h.left = map[string]uint64{}
+	}
+	h.leftAt++
+	h.left[cl.ID] = h.leftAt
 	var stale []*mqtt.Client
+	kept := make(map[string]bool, len(h.left))
 	for _, c := range srv.Clients.GetAll() {
-		if c != cl && c.StopTime() > 0 && bytes.Equal(c.Properties.Username, cl.Properties.Username) {
+		if c.StopTime() == 0 {
+			continue
+		}
+		kept[c.ID] = true
+		if c != cl && bytes.Equal(c.Properties.Username, cl.Properties.Username) {
 			stale = append(stale, c)
+		}
+	}
+	for id := range h.left {
+		if !kept[id] && id != cl.ID {
+			delete(h.left, id) // expired, or resumed and not yet left again
 		}
 	}
 	if len(stale) < MaxSessionsPerUser {
 		return
 	}
-	slices.SortFunc(stale, func(a, b *mqtt.Client) int { return cmp.Compare(a.StopTime(), b.StopTime()) })
+	slices.SortFunc(stale, func(a, b *mqtt.Client) int {
+		return cmp.Or(cmp.Compare(a.StopTime(), b.StopTime()), cmp.Compare(h.left[a.ID], h.left[b.ID]))
+	})
 	for _, c := range stale[:len(stale)-MaxSessionsPerUser+1] {
 		srv.Clients.Delete(c.ID)
+		delete(h.left, c.ID)
 	}
 }
 

@@ -263,6 +263,13 @@ func TestSessionsAreBounded(t *testing.T) {
 			}
 		}
 	}
+	// The newest are kept, though all were left within a second or two.
+	for _, c := range b.srv.Load().Clients.GetAll() {
+		var n int
+		if _, err := fmt.Sscanf(c.ID, "till-1-%d", &n); err == nil && n < 40-MaxSessionsPerUser {
+			t.Errorf("session %s kept; want the %d newest", c.ID, MaxSessionsPerUser)
+		}
+	}
 }
 
 func sessions(b *Broker, user string) int {
