@@ -134,6 +134,10 @@ func TestFailedSyncNeedsAPerson(t *testing.T) {
 	}
 	r.settled(t)
 	if got := e.core.AcceptedCount(); got != 2 {
-		t.Errorf("the core received %d deliveries; want 2 (SF-OK, then SF-1 once)", got)
+		var refs []string
+		for _, d := range e.core.Accepted() {
+			refs = append(refs, string(d.Body))
+		}
+		t.Errorf("the core received %d deliveries; want 2 (SF-OK, then SF-1 once): %q", got, refs)
 	}
 }

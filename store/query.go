@@ -65,8 +65,11 @@ func (s *Store) Due(now time.Time, skip map[string]bool) (due iter.Seq2[*notific
 						later = at
 						return nil
 					}
-					if skip[id] || s.isInSync(id) {
-						continue // the caller has it, or it is not on disk yet
+					if skip[id] || s.isInSync(id) || s.failed.Load() != nil {
+						// The caller has it, or it is not on disk yet: its
+						// batch is being synced, or its sync failed (the
+						// store refuses before it stops hiding the batch).
+						continue
 					}
 					r, err := s.getRecord(txn, id)
 					if errors.Is(err, notification.ErrNotFound) {

@@ -176,11 +176,15 @@ func (s *Store) commit(batch []*op) {
 		}
 		return nil
 	})
-	var syncErr error
+	var refusal error
 	if err == nil {
 		// Badger has applied the batch; it is durable once its logs are
 		// synced, and nothing is acknowledged before.
-		syncErr = s.syncLogs(batch, errs, d.valueLog)
+		if syncErr := s.syncLogs(batch, errs, d.valueLog); syncErr != nil {
+			// The store refuses before the batch's records stop being
+			// hidden from Due, so that none is handed out in between.
+			refusal = s.failSync(syncErr, batch, errs)
+		}
 	}
 	s.clearInSync()
 	s.commitMu.Unlock()
@@ -196,8 +200,8 @@ func (s *Store) commit(batch []*op) {
 	}
 	if err == nil {
 		s.applied(batch, errs, &d)
-		if syncErr != nil {
-			err = s.failSync(syncErr, batch, errs)
+		if refusal != nil {
+			err = refusal
 		} else {
 			s.synced(batch, errs)
 			s.blobs.remove(d.oldBlobs...)
