@@ -247,7 +247,7 @@ func (l *logSync) syncKind(k *logKind, ids []int) (live bool, err error) {
 		return false, nil
 	}
 	for id, h := range k.held {
-		if !slices.Contains(ids, id) || (h.f != nil && released(h.f)) {
+		if !slices.Contains(ids, id) {
 			h.close()
 			delete(k.held, id)
 		}

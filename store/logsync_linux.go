@@ -74,9 +74,6 @@ func openLog(path string) (*os.File, error) { return os.Open(path) }
 // watchTables: Badger syncs the tables it writes here.
 func watchTables(string) (stop func()) { return func() {} }
 
-// released: a deleted log leaves the directory at once here.
-func released(*os.File) bool { return false }
-
 // holdLogs: the sync keeps each log open until Badger deletes it, whose
 // name then goes at once.
 const holdLogs = true

@@ -26,7 +26,4 @@ func openLog(path string) (*os.File, error) { return os.Open(path) }
 // watchTables: Badger syncs the tables it writes here.
 func watchTables(string) (stop func()) { return func() {} }
 
-// released: a deleted log leaves the directory at once here.
-func released(*os.File) bool { return false }
-
 const holdLogs = true // unused: the store does not sync the logs itself here

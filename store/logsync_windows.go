@@ -49,15 +49,6 @@ func lastNtStatus() windows.NTStatus {
 	return windows.NTStatus(r)
 }
 
-// released says whether Badger deleted a log the store holds. Where a
-// delete leaves the name until the last handle is closed (a delete
-// without POSIX semantics, and every delete under wine), the store lets
-// go of it, or the log would stay listed, and held, for ever.
-func released(f *os.File) bool {
-	n, ok := linkCount(f)
-	return ok && n == 0
-}
-
 // linkCount is the number of names the file has: 0 once it was deleted,
 // which on Windows may first leave it pending deletion under its name
 // until the last handle to it is closed.
