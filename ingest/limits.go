@@ -177,18 +177,13 @@ func CheckHeaderRefs(h http.Header, doc *provider.Documented) error {
 }
 
 // scanner walks valid JSON once, holding it to the limits. It recurses
-// at most MaxDepth+1 deep: deeper input is refused on the way down.
+// at most MaxDepth deep: CheckBody has refused deeper input (checkDepth).
 type scanner struct {
-	b     []byte
-	i     int
-	depth int
+	b []byte
+	i int
 }
 
-func (s *scanner) space() {
-	for s.i < len(s.b) && (s.b[s.i] == ' ' || s.b[s.i] == '\t' || s.b[s.i] == '\n' || s.b[s.i] == '\r') {
-		s.i++
-	}
-}
+func (s *scanner) space() { s.i = jsonscan.SkipSpace(s.b, s.i) }
 
 func (s *scanner) value(keys *provider.Keys, path []string, isRef bool) error {
 	s.space()
@@ -208,9 +203,7 @@ func (s *scanner) value(keys *provider.Keys, path []string, isRef bool) error {
 		s.i = end
 	default:
 		start := s.i
-		for s.i < len(s.b) && !strings.ContainsRune(",]} \t\r\n", rune(s.b[s.i])) {
-			s.i++
-		}
+		s.i = jsonscan.ValueEnd(s.b, s.i)
 		if isRef && s.i-start > MaxRef {
 			return overLimit("%s: %d bytes, longer than the %d bytes a reference may have", pathName(path), s.i-start, MaxRef)
 		}
@@ -218,18 +211,8 @@ func (s *scanner) value(keys *provider.Keys, path []string, isRef bool) error {
 	return nil
 }
 
-func (s *scanner) open(path []string) error {
-	if s.depth++; s.depth > MaxDepth {
-		return overLimit("the body nests objects and arrays more than %d deep (at %s); a notification never needs that", MaxDepth, pathName(path))
-	}
-	s.i++
-	return nil
-}
-
 func (s *scanner) object(keys *provider.Keys, path []string) error {
-	if err := s.open(path); err != nil {
-		return err
-	}
+	s.i++ // '{'
 	var seen map[string]bool
 	for {
 		s.space()
@@ -261,14 +244,11 @@ func (s *scanner) object(keys *provider.Keys, path []string) error {
 		}
 	}
 	s.i++
-	s.depth--
 	return nil
 }
 
 func (s *scanner) array(keys *provider.Keys, path []string) error {
-	if err := s.open(path); err != nil {
-		return err
-	}
+	s.i++ // '['
 	for {
 		s.space()
 		if s.b[s.i] == ']' {
@@ -283,7 +263,6 @@ func (s *scanner) array(keys *provider.Keys, path []string) error {
 		}
 	}
 	s.i++
-	s.depth--
 	return nil
 }
 
