@@ -107,7 +107,7 @@ type Intake struct {
 	now     func() time.Time
 	sources atomic.Pointer[map[string]*Source]
 	limits  atomic.Pointer[Limits]
-	refused *rateLog
+	refused *RateLog
 	Stats   *Stats
 }
 
@@ -116,7 +116,7 @@ func NewIntake(sink Sink, log *slog.Logger, now func() time.Time) *Intake {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	in := &Intake{sink: sink, log: log, now: now, Stats: NewStats(), refused: newRateLog(time.Minute)}
+	in := &Intake{sink: sink, log: log, now: now, Stats: NewStats(), refused: NewRateLog(time.Minute, 1024)}
 	in.SetSources(nil)
 	in.SetLimits(DefaultLimits)
 	return in
@@ -301,7 +301,7 @@ func (in *Intake) logRefused(name string, meta Meta, a Answer) {
 	if meta.Terminal != "" {
 		sender = "terminal " + meta.Terminal
 	}
-	ok, skipped := in.refused.allow(name+"\x00"+sender, in.now())
+	ok, skipped := in.refused.Allow(name+"\x00"+sender, in.now())
 	if !ok {
 		return
 	}

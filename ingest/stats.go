@@ -74,11 +74,13 @@ func (s *Stats) Rejections() []Rejection {
 	return append(append([]Rejection{}, s.rejected[s.next:]...), s.rejected[:s.next]...)
 }
 
-// rateLog lets a kind of log line through at most once per interval for
-// each key, and counts the lines it held back. It keeps at most rateKeys
-// keys: a flood from ever new addresses empties it rather than grows it.
-type rateLog struct {
+// RateLog lets a kind of log line through at most once per interval for
+// each key, and counts the lines it held back. It keeps at most a set
+// number of keys: a flood from ever new addresses empties it rather than
+// grows it.
+type RateLog struct {
 	every time.Duration
+	keys  int
 	mu    sync.Mutex
 	last  map[string]rateEntry
 }
@@ -88,15 +90,15 @@ type rateEntry struct {
 	skipped int
 }
 
-const rateKeys = 1024
-
-func newRateLog(every time.Duration) *rateLog {
-	return &rateLog{every: every, last: map[string]rateEntry{}}
+// NewRateLog returns a RateLog for one line per key every interval, that
+// keeps at most keys keys.
+func NewRateLog(every time.Duration, keys int) *RateLog {
+	return &RateLog{every: every, keys: keys, last: map[string]rateEntry{}}
 }
 
-// allow reports whether a line for key may be logged now, and how many
+// Allow reports whether a line for key may be logged now, and how many
 // were held back since the last one.
-func (l *rateLog) allow(key string, now time.Time) (bool, int) {
+func (l *RateLog) Allow(key string, now time.Time) (bool, int) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	e, ok := l.last[key]
@@ -105,7 +107,7 @@ func (l *rateLog) allow(key string, now time.Time) (bool, int) {
 		l.last[key] = e
 		return false, 0
 	}
-	if !ok && len(l.last) >= rateKeys {
+	if !ok && len(l.last) >= l.keys {
 		clear(l.last)
 	}
 	l.last[key] = rateEntry{at: now}

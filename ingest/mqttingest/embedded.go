@@ -89,7 +89,7 @@ type Broker struct {
 	intake  *ingest.Intake
 	logins  *logins
 	log     *slog.Logger
-	refused *rateLimiter
+	refused *ingest.RateLog
 	srv     atomic.Pointer[mqtt.Server]
 	guard   atomic.Pointer[guard]
 }
@@ -114,7 +114,7 @@ func NewBroker(intake *ingest.Intake, users []User, opts BrokerOptions) *Broker 
 	if opts.SessionExpiry <= 0 {
 		opts.SessionExpiry = DefaultSessionExpiry
 	}
-	b := &Broker{opts: opts, intake: intake, logins: newLogins(), log: opts.Logger, refused: newRateLimiter(time.Minute)}
+	b := &Broker{opts: opts, intake: intake, logins: newLogins(), log: opts.Logger, refused: ingest.NewRateLog(time.Minute, failKeep)}
 	b.SetUsers(users)
 	return b
 }
@@ -237,7 +237,7 @@ func (h *durableHook) OnConnect(cl *mqtt.Client, pk packets.Packet) error {
 	if boundID(user, pk.Connect.ClientIdentifier) {
 		return nil
 	}
-	if ok, skipped := h.b.refused.allow("id:"+user, time.Now()); ok {
+	if ok, skipped := h.b.refused.Allow("id:"+user, time.Now()); ok {
 		h.b.log.Warn("MQTT login refused: the client id must be the username, or start with the username and a dash; set the terminal's client id so",
 			"username", clip(user), "client_id", clip(pk.Connect.ClientIdentifier), "remote", cl.Net.Remote, "more_refused_since_last_line", skipped)
 	}
@@ -266,7 +266,7 @@ func (h *durableHook) OnConnectAuthenticate(cl *mqtt.Client, pk packets.Packet) 
 }
 
 func (b *Broker) logRefusedLogin(msg, user string, addr netip.Addr) {
-	if ok, skipped := b.refused.allow("login:"+addr.String(), time.Now()); ok {
+	if ok, skipped := b.refused.Allow("login:"+addr.String(), time.Now()); ok {
 		b.log.Warn(msg, "username", clip(user), "remote", addr.String(), "more_refused_since_last_line", skipped)
 	}
 }
@@ -341,7 +341,7 @@ func (h *durableHook) OnPublish(cl *mqtt.Client, pk packets.Packet) (packets.Pac
 	if a.Outcome.Stored() {
 		return pk, packets.CodeSuccessIgnore // acknowledged; nothing is fanned out
 	}
-	if ok, skipped := h.b.refused.allow("publish:"+source+"\x00"+terminal+"\x00"+a.Outcome.String(), time.Now()); ok {
+	if ok, skipped := h.b.refused.Allow("publish:"+source+"\x00"+terminal+"\x00"+a.Outcome.String(), time.Now()); ok {
 		h.b.log.Warn("MQTT notification refused; acknowledged so the terminal does not resend it", "source", source, "terminal", clip(terminal),
 			"outcome", a.Outcome.String(), "error", a.Error, "more_refused_since_last_line", skipped)
 	}

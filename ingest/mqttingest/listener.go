@@ -9,6 +9,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/fluxrelay/fluxrelay/ingest"
 )
 
 // guard is the terminals' listener. It holds the broker to its connection
@@ -39,12 +41,12 @@ type guard struct {
 	conns   map[*guardConn]struct{}
 	perIP   map[netip.Addr]int
 	failing atomic.Bool
-	refused *rateLimiter
+	refused *ingest.RateLog
 }
 
 func newGuard(inner net.Listener, perAddr, total int, connectWithin time.Duration, log *slog.Logger, state func(error)) *guard {
 	return &guard{Listener: inner, perAddr: perAddr, total: total, connectWithin: connectWithin,
-		log: log, state: state, conns: map[*guardConn]struct{}{}, perIP: map[netip.Addr]int{}, refused: newRateLimiter(time.Minute)}
+		log: log, state: state, conns: map[*guardConn]struct{}{}, perIP: map[netip.Addr]int{}, refused: ingest.NewRateLog(time.Minute, failKeep)}
 }
 
 // Accept returns the next connection within the limits. It returns an
@@ -104,7 +106,7 @@ func (l *guard) admit(c net.Conn) *guardConn {
 	}
 	if why != "" {
 		c.Close()
-		if ok, skipped := l.refused.allow(ip.String(), time.Now()); ok && why != "closing" {
+		if ok, skipped := l.refused.Allow(ip.String(), time.Now()); ok && why != "closing" {
 			l.log.Warn("MQTT connection refused: over the broker's connection limits", "remote", ip.String(), "why", why, "more_refused_since_last_line", skipped)
 		}
 		return nil
