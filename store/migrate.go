@@ -64,16 +64,16 @@ func (s *Store) OpenedAs() (format int, receiveIndex bool) {
 }
 
 // hasAny reports whether any key starts with prefix.
-func (s *Store) hasAny(prefix string) bool {
+func (s *Store) hasAny(prefix string) (bool, error) {
 	found := false
-	_ = s.db.View(func(txn *badger.Txn) error {
+	err := s.db.View(func(txn *badger.Txn) error {
 		it := txn.NewIterator(badger.IteratorOptions{Prefix: []byte(prefix), PrefetchValues: false})
 		defer it.Close()
 		it.Rewind()
 		found = it.Valid()
 		return nil
 	})
-	return found
+	return found, err
 }
 
 // openFormat reads the store's format at open; a new store (no records
@@ -83,15 +83,7 @@ func (s *Store) openFormat() (int, error) {
 	if err != nil || v > 0 {
 		return v, err
 	}
-	empty := true
-	err = s.db.View(func(txn *badger.Txn) error {
-		it := txn.NewIterator(badger.IteratorOptions{Prefix: []byte(pRecord)})
-		defer it.Close()
-		it.Rewind()
-		empty = !it.Valid()
-		return nil
-	})
-	if err != nil || !empty {
+	if found, err := s.hasAny(pRecord); err != nil || found {
 		return 0, err
 	}
 	err = s.db.Update(func(txn *badger.Txn) error {

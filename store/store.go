@@ -285,7 +285,7 @@ func Open(opts Options) (*Store, error) {
 		return nil, fmt.Errorf("open store %s: %w", opts.Dir, err)
 	}
 	if s.formatAtOpen == 0 {
-		s.indexedAtOpen = s.hasAny(pRecv)
+		s.indexedAtOpen, _ = s.hasAny(pRecv) // unreadable: counted as not indexed, as before
 	}
 	s.space.measure()
 	go s.writer()
