@@ -67,13 +67,3 @@ func (w *dirWatch) changed() bool {
 }
 
 func (w *dirWatch) close() { unix.Close(w.fd) }
-
-// openLog opens a log for syncing.
-func openLog(path string) (*os.File, error) { return os.Open(path) }
-
-// watchTables: Badger syncs the tables it writes here.
-func watchTables(string) (stop func()) { return func() {} }
-
-// holdLogs: the sync keeps each log open until Badger deletes it, whose
-// name then goes at once.
-const holdLogs = true

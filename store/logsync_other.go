@@ -20,10 +20,3 @@ type dirWatch struct{}
 func newDirWatch(string) (*dirWatch, error) { return nil, nil }
 func (*dirWatch) changed() bool             { return true }
 func (*dirWatch) close()                    {}
-
-func openLog(path string) (*os.File, error) { return os.Open(path) }
-
-// watchTables: Badger syncs the tables it writes here.
-func watchTables(string) (stop func()) { return func() {} }
-
-const holdLogs = true // unused: the store does not sync the logs itself here
